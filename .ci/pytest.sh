@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the suite; pytest's exit 5 ("no tests collected") is a failure here, never a pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DATE ?= 20261124
+DEMO_DIR := var/demo
+
+.PHONY: demo test lint typecheck unit system-deps airflow bench clean
+
+$(BIN)/crm-pipeline: setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+	$(BIN)/pip install -q -e '.[test,airflow]'
+	touch $@
+
+demo: $(BIN)/crm-pipeline
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/crm-pipeline sample --out $(DEMO_DIR)/landing --date $(DEMO_DATE) --customers 2000 --seed 7
+	$(BIN)/crm-pipeline run --date $(DEMO_DATE) --mode initial --landing $(DEMO_DIR)/landing \
+	    --warehouse sqlite:///$(DEMO_DIR)/warehouse.db --staging $(DEMO_DIR)/staging; \
+	    status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status
+
+# The servers the tests run against (OpenSSH sshd, PostgreSQL) come from Debian packages.
+system-deps:
+	bash .ci/install-system-deps.sh
+
+lint: $(BIN)/crm-pipeline
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check crm_pipeline extract transform load dags tests bench
+
+typecheck: $(BIN)/crm-pipeline
+	$(BIN)/mypy
+
+unit: $(BIN)/crm-pipeline
+	bash .ci/pytest.sh
+
+test: system-deps lint typecheck unit
+
+airflow: $(BIN)/crm-pipeline
+	bash .ci/airflow-standalone.sh
+
+clean:
+	rm -rf $(VENV) var build *.egg-info
