@@ -1,0 +1,3 @@
+"""Shared fixtures. The real servers (PostgreSQL, OpenSSH sshd) live in tests/servers/."""
+
+pytest_plugins = ["tests.servers.postgres", "tests.servers.sshd"]

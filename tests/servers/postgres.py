@@ -1,0 +1,1 @@
+"""PostgreSQL server fixture (initdb/pg_ctl as a non-root user)."""

@@ -1,0 +1,1 @@
+"""OpenSSH sshd fixture on 127.0.0.1."""
