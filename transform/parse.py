@@ -1,0 +1,273 @@
+"""Bytes of a dump file -> raw string columns, chunk by chunk, with structural rejects.
+
+Vectorized: a chunk of lines is split with numpy (fixed width, by bytes *before* decoding,
+as the layouts measure fields in bytes of GB18030) or with Arrow string kernels (delimited,
+after decoding, since a GB18030 trail byte can be 0x7C '|'). No per-line Python except on
+the rare path that locates undecodable lines once a whole-chunk decode has failed.
+
+A chunk yields a `RawChunk`: one string column per layout field for the structurally sound
+lines, their line numbers and raw text (kept only for the life of the chunk, to be able to
+write a rejected record as it was sent), and the lines set aside for their structure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crm_pipeline.config import Layout
+
+CHUNK_BYTES = 64 * 1024 * 1024
+_CODEC = {"gb18030": "gb18030", "utf-8": "utf-8"}
+
+
+@dataclass(frozen=True)
+class StructuralReject:
+    line: int
+    raw: str
+    reason: str
+
+
+@dataclass
+class RawChunk:
+    """The structurally sound lines of one chunk as string columns (not yet typed)."""
+
+    columns: dict[str, pa.Array]  # field name -> string array (fixed width: padding kept)
+    lines: np.ndarray  # int64 line numbers (1-based) of the rows of `columns`
+    raw: pa.Array  # string: each row's line as sent (decoded, bad bytes escaped)
+    undecodable: np.ndarray  # bool per row: bytes that do not decode (set aside later, but
+    # the row still counts in the control sum: its control field is intact)
+    rejects: list[StructuralReject]
+    read: int  # lines in the chunk, sound or not
+
+    @property
+    def rows(self) -> int:
+        return len(self.lines)
+
+
+def iter_line_blocks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines (ending in LF, but maybe the very last) and their first line number."""
+    first_line = 1
+    carry = b""
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            piece = data[:cut]
+            yield piece, first_line
+            first_line += piece.count(b"\n")
+    if carry:
+        yield carry, first_line
+
+
+def _line_bounds(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start (inclusive) and end (exclusive, without LF) offsets of each line of a block."""
+    newlines = np.flatnonzero(arr == 0x0A)
+    ends = newlines
+    if len(arr) and arr[-1] != 0x0A:
+        ends = np.append(ends, len(arr))  # last line without a terminator
+    starts = np.empty_like(ends)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    return starts.astype(np.int64), ends.astype(np.int64)
+
+
+def _escape(raw: bytes, encoding: str) -> str:
+    return raw.decode(_CODEC[encoding], errors="backslashreplace")
+
+
+def parse_fixed(block: bytes, first_line: int, layout: Layout) -> RawChunk:
+    width = layout.record_width
+    crlf = layout.line_end == "crlf"
+    arr = np.frombuffer(block, dtype=np.uint8)
+    starts, ends = _line_bounds(arr)
+    n = len(starts)
+    lengths = ends - starts
+    has_cr = np.zeros(n, dtype=bool)
+    nonempty = lengths > 0
+    has_cr[nonempty] = arr[ends[nonempty] - 1] == 0x0D
+    content_len = lengths - has_cr
+    terminated = np.ones(n, dtype=bool)
+    if n and (len(arr) == 0 or arr[-1] != 0x0A):
+        terminated[-1] = False
+    good = content_len == width
+    if crlf:
+        # A CRLF file's lines end in CR LF; only an unterminated last line may lack the CR.
+        good &= has_cr | ~terminated
+    else:
+        good &= ~has_cr
+    rejects = [
+        StructuralReject(
+            first_line + int(i),
+            _escape(bytes(arr[starts[i] : starts[i] + content_len[i]]), layout.encoding),
+            f"byte length {int(content_len[i])}, expected {width}"
+            if content_len[i] != width
+            else "line end is not " + ("CRLF" if crlf else "LF"),
+        )
+        for i in np.flatnonzero(~good)
+    ]
+    good_idx = np.flatnonzero(good)
+    matrix = _gather_rows(arr, starts[good_idx], width)
+    columns: dict[str, pa.Array] = {}
+    offset = 0
+    decode_failed = np.zeros(len(good_idx), dtype=bool)
+    for spec in layout.fields:
+        w = spec.width or 0
+        block_cols = matrix[:, offset : offset + w]
+        offset += w
+        values, failed = _decode_fixed_column(block_cols, layout.encoding)
+        columns[spec.name] = values
+        decode_failed |= failed
+    raw = _decode_rows(matrix, layout.encoding)
+    lines = first_line + good_idx.astype(np.int64)
+    return RawChunk(columns, lines, raw, decode_failed, rejects, n)
+
+
+def _gather_rows(arr: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """An (n, width) byte matrix of the lines starting at `starts`, copying runs at once."""
+    if len(starts) == 0:
+        return np.empty((0, width), dtype=np.uint8)
+    # Consecutive good lines sit at a constant stride: take each run with one reshape.
+    stride = int(starts[1] - starts[0]) if len(starts) > 1 else width
+    breaks = np.flatnonzero(np.diff(starts) != stride) + 1
+    pieces = []
+    for run in np.split(starts, breaks):
+        first = int(run[0])
+        if len(run) == 1:
+            pieces.append(arr[first : first + width].reshape(1, width))
+            continue
+        span = arr[first : first + stride * (len(run) - 1) + width]
+        view = np.lib.stride_tricks.as_strided(
+            span, shape=(len(run), width), strides=(stride, 1), writeable=False
+        )
+        pieces.append(view)
+    return (
+        np.ascontiguousarray(np.concatenate(pieces))
+        if len(pieces) > 1
+        else np.ascontiguousarray(pieces[0])
+    )
+
+
+def _decode_fixed_column(cols: np.ndarray, encoding: str) -> tuple[pa.Array, np.ndarray]:
+    """One field's bytes (n, w) -> strings; rows whose bytes do not decode are flagged."""
+    n, w = cols.shape
+    failed = np.zeros(n, dtype=bool)
+    if n == 0:
+        return pa.array([], pa.string()), failed
+    if not (cols >= 0x80).any():
+        buf = pa.py_buffer(np.ascontiguousarray(cols).tobytes())
+        arr = pa.Array.from_buffers(pa.binary(w), n, [None, buf])
+        return arr.cast(pa.string()), failed
+    return _decode_rows_flagged(cols, encoding)
+
+
+def _decode_rows_flagged(cols: np.ndarray, encoding: str) -> tuple[pa.Array, np.ndarray]:
+    n = cols.shape[0]
+    failed = np.zeros(n, dtype=bool)
+    sep = np.full((n, 1), 0x0A, dtype=np.uint8)
+    joined = np.hstack([cols, sep]).tobytes()
+    try:
+        texts = joined.decode(_CODEC[encoding]).split("\n")[:-1]
+    except UnicodeDecodeError:
+        texts = []
+        for i, row in enumerate(cols):
+            try:
+                texts.append(row.tobytes().decode(_CODEC[encoding]))
+            except UnicodeDecodeError:
+                texts.append("")
+                failed[i] = True
+    return pa.array(texts, pa.string()), failed
+
+
+def _decode_rows(matrix: np.ndarray, encoding: str) -> pa.Array:
+    """Whole rows as text for reject records; undecodable bytes escaped, never lost."""
+    n = matrix.shape[0]
+    if n == 0:
+        return pa.array([], pa.string())
+    sep = np.full((n, 1), 0x0A, dtype=np.uint8)
+    joined = np.hstack([matrix, sep]).tobytes()
+    return pa.array(
+        joined.decode(_CODEC[encoding], errors="backslashreplace").split("\n")[:-1], pa.string()
+    )
+
+
+def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
+    codec = _CODEC[layout.encoding]
+    decode_failed_lines: list[int] = []
+    try:
+        text = block.decode(codec)
+    except UnicodeDecodeError:
+        text, decode_failed_lines = _decode_lines_locating_errors(block, codec)
+    if text.endswith("\n"):
+        text = text[:-1]
+    lines_arr = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+    lines_arr = lines_arr.cast(pa.string()) if len(block) < 2**31 - 1 else lines_arr
+    n = len(lines_arr) if block else 0
+    if n == 0:
+        return RawChunk(
+            {f.name: pa.array([], pa.string()) for f in layout.fields},
+            np.empty(0, np.int64),
+            pa.array([], pa.string()),
+            np.zeros(0, bool),
+            [],
+            0,
+        )
+    parts = pc.split_pattern(lines_arr, "|")
+    counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    nfields = len(layout.fields)
+    good = counts == nfields
+    bad_decode = np.zeros(n, dtype=bool)
+    if decode_failed_lines:
+        bad_decode[np.array(decode_failed_lines, dtype=np.int64)] = True
+    rejects = [
+        StructuralReject(
+            first_line + int(i),
+            lines_arr[int(i)].as_py(),
+            f"{int(counts[i])} fields, expected {nfields}",
+        )
+        for i in np.flatnonzero(~good)
+    ]
+    keep_idx = np.flatnonzero(good)
+    flat = pc.list_flatten(parts.filter(pa.array(good)))
+    columns = {
+        spec.name: flat.take(pa.array(np.arange(j, len(flat), nfields)))
+        for j, spec in enumerate(layout.fields)
+    }
+    raw = lines_arr.filter(pa.array(good))
+    return RawChunk(
+        columns, first_line + keep_idx.astype(np.int64), raw, bad_decode[good], rejects, n
+    )
+
+
+def _decode_lines_locating_errors(block: bytes, codec: str) -> tuple[str, list[int]]:
+    """Slow path: decode line by line, escaping bad bytes; return 0-based bad line indexes."""
+    out: list[str] = []
+    bad: list[int] = []
+    for i, line in enumerate(block.split(b"\n")):
+        try:
+            out.append(line.decode(codec))
+        except UnicodeDecodeError:
+            out.append(line.decode(codec, errors="backslashreplace"))
+            bad.append(i)
+    return "\n".join(out), bad
+
+
+def iter_raw_chunks(
+    path: Path, layout: Layout, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[RawChunk]:
+    parse = parse_fixed if layout.format == "fixed" else parse_delimited
+    for block, first_line in iter_line_blocks(path, chunk_bytes):
+        yield parse(block, first_line, layout)
