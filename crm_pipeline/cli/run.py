@@ -1,0 +1,77 @@
+"""`crm-pipeline run`: a business date's load from a landing folder into the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from crm_pipeline.runner import ProvinceSummary, run_date
+
+EXIT_SOME_FAILED = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("run", help="load a business date into the warehouse")
+    parser.add_argument("--date", required=True, help="business date YYYYMMDD")
+    parser.add_argument("--mode", choices=["initial", "daily"], default="initial")
+    parser.add_argument(
+        "--landing",
+        type=Path,
+        default=os.environ.get("CRM_LANDING_DIR"),
+        help="landing folder laid out like the SFTP server's /outbound",
+    )
+    parser.add_argument(
+        "--province",
+        action="append",
+        default=None,
+        help="province to load (repeatable); default: every province found",
+    )
+    parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
+    parser.add_argument("--staging", type=Path, default=os.environ.get("CRM_STAGING_DIR"))
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="continue an interrupted run from its last finished step",
+    )
+    parser.add_argument("--force", action="store_true", help="redo a published date")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.landing is None:
+        raise SystemExit("crm-pipeline run: --landing is required (or set CRM_LANDING_DIR)")
+    provinces = [p for item in args.province or [] for p in item.split(",") if p]
+    summaries = run_date(
+        args.date,
+        args.mode,
+        args.landing,
+        provinces or None,
+        args.warehouse,
+        args.staging,
+        force=args.force,
+    )
+    print(format_summary(args.date, args.mode, summaries))
+    if not summaries:
+        print(f"no province found in {args.landing}/{args.date}")
+        return 1
+    return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
+
+
+def format_summary(business_date: str, mode: str, summaries: list[ProvinceSummary]) -> str:
+    header = (
+        f"{'province':<8} {'status':<18} {'files':>5} {'read':>9} {'kept':>9} {'set aside':>9} "
+        f"{'filtered':>8} {'flagged':>7} {'src cust':>8} {'merged':>8} {'qualified':>9}"
+    )
+    lines = [f"business date {business_date}, {mode} load", header, "-" * len(header)]
+    for s in summaries:
+        lines.append(
+            f"{s.province:<8} {s.status:<18} {len(s.files):>5} {s.total('read'):>9} "
+            f"{s.total('kept'):>9} {s.total('set_aside'):>9} {s.total('filtered'):>8} "
+            f"{s.total('flagged'):>7} {s.source_customers:>8} {s.merged_customers:>8} "
+            f"{s.qualified:>9}"
+        )
+    for s in summaries:
+        if s.error:
+            lines.append(f"{s.province}: {s.error}")
+    return "\n".join(lines)

@@ -1,0 +1,260 @@
+"""Per-system typed records of one province -> one customer table and one account table.
+
+Here the rules that span files are applied (core-dumps.md sections 7 and 8): a customer
+number sent by two branch files of one province is set aside after its first occurrence;
+an account whose customer is not among the province's kept customer records of its system
+is an orphan (so the accounts of a set-aside customer are orphans too); an account in a
+currency with no rate for the date is set aside; on the initial load, an RTL account whose
+exact CNY equivalent is strictly under the province's export filter is filtered (counted,
+not rejected). Identification numbers are normalized here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from crm_pipeline.config import Layout
+from transform.fx import CNY_EXACT, to_cny, with_rates
+from transform.identity import normalize_id_numbers
+from transform.ingest import raw_lines
+from transform.schema import MONEY, REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file of the province after ingestion: where its kept records are, and its layout."""
+
+    source_path: Path  # the landed .dat (to quote raw lines of later rejects)
+    staged: Path  # Parquet of kept typed records
+    layout: Layout
+    system: str
+    entity: str
+    branch: str
+
+
+@dataclass
+class Conformed:
+    table: pa.Table
+    rejects: pa.Table  # REJECT
+    filtered: dict[str, int]  # file name -> records filtered
+
+
+def _renamed(table: pa.Table, layout: Layout) -> pa.Table:
+    names = {f.name: f.column for f in layout.fields}
+    return table.rename_columns([names.get(n, n) for n in table.column_names])
+
+
+def _with_provenance(table: pa.Table, f: StagedFile) -> pa.Table:
+    n = table.num_rows
+    table = table.append_column("source", pa.array([f.system] * n, pa.string()))
+    table = table.append_column("branch", pa.array([f.branch] * n, pa.string()))
+    return table.append_column("file", pa.array([f.source_path.name] * n, pa.string()))
+
+
+def _rejects_for(rows: pa.Table, files: Sequence[StagedFile], reason: pa.Array) -> pa.Table:
+    """REJECT rows for records rejected after ingestion, quoting their raw lines."""
+    if rows.num_rows == 0:
+        return REJECT.empty_table()
+    by_name = {f.source_path.name: f for f in files}
+    raws: list[str] = []
+    file_col = rows.column("file").to_pylist()
+    line_col = rows.column("line").to_pylist()
+    wanted: dict[str, set[int]] = {}
+    for name, line in zip(file_col, line_col, strict=True):
+        wanted.setdefault(name, set()).add(line)
+    texts = {
+        name: raw_lines(by_name[name].source_path, lines, by_name[name].layout)
+        for name, lines in wanted.items()
+    }
+    raws = [texts[name][line] for name, line in zip(file_col, line_col, strict=True)]
+    return pa.table(
+        {
+            "file": rows.column("file"),
+            "line": rows.column("line"),
+            "raw": pa.array(raws, pa.string()),
+            "reason": reason,
+            "field": pa.nulls(rows.num_rows, pa.string()),
+            "branch": rows.column("branch"),
+        },
+        schema=REJECT,
+    )
+
+
+def _first_occurrence(table: pa.Table, key: list[str]) -> np.ndarray:
+    """Mask of the rows that are the first of their key (in file order, province first)."""
+    indexed = table.select(key).append_column("_i", pa.array(np.arange(table.num_rows)))
+    first = indexed.group_by(key, use_threads=False).aggregate([("_i", "min")])
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[first.column("_i_min").to_numpy()] = True
+    return mask
+
+
+def conform_customers(files: Sequence[StagedFile]) -> Conformed:
+    """SOURCE_CUSTOMER of the province, ids normalized; cross-file duplicates set aside."""
+    parts = [
+        conform(_with_provenance(_renamed(pq.read_table(f.staged), f.layout), f), _CUSTOMER_IN)
+        for f in files
+    ]
+    table = pa.concat_tables(parts) if parts else _CUSTOMER_IN.empty_table()
+    first = _first_occurrence(table, ["source", "cust_no"])
+    dups = table.filter(pa.array(~first))
+    rejects = _rejects_for(
+        dups,
+        files,
+        pc.binary_join_element_wise(
+            "customer number already sent in another branch file: ",
+            dups.column("cust_no"),
+            "",
+        ),
+    )
+    table = table.filter(pa.array(first))
+    ids = normalize_id_numbers(table.column("id_type"), table.column("id_no"))
+    table = table.rename_columns(["id_no_raw" if n == "id_no" else n for n in table.column_names])
+    table = table.append_column("id_no", ids.column("id_no"))
+    table = table.append_column("id_valid", ids.column("id_valid"))
+    return Conformed(conform(table, SOURCE_CUSTOMER), rejects, {})
+
+
+# Customer columns as staged (before id normalization).
+_CUSTOMER_IN = pa.schema(
+    [f for f in SOURCE_CUSTOMER if f.name not in ("id_no_raw", "id_no", "id_valid")]
+    + [pa.field("id_no", pa.string())]
+)
+
+_ACCOUNT_DEFAULTS: dict[str, pa.Scalar] = {
+    "overdraft": pa.scalar(Decimal("0.00"), MONEY),
+    "overdue_balance": pa.scalar(Decimal("0.00"), MONEY),
+    "term_months": pa.scalar(0, pa.int32()),
+    "overdue_periods": pa.scalar(0, pa.int32()),
+    "status": pa.scalar("N", pa.string()),
+}
+
+
+def _account_table(f: StagedFile) -> pa.Table:
+    table = _with_provenance(_renamed(pq.read_table(f.staged), f.layout), f)
+    n = table.num_rows
+    kind = (
+        table.column(f.layout.kind_from)
+        if f.layout.kind_from
+        else pa.array([f.layout.kind] * n, pa.string())
+    )
+    table = table.append_column("kind", kind)
+    table = conform(table, SOURCE_ACCOUNT)
+    for name, default in _ACCOUNT_DEFAULTS.items():
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.fill_null(table.column(name), default))
+    return table
+
+
+def conform_accounts(
+    files: Sequence[StagedFile],
+    customers: pa.Table,
+    rates: pa.Table,
+    export_filter: Decimal | None,
+) -> Conformed:
+    """SOURCE_ACCOUNT + CNY equivalents; orphans and rate-less set aside, export filter applied.
+
+    `export_filter` is None on daily runs: the filter then decides scoring scope only
+    (the `in_scope` column), never whether an account is kept.
+    """
+    parts = [_account_table(f) for f in files]
+    table = pa.concat_tables(parts) if parts else SOURCE_ACCOUNT.empty_table()
+    rejects: list[pa.Table] = []
+
+    first = _first_occurrence(table, ["source", "acct_no"])
+    dups = table.filter(pa.array(~first))
+    rejects.append(
+        _rejects_for(
+            dups,
+            files,
+            pc.binary_join_element_wise(
+                "account number already sent in another branch file: ", dups.column("acct_no"), ""
+            ),
+        )
+    )
+    table = table.filter(pa.array(first))
+
+    known = customers.select(["source", "cust_no"]).append_column(
+        "_known", pa.array(np.ones(customers.num_rows, dtype=bool))
+    )
+    table = table.join(known, keys=["source", "cust_no"], join_type="left outer")
+    orphan = pc.is_null(table.column("_known"))
+    orphans = table.filter(orphan)
+    rejects.append(
+        _rejects_for(
+            orphans,
+            files,
+            pc.binary_join_element_wise(
+                "orphan: customer ",
+                orphans.column("cust_no"),
+                " is not a known ",
+                orphans.column("source"),
+                " customer",
+                "",
+            ),
+        )
+    )
+    table = table.filter(pc.invert(orphan)).drop_columns(["_known"])
+
+    table = with_rates(table, rates)
+    no_rate = pc.is_null(table.column("cny_per_100"))
+    rateless = table.filter(no_rate)
+    rejects.append(
+        _rejects_for(
+            rateless,
+            files,
+            pc.binary_join_element_wise(
+                "no FX rate for currency ", rateless.column("currency"), ""
+            ),
+        )
+    )
+    table = table.filter(pc.invert(no_rate))
+
+    rate = table.column("cny_per_100")
+    table = table.append_column("balance_cny", to_cny(table.column("balance"), rate))
+    table = table.append_column("overdraft_cny", to_cny(table.column("overdraft"), rate))
+    table = table.append_column(
+        "overdue_balance_cny", to_cny(table.column("overdue_balance"), rate)
+    ).drop_columns(["cny_per_100"])
+
+    filtered: dict[str, int] = {}
+    if export_filter is not None:
+        under = _under_export_filter(table, export_filter)
+        dropped = table.filter(under)
+        if dropped.num_rows:
+            counts = dropped.group_by("file").aggregate([("line", "count")])
+            filtered = dict(
+                zip(
+                    counts.column("file").to_pylist(),
+                    counts.column("line_count").to_pylist(),
+                    strict=True,
+                )
+            )
+        table = table.filter(pc.invert(under))
+    table = table.append_column(
+        "in_scope",
+        pc.invert(
+            _under_export_filter(
+                table, export_filter if export_filter is not None else Decimal("0")
+            )
+        ),
+    )
+    table = table.sort_by([("file", "ascending"), ("line", "ascending")])
+    return Conformed(table, pa.concat_tables(rejects), filtered)
+
+
+def _under_export_filter(table: pa.Table, export_filter: Decimal) -> pa.Array:
+    """RTL accounts whose exact CNY equivalent is strictly under the filter."""
+    limit = pa.scalar(export_filter, CNY_EXACT)
+    return pc.and_(
+        pc.equal(table.column("source"), "RTL"),
+        pc.less(table.column("balance_cny"), limit),
+    )
