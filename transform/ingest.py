@@ -98,7 +98,7 @@ def ingest_file(
         is_dup = pc.is_in(kept_table.column("line"), value_set=duplicates)
         dup_rows = kept_table.filter(is_dup)
         dup_lines = dup_rows.column("line").to_pylist()
-        raws = _raw_lines(path, set(dup_lines), layout)
+        raws = raw_lines(path, set(dup_lines), layout)
         key_values = zip(*(dup_rows.column(k).to_pylist() for k in layout.key), strict=True)
         for line, values in zip(dup_lines, key_values, strict=True):
             key_text = ",".join(f"{k}={v!r}" for k, v in zip(layout.key, values, strict=True))
@@ -141,7 +141,7 @@ def _duplicate_lines(key_tables: list[pa.Table], key: list[str]) -> pa.Array:
     return joined.column("line").combine_chunks()
 
 
-def _raw_lines(path: Path, lines: set[int], layout: Layout) -> dict[int, str]:
+def raw_lines(path: Path, lines: set[int], layout: Layout) -> dict[int, str]:
     """The raw text of a few lines, in one pass (only duplicate-key rejects need it)."""
     found: dict[int, str] = {}
     with path.open("rb") as handle:
