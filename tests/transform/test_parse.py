@@ -30,19 +30,35 @@ def fixed_line(values: dict[str, str], layout_name: str) -> bytes:
 
 def acct(acct_no: str, balance: str, **extra: str) -> dict[str, str]:
     base = {
-        "acct_no": acct_no, "cust_no": "C1", "product": "D", "currency": "CNY",
-        "balance": balance, "term_months": "0", "open_date": "20200101",
-        "maturity_date": "00000000", "status": "N", "branch_code": "330100001",
+        "acct_no": acct_no,
+        "cust_no": "C1",
+        "product": "D",
+        "currency": "CNY",
+        "balance": balance,
+        "term_months": "0",
+        "open_date": "20200101",
+        "maturity_date": "00000000",
+        "status": "N",
+        "branch_code": "330100001",
     }
     return {**base, **extra}
 
 
 def cust(cust_no: str, name: str) -> dict[str, str]:
     return {
-        "cust_no": cust_no, "cust_type": "P", "name": name, "id_type": "01",
-        "id_no": "11010519491231002X", "gender": "M", "birth_date": "19491231",
-        "mobile": "13800000000", "phone": "", "address": "浙江省杭州市", "postcode": "310000",
-        "open_date": "20100101", "branch_code": "330100001",
+        "cust_no": cust_no,
+        "cust_type": "P",
+        "name": name,
+        "id_type": "01",
+        "id_no": "11010519491231002X",
+        "gender": "M",
+        "birth_date": "19491231",
+        "mobile": "13800000000",
+        "phone": "",
+        "address": "浙江省杭州市",
+        "postcode": "310000",
+        "open_date": "20100101",
+        "branch_code": "330100001",
     }
 
 
@@ -56,9 +72,8 @@ def test_fixed_width_by_bytes_with_multibyte_names(tmp_path: Path) -> None:
     four_byte = "𠀀"  # U+20000: 4 bytes in GB18030
     assert len(four_byte.encode("gb18030")) == 4
     full = "张" * 30  # exactly 60 bytes: fills the field
-    data = (
-        fixed_line(cust("C1", "王" + four_byte + "明"), "RTL_CUST")
-        + fixed_line(cust("C2", full), "RTL_CUST")
+    data = fixed_line(cust("C1", "王" + four_byte + "明"), "RTL_CUST") + fixed_line(
+        cust("C2", full), "RTL_CUST"
     )
     path, flag = write(tmp_path, "RTL_CUST_ZJ_20261124.dat", data, 2, "0.00")
     result = ingest_file(path, CFG.layouts["RTL_CUST"], CFG, flag, tmp_path / "out.parquet", "ZJ")
