@@ -36,24 +36,26 @@ ORG_CODE: Final = "21"  # GB 11714
 CREDIT_CODE: Final = "23"  # GB 32100
 
 # GB 11643: weights of the first 17 digits; the check character is indexed by sum mod 11.
-_ID_WEIGHTS: Final = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], np.int64)
+_ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK: Final = np.frombuffer(b"10X98765432", np.uint8)
 
 # GB 11714: weights of the 8 body characters (digits and upper-case letters, A=10 .. Z=35).
-_ORG_WEIGHTS: Final = np.array([3, 7, 9, 10, 5, 8, 4, 2], np.int64)
+_ORG_WEIGHTS: Final = (3, 7, 9, 10, 5, 8, 4, 2)
 # check value 11 - (sum mod 11) in 1..11, written as: 1..9 digits, 10 'X', 11 '0'.
 _ORG_CHECK: Final = np.frombuffer(b"?123456789X0", np.uint8)
 
 # GB 32100: 31-character alphabet (no I, O, Z, S, V); a character's value is its index.
 _CREDIT_CHARSET: Final = b"0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_WEIGHTS: Final = np.array(
-    [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], np.int64
-)
+_CREDIT_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
-def _lookup(alphabet: bytes) -> npt.NDArray[np.int64]:
-    """Byte -> value table: the index of the byte in `alphabet`, -1 for any other byte."""
-    table = np.full(256, -1, np.int64)
+def _lookup(alphabet: bytes) -> npt.NDArray[np.int8]:
+    """Byte -> value table: the index of the byte in `alphabet`, -1 for any other byte.
+
+    int8 keeps the (rows x 18) value matrices small: at five million numbers an int64
+    matrix would be 700 MB.
+    """
+    table = np.full(256, -1, np.int8)
     table[np.frombuffer(alphabet, np.uint8)] = np.arange(len(alphabet))
     return table
 
@@ -166,16 +168,29 @@ def _rows_of_width(
     return data.reshape(len(rows), width)
 
 
-def _resident_id_check(body: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+def _weighted_sum(values: npt.NDArray[np.int8], weights: tuple[int, ...]) -> npt.NDArray[np.int32]:
+    """Row sums of values x weights, one column at a time (no rows x columns int temporary).
+
+    Rows holding a -1 (a character outside the alphabet) get a meaningless sum; callers
+    reject those rows anyway, and `%` on numpy integers is never negative, so the sum
+    still indexes the check tables safely.
+    """
+    total = np.zeros(len(values), np.int32)
+    for column, weight in enumerate(weights):
+        total += values[:, column].astype(np.int32) * weight
+    return total
+
+
+def _resident_id_check(body: npt.NDArray[np.int8]) -> npt.NDArray[np.uint8]:
     """GB 11643 check characters (as ASCII bytes) of rows of 17 digit values."""
-    return _ID_CHECK[(body * _ID_WEIGHTS).sum(axis=1) % 11]
+    return _ID_CHECK[_weighted_sum(body, _ID_WEIGHTS) % 11]
 
 
 def _check_resident_ids(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     """Which 18-character identity card numbers have 17 digits and the right check char."""
     body = _DIGIT_VALUE[matrix[:, :17]]
     digits = (body >= 0).all(axis=1)
-    return digits & (matrix[:, 17] == _resident_id_check(np.maximum(body, 0)))
+    return digits & (matrix[:, 17] == _resident_id_check(body))
 
 
 def _convert_resident_ids(
@@ -193,8 +208,7 @@ def _convert_resident_ids(
     converted[:, 6] = ord("1")
     converted[:, 7] = ord("9")
     converted[:, 8:17] = matrix[:, 6:15]
-    body = np.maximum(_DIGIT_VALUE[converted[:, :17]], 0)
-    converted[:, 17] = _resident_id_check(body)
+    converted[:, 17] = _resident_id_check(_DIGIT_VALUE[converted[:, :17]])
     return digits, converted
 
 
@@ -202,7 +216,7 @@ def _check_org_codes(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     """GB 11714: 8 body characters (0-9, A-Z) and check 11 - (sum mod 11), 10='X', 11='0'."""
     body = _ORG_VALUE[matrix[:, :8]]
     ok = (body >= 0).all(axis=1)
-    check = 11 - (np.maximum(body, 0) * _ORG_WEIGHTS).sum(axis=1) % 11
+    check = 11 - _weighted_sum(body, _ORG_WEIGHTS) % 11
     return ok & (matrix[:, 8] == _ORG_CHECK[check])
 
 
@@ -210,7 +224,7 @@ def _check_credit_codes(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     """GB 32100: 18 characters of the 31-character alphabet, check (31 - sum mod 31) mod 31."""
     values = _CREDIT_VALUE[matrix]
     ok = (values >= 0).all(axis=1)
-    check = (31 - (np.maximum(values[:, :17], 0) * _CREDIT_WEIGHTS).sum(axis=1) % 31) % 31
+    check = (31 - _weighted_sum(values, _CREDIT_WEIGHTS) % 31) % 31
     return ok & (values[:, 17] == check)
 
 
