@@ -1,0 +1,1 @@
+"""Alembic environment of the warehouse; shipped inside the `load` package."""

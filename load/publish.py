@@ -1,0 +1,447 @@
+"""The warehouse side of a batch, in SQL: open it, give its customers stable ids, publish.
+
+Everything here is set-based SQL that runs unchanged on PostgreSQL and SQLite (both
+understand `ON CONFLICT`, `UPDATE ... FROM` and `IS DISTINCT FROM`); the only dialect
+differences are the row lock taken before publishing and a byte-order collation for the
+id assignment order. No statement locks a table, so provinces load side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import text as _text
+
+from load.control import batch_checkpoint, now, record_checkpoint
+from load.tables import (
+    ABANDONED,
+    PUBLISHED,
+    STAGING,
+    STAGING_TABLES,
+    SUPERSEDED,
+    crm_account,
+    crm_contact,
+    crm_customer,
+    crm_customer_source,
+    crm_file_count,
+    crm_load_batch,
+    crm_reject,
+    stg_account,
+    stg_contact,
+    stg_customer,
+    stg_customer_source,
+    stg_reject,
+)
+from transform.batch import ProvinceBatch
+
+log = logging.getLogger(__name__)
+
+# Typed parameters of the SQL below: psycopg prepares statements server-side, where an
+# untyped `:p` used both as a value and in a comparison has no single type.
+_PARAM_TYPES: dict[str, Any] = {
+    "p": String(),
+    "b": BigInteger(),
+    "now": DateTime(timezone=True),
+    "t": String(),
+    "f": String(),
+    "n": String(),
+    "h": String(),
+}
+
+
+def text(sql: str) -> TextClause:
+    names = set(re.findall(r"(?<!:):(\w+)", sql))
+    return _text(sql).bindparams(
+        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items() if name in names)
+    )
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    business_date: date
+    province: str
+    mode: str
+
+    def where(self, table: Table = crm_load_batch) -> list[object]:
+        return [
+            table.c.business_date == self.business_date,
+            table.c.province == self.province,
+            table.c.mode == self.mode,
+        ]
+
+
+def published_batch(conn: Connection, key: BatchKey) -> int | None:
+    return conn.execute(
+        select(crm_load_batch.c.batch_id).where(
+            *key.where(),  # type: ignore[arg-type]
+            crm_load_batch.c.status == PUBLISHED,
+        )
+    ).scalar()
+
+
+def open_batch(
+    engine: Engine, key: BatchKey, fingerprint: str, run_id: int | None
+) -> tuple[int, bool]:
+    """The batch to write: the unfinished one of the same content (resumed), or a new one.
+
+    Unfinished batches of other content are abandoned and their staging rows dropped.
+    """
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(crm_load_batch.c.batch_id, crm_load_batch.c.fingerprint)
+            .where(*key.where(), crm_load_batch.c.status == STAGING)  # type: ignore[arg-type]
+            .order_by(crm_load_batch.c.batch_id.desc())
+        ).all()
+        resume = rows[0].batch_id if rows and rows[0].fingerprint == fingerprint else None
+        stale = [row.batch_id for row in rows if row.batch_id != resume]
+        if stale:
+            conn.execute(
+                update(crm_load_batch)
+                .where(crm_load_batch.c.batch_id.in_(stale))
+                .values(status=ABANDONED)
+            )
+        if resume is None:
+            inserted = conn.execute(
+                insert(crm_load_batch).values(
+                    business_date=key.business_date,
+                    province=key.province,
+                    mode=key.mode,
+                    status=STAGING,
+                    created_at=now(),
+                    run_id=run_id,
+                    fingerprint=fingerprint,
+                )
+            ).inserted_primary_key
+            assert inserted is not None  # crm_load_batch has a generated key
+            resume = int(inserted[0])
+            resumed = False
+        else:
+            resumed = True
+    for batch_id in stale:
+        log.info("batch %s of %s abandoned: content differs", batch_id, key)
+        drop_staging(engine, batch_id)
+    return int(resume), resumed
+
+
+def drop_staging(engine: Engine, batch_id: int) -> None:
+    """Delete a batch's staging rows, one table per transaction (row deletes, no TRUNCATE:
+    a TRUNCATE would lock out the provinces loading at the same time)."""
+    for table in STAGING_TABLES:
+        with engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.batch_id == batch_id))
+
+
+def _c_order(engine: Engine, *columns: str) -> str:
+    collate = ' COLLATE "C"' if engine.dialect.name == "postgresql" else ""
+    return ", ".join(f"{column}{collate}" for column in columns)
+
+
+def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None) -> int:
+    """Register new qualified customers of the batch; returns how many got a new id.
+
+    New ids are drawn in sorted key order (byte order on both databases), so the same
+    batch gets the same numbering whatever the order its rows arrived in. `ON CONFLICT DO
+    NOTHING` on the registry's unique key makes a concurrent registration of the same
+    person harmless; the identity/AUTOINCREMENT counter never gives a number twice.
+    Resolves, in the same transaction, which of the batch's customers are CRM customers
+    (`stg_customer.crm_cust_id`): the qualified ones and those already in `crm_customer`.
+    """
+    with engine.begin() as conn:
+        if batch_checkpoint(conn, batch_id, "resolve_ids") is not None:
+            return 0
+        params = {"b": batch_id, "p": province, "now": now()}
+        order = _c_order(engine, "s.cust_type", "s.id_type", "s.id_no")
+        added = conn.execute(
+            text(
+                "INSERT INTO crm_customer_key"
+                " (province, cust_type, id_type, id_no, batch_id, assigned_at)"
+                " SELECT :p, s.cust_type, s.id_type, s.id_no, :b, :now FROM stg_customer s"
+                " WHERE s.batch_id = :b AND s.qualified AND NOT EXISTS ("
+                "  SELECT 1 FROM crm_customer_key k WHERE k.province = :p"
+                "  AND k.cust_type = s.cust_type AND k.id_type = s.id_type"
+                "  AND k.id_no = s.id_no)"
+                f" ORDER BY {order}"
+                " ON CONFLICT (province, cust_type, id_type, id_no) DO NOTHING"
+            ),
+            params,
+        ).rowcount
+        conn.execute(
+            text(
+                "UPDATE stg_customer SET crm_cust_id = k.crm_cust_id FROM crm_customer_key k"
+                " WHERE stg_customer.batch_id = :b AND k.province = :p"
+                " AND k.cust_type = stg_customer.cust_type"
+                " AND k.id_type = stg_customer.id_type AND k.id_no = stg_customer.id_no"
+                " AND (stg_customer.qualified OR EXISTS ("
+                "  SELECT 1 FROM crm_customer c WHERE c.crm_cust_id = k.crm_cust_id))"
+            ),
+            {"b": batch_id, "p": province},
+        )
+        record_checkpoint(
+            conn,
+            step_id=step_id,
+            batch_id=batch_id,
+            stream="resolve_ids",
+            chunk=1,
+            position=f"new_ids={added}",
+        )
+    return int(added)
+
+
+def crm_ids(engine: Engine, batch_id: int) -> tuple[pa.Array, pa.Array]:
+    """(cust_key, crm_cust_id) of the batch's CRM customers, resolved by `assign_ids`."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(stg_customer.c.cust_key, stg_customer.c.crm_cust_id)
+            .where(stg_customer.c.batch_id == batch_id, stg_customer.c.crm_cust_id.is_not(None))
+            .order_by(stg_customer.c.cust_key)
+        ).all()
+    return (
+        pa.array([row[0] for row in rows], pa.string()),
+        pa.array([row[1] for row in rows], pa.int64()),
+    )
+
+
+# Published table <- staging table: (key columns, value columns). `province` and
+# `batch_id` are filled in by the publication.
+_UPSERTS: list[tuple[Table, Table, list[str], list[str]]] = [
+    (
+        crm_customer_source,
+        stg_customer_source,
+        ["source", "source_cust_no"],
+        ["crm_cust_id", "role"],
+    ),
+    (
+        crm_contact,
+        stg_contact,
+        ["source", "source_cust_no"],
+        ["crm_cust_id", "phone", "mobile", "address", "postcode"],
+    ),
+    (
+        crm_account,
+        stg_account,
+        ["source", "acct_no"],
+        [
+            "crm_cust_id",
+            "source_cust_no",
+            "kind",
+            "currency",
+            "balance",
+            "balance_cny",
+            "status",
+            "in_scope",
+            "open_date",
+            "maturity_date",
+        ],
+    ),
+]
+
+_CUSTOMER_VALUES = [
+    "cust_type",
+    "name",
+    "id_type",
+    "id_no",
+    "id_valid",
+    "master_source",
+    "master_cust_no",
+    "source_count",
+    "score",
+    "formula_id",
+    "qualified",
+]
+
+
+def _changed(target: str, columns: list[str]) -> str:
+    return " OR ".join(f"{target}.{c} IS DISTINCT FROM excluded.{c}" for c in columns)
+
+
+def _set(columns: list[str]) -> str:
+    return ", ".join(f"{c} = excluded.{c}" for c in [*columns, "batch_id"])
+
+
+def publish(
+    engine: Engine, batch: ProvinceBatch, batch_id: int, *, force: bool
+) -> dict[str, int] | None:
+    """Move the staged batch into the CRM tables and mark it published, in ONE transaction.
+
+    Returns the published counts, or None when another (date, province, mode) batch is
+    already published and `force` is not set: nothing is changed then.
+    """
+    key = BatchKey(batch.business_date, batch.province, batch.mode)
+    params = {"b": batch_id, "p": batch.province}
+    with engine.begin() as conn:
+        lock = select(crm_load_batch.c.status).where(crm_load_batch.c.batch_id == batch_id)
+        if engine.dialect.name == "postgresql":
+            lock = lock.with_for_update()
+        if conn.execute(lock).scalar() != STAGING:
+            return None
+        old = published_batch(conn, key)
+        if old is not None:
+            if not force:
+                return None
+            conn.execute(
+                update(crm_load_batch)
+                .where(crm_load_batch.c.batch_id == old)
+                .values(status=SUPERSEDED)
+            )
+            # The new batch redoes the old one: rows it last changed now belong to the
+            # new batch (so a reader following batch_id to published batches finds them),
+            # and its rejects and file counts are replaced.
+            for table in (crm_customer, crm_customer_source, crm_contact, crm_account):
+                conn.execute(update(table).where(table.c.batch_id == old).values(batch_id=batch_id))
+            for table in (crm_reject, crm_file_count):
+                conn.execute(delete(table).where(table.c.batch_id == old))
+        _publish_customers(conn, params)
+        for target, staging, keys, values in _UPSERTS:
+            _publish_rows(conn, params, target, staging, keys, values)
+        conn.execute(
+            text(
+                "INSERT INTO crm_reject (batch_id, seq, file, line, raw, reason, field, branch)"
+                " SELECT batch_id, seq, file, line, raw, reason, field, branch FROM stg_reject"
+                " WHERE batch_id = :b"
+            ),
+            params,
+        )
+        if batch.files:
+            conn.execute(
+                insert(crm_file_count),
+                [
+                    {
+                        "batch_id": batch_id,
+                        "file": f.file,
+                        "branch": f.branch,
+                        "system": f.system,
+                        "entity": f.entity,
+                        "read": f.read,
+                        "kept": f.kept,
+                        "set_aside": f.set_aside,
+                        "filtered": f.filtered,
+                        "flagged": f.flagged,
+                    }
+                    for f in batch.files
+                ],
+            )
+        _record_formulas(conn, batch, batch_id)
+        counts = _counts(conn, batch_id)
+        conn.execute(
+            update(crm_load_batch)
+            .where(crm_load_batch.c.batch_id == batch_id)
+            .values(status=PUBLISHED, published_at=now(), **counts)
+        )
+    return counts
+
+
+def _publish_customers(conn: Connection, params: dict[str, object]) -> None:
+    """Upsert the CRM customers; `batch_id` moves only on rows whose content changed."""
+    values = ", ".join(_CUSTOMER_VALUES)
+    conn.execute(
+        text(
+            f"INSERT INTO crm_customer (crm_cust_id, province, {values}, batch_id,"
+            " first_batch_id)"
+            f" SELECT crm_cust_id, :p, {values}, :b, :b FROM stg_customer"
+            " WHERE batch_id = :b AND crm_cust_id IS NOT NULL"
+            " ON CONFLICT (crm_cust_id) DO UPDATE SET province = excluded.province,"
+            f" {_set(_CUSTOMER_VALUES)}"
+            f" WHERE {_changed('crm_customer', ['province', *_CUSTOMER_VALUES])}"
+        ),
+        params,
+    )
+
+
+def _publish_rows(
+    conn: Connection,
+    params: dict[str, object],
+    target: Table,
+    staging: Table,
+    keys: list[str],
+    values: list[str],
+) -> None:
+    """Make `target` hold exactly the staged rows for the batch's CRM customers.
+
+    Rows of those customers that are no longer sent are deleted; a row that moved from
+    another customer (an account relinked after an ID correction) is taken over; a row
+    whose content did not change keeps the `batch_id` that last changed it.
+    """
+    match = " AND ".join(f"s.{k} = {target.name}.{k}" for k in keys)
+    conn.execute(
+        text(
+            f"DELETE FROM {target.name} WHERE province = :p AND crm_cust_id IN ("
+            "  SELECT crm_cust_id FROM stg_customer"
+            "  WHERE batch_id = :b AND crm_cust_id IS NOT NULL)"
+            f" AND NOT EXISTS (SELECT 1 FROM {staging.name} s WHERE s.batch_id = :b"
+            f"  AND {match})"
+        ),
+        params,
+    )
+    columns = ", ".join([*keys, *values])
+    conflict = ", ".join(["province", *keys])
+    conn.execute(
+        text(
+            f"INSERT INTO {target.name} (province, {columns}, batch_id)"
+            f" SELECT :p, {columns}, :b FROM {staging.name} WHERE batch_id = :b"
+            f" ON CONFLICT ({conflict}) DO UPDATE SET {_set(values)}"
+            f" WHERE {_changed(target.name, values)}"
+        ),
+        params,
+    )
+
+
+def _record_formulas(conn: Connection, batch: ProvinceBatch, batch_id: int) -> None:
+    """Keep the history of formulas in force: first and last batch each one scored."""
+    for cust_type, formula_id in sorted(batch.formula_ids.items()):
+        name, _, digest = formula_id.partition("@")
+        conn.execute(
+            text(
+                "INSERT INTO crm_formula (province, cust_type, formula_id, name, content_hash,"
+                " accepted_at, first_batch_id, last_batch_id)"
+                " VALUES (:p, :t, :f, :n, :h, :now, :b, :b)"
+                " ON CONFLICT (province, cust_type, formula_id)"
+                " DO UPDATE SET last_batch_id = excluded.last_batch_id"
+            ),
+            {
+                "p": batch.province,
+                "t": cust_type,
+                "f": formula_id,
+                "n": name,
+                "h": digest,
+                "now": now(),
+                "b": batch_id,
+            },
+        )
+
+
+def _counts(conn: Connection, batch_id: int) -> dict[str, int]:
+    def count(table: Table, *where: object) -> int:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(table).where(table.c.batch_id == batch_id, *where)  # type: ignore[arg-type]
+            ).scalar_one()
+        )
+
+    return {
+        "customers": count(stg_customer, stg_customer.c.crm_cust_id.is_not(None)),
+        "qualified": count(
+            stg_customer, stg_customer.c.crm_cust_id.is_not(None), stg_customer.c.qualified
+        ),
+        "accounts": count(stg_account),
+        "rejects": count(stg_reject),
+    }

@@ -1,0 +1,294 @@
+"""`Warehouse`: the one object the runner, the CLI and the tests use to reach the warehouse.
+
+The same code serves SQLite (embedded default) and PostgreSQL (production). The schema
+is created and changed only by the Alembic migrations shipped in `load/migrations`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import URL, make_url
+
+from load import control, prepare, publish
+from load.bulk import ChunkHook, stage
+from load.control import Checkpoint, StepRecord
+from load.publish import BatchKey
+from load.tables import (
+    crm_load_batch,
+    stg_account,
+    stg_contact,
+    stg_customer,
+    stg_customer_source,
+    stg_reject,
+)
+from transform.batch import ProvinceBatch
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Rows per committed chunk when staging, unless the caller or the configuration says.
+DEFAULT_CHUNK_ROWS = 200_000
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The warehouse URL: the argument, else CRM_WAREHOUSE_URL, else config/pipeline.yaml.
+
+    A relative SQLite path is taken relative to the project root (not the working
+    directory, so the CLI finds the same file from anywhere) and its folder is created.
+    """
+    if not url:
+        url = os.environ.get("CRM_WAREHOUSE_URL")
+    if not url:
+        from crm_pipeline.config import settings
+
+        url = settings().warehouse_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        from crm_pipeline.paths import project_path
+
+        path = project_path(parsed.database or "")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        parsed = parsed.set(database=str(path))
+        return parsed.render_as_string(hide_password=False)
+    return url
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """Make pysqlite transactional like a real database, and readers concurrent with a load.
+
+    pysqlite's own transaction handling starts transactions late (not before SELECTs);
+    SQLAlchemy's documented recipe hands control back to it. WAL lets the CRM read the
+    previous state while a batch is being staged.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    parsed: URL = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        _sqlite_setup(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What `write_batch` did.
+
+    status: `published` (this call published the batch) or `unchanged` (the date was
+    already published and `force` was not given: nothing was written).
+    """
+
+    batch_id: int
+    status: str
+    resumed: bool = False
+    customers: int = 0  # CRM customers written (qualified + already known)
+    qualified: int = 0
+    new_ids: int = 0
+    sources: int = 0
+    contacts: int = 0
+    accounts: int = 0
+    rejects: int = 0
+    files: int = 0
+    chunks_written: int = 0
+    chunks_skipped: int = 0  # committed by an earlier, interrupted attempt
+
+    @property
+    def published(self) -> bool:
+        return self.status == "published"
+
+
+class Warehouse:
+    """The CRM warehouse at `url` (see `resolve_url` for the default)."""
+
+    def __init__(self, url: str | None = None, *, chunk_rows: int | None = None) -> None:
+        self.url = resolve_url(url)
+        self.engine = make_engine(self.url)
+        self.chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
+
+    def __repr__(self) -> str:
+        return f"Warehouse({make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------
+
+    def _alembic(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` by running the Alembic migrations."""
+        config = self._alembic()
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    def revision(self) -> str | None:
+        """The schema's current Alembic revision (None: never upgraded)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic()).get_current_head()
+
+    # --- batches --------------------------------------------------------------------
+
+    def is_published(self, business_date: date, province: str, mode: str) -> bool:
+        with self.engine.connect() as conn:
+            key = BatchKey(business_date, province, mode)
+            return publish.published_batch(conn, key) is not None
+
+    def write_batch(
+        self,
+        batch: ProvinceBatch,
+        *,
+        force: bool = False,
+        run_id: int | None = None,
+        step_id: int | None = None,
+        on_chunk: ChunkHook | None = None,
+    ) -> BatchResult:
+        """Stage `batch` in checkpointed chunks, then publish it in one transaction.
+
+        A second write of a published (date, province, mode) changes nothing unless
+        `force`. A write interrupted before publication is resumed by the next call with
+        the same content: committed chunks are not written again.
+        """
+        key = BatchKey(batch.business_date, batch.province, batch.mode)
+        if not force:
+            with self.engine.connect() as conn:
+                existing = publish.published_batch(conn, key)
+            if existing is not None:
+                log.info("%s already published as batch %s: unchanged", key, existing)
+                return BatchResult(batch_id=existing, status="unchanged")
+        batch_id, resumed = publish.open_batch(self.engine, key, prepare.fingerprint(batch), run_id)
+        written = skipped = 0
+
+        def put(target: Any, data: Any) -> int:
+            nonlocal written, skipped
+            staged = stage(
+                self.engine,
+                target,
+                data,
+                batch_id=batch_id,
+                chunk_rows=self.chunk_rows,
+                step_id=step_id,
+                on_chunk=on_chunk,
+            )
+            written += staged.chunks_written
+            skipped += staged.chunks_skipped
+            return staged.rows
+
+        put(stg_customer, prepare.customers(batch))
+        new_ids = publish.assign_ids(self.engine, batch_id, batch.province, step_id)
+        keys, ids = publish.crm_ids(self.engine, batch_id)
+        links = prepare.links(batch, keys, ids)
+        sources = put(stg_customer_source, links)
+        contacts = put(stg_contact, prepare.contacts(batch, links))
+        accounts = put(stg_account, prepare.accounts(batch, keys, ids))
+        rejects = put(stg_reject, prepare.rejects(batch))
+        counts = publish.publish(self.engine, batch, batch_id, force=force)
+        publish.drop_staging(self.engine, batch_id)
+        if counts is None:
+            # Lost a race with another writer of the same (date, province, mode).
+            with self.engine.begin() as conn:
+                conn.execute(
+                    crm_load_batch.update()
+                    .where(crm_load_batch.c.batch_id == batch_id)
+                    .values(status="abandoned")
+                )
+                existing = publish.published_batch(conn, key)
+            return BatchResult(batch_id=existing or batch_id, status="unchanged")
+        log.info("%s published as batch %s: %s", key, batch_id, counts)
+        return BatchResult(
+            batch_id=batch_id,
+            status="published",
+            resumed=resumed,
+            customers=counts["customers"],
+            qualified=counts["qualified"],
+            new_ids=new_ids,
+            sources=sources,
+            contacts=contacts,
+            accounts=accounts,
+            rejects=rejects,
+            files=len(batch.files),
+            chunks_written=written,
+            chunks_skipped=skipped,
+        )
+
+    # --- control data (job repository) -----------------------------------------------
+
+    def start_run(self, business_date: date, province: str, mode: str) -> int:
+        return control.start_run(self.engine, business_date, province, mode)
+
+    def finish_run(self, run_id: int, state: str) -> None:
+        control.finish_run(self.engine, run_id, state)
+
+    def start_step(self, run_id: int, name: str) -> int:
+        return control.start_step(self.engine, run_id, name)
+
+    def finish_step(self, step_id: int, counts: dict[str, int]) -> None:
+        control.finish_step(self.engine, step_id, counts)
+
+    def fail_step(self, step_id: int, error: str) -> None:
+        control.fail_step(self.engine, step_id, error)
+
+    def checkpoint(self, step_id: int, chunk: int, position: str, stream: str = "") -> None:
+        """Record that `step_id` committed `chunk`, up to `position` (opaque to us).
+
+        Call it only once the chunk's output is durable (its Parquet file closed, its
+        rows committed), so the checkpoint never claims more than was done.
+        """
+        with self.engine.begin() as conn:
+            control.record_checkpoint(
+                conn, step_id=step_id, batch_id=None, stream=stream, chunk=chunk, position=position
+            )
+
+    def last_checkpoint(
+        self, business_date: date, province: str, mode: str, step: str, stream: str = ""
+    ) -> Checkpoint | None:
+        """Where an unfinished `step` of (date, province, mode) got to, over earlier runs."""
+        return control.last_checkpoint(self.engine, business_date, province, mode, step, stream)
+
+    def completed_step(
+        self, business_date: date, province: str, mode: str, step: str
+    ) -> StepRecord | None:
+        """The last completed execution of `step` for (date, province, mode), if any."""
+        return control.completed_step(self.engine, business_date, province, mode, step)
+
+    def batch_status(self, business_date: date, province: str, mode: str) -> str | None:
+        """Status of the latest batch of (date, province, mode); None if there is none."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(crm_load_batch.c.status)
+                .where(*BatchKey(business_date, province, mode).where())  # type: ignore[arg-type]
+                .order_by(crm_load_batch.c.batch_id.desc())
+                .limit(1)
+            ).scalar()
