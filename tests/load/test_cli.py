@@ -1,0 +1,78 @@
+"""`crm-pipeline db upgrade` and `crm-pipeline status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crm_pipeline.cli import main
+from crm_pipeline.paths import PROJECT_ROOT
+from load import Warehouse, resolve_url
+from tests.load.factory import DAY1, make_batch, people
+
+pytestmark = pytest.mark.xdist_group("postgres")
+
+
+def test_db_upgrade_then_status(warehouse_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--warehouse", warehouse_url]) == 0
+    assert "upgraded from empty to 0001" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--warehouse", warehouse_url]) == 0
+    assert "already at revision 0001" in capsys.readouterr().out
+    assert main(["db", "current", "--warehouse", warehouse_url]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+    warehouse = Warehouse(warehouse_url, chunk_rows=3)
+    try:
+        run = warehouse.start_run(DAY1, "ZJ", "initial")
+        step = warehouse.start_step(run, "load")
+        result = warehouse.write_batch(make_batch(people(8)), run_id=run, step_id=step)
+        warehouse.finish_step(step, {"written": result.accounts})
+        warehouse.finish_run(run, "completed")
+        other = warehouse.start_run(DAY1, "GD", "initial")
+        failed = warehouse.start_step(other, "ingest")
+        warehouse.checkpoint(failed, 4, "line=400", stream="RTL_ACCT_GD")
+        warehouse.fail_step(failed, "FileRejected: RTL_ACCT_GD: control sum")
+        warehouse.finish_run(other, "failed")
+    finally:
+        warehouse.dispose()
+
+    assert main(["status", "--date", "20261124", "--warehouse", warehouse_url]) == 0
+    out = capsys.readouterr().out
+    assert "Status of 2026-11-24" in out
+    assert "completed" in out and "failed" in out and "published" in out
+    assert "RTL_ACCT_GD checkpoint chunk 4 at line=400" in out
+    assert "FileRejected: RTL_ACCT_GD: control sum" in out
+    assert "stg_account checkpoint chunk" in out
+
+    assert main(["status", "--date", "20261124", "--province", "GD", "--warehouse",
+                 warehouse_url]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "GD" in out and " ZJ " not in out
+    assert main(["status", "--date", "20260101", "--warehouse", warehouse_url]) == 0
+    assert "nothing recorded" in capsys.readouterr().out
+
+
+def test_status_without_schema_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["status", "--date", "20261124", "--warehouse", url]) == 1
+    assert "db upgrade" in capsys.readouterr().err
+
+
+def test_warehouse_url_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CRM_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    assert resolve_url() == f"sqlite:///{tmp_path / 'env.db'}"
+    assert (
+        resolve_url("postgresql+psycopg://u@127.0.0.1:5/x")
+        == "postgresql+psycopg://u@127.0.0.1:5/x"
+    )
+    monkeypatch.delenv("CRM_WAREHOUSE_URL")
+    default = resolve_url()
+    assert default.startswith("sqlite:///") and default.endswith(".db")
+    assert Path(default.removeprefix("sqlite:///")).is_absolute()
+    relative = f"var/test-{tmp_path.name}/wh.db"
+    try:
+        assert resolve_url(f"sqlite:///{relative}") == f"sqlite:///{PROJECT_ROOT / relative}"
+        assert (PROJECT_ROOT / relative).parent.is_dir()
+    finally:
+        (PROJECT_ROOT / relative).parent.rmdir()

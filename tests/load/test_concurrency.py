@@ -1,0 +1,110 @@
+"""Several provinces loading into one PostgreSQL at the same time neither block nor collide."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from load import BatchResult, Warehouse
+from load.tables import crm_account, crm_customer
+from tests.load.factory import DAY1, DAY2, make_batch, people
+
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+
+PROVINCES = {"ZJ": 0, "GD": 1000, "SZ": 2000}
+
+
+def _in_thread(target: Any) -> tuple[threading.Thread, list[Any]]:
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(target())
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_provinces_written_concurrently_are_all_published(pg_db_url: str) -> None:
+    setup = Warehouse(pg_db_url)
+    setup.upgrade()
+    setup.dispose()
+    # Every writer waits at its first account chunk until all are there: they are
+    # provably staging at the same time, and none is blocked by another.
+    barrier = threading.Barrier(len(PROVINCES), timeout=60)
+
+    def hook(stream: str, chunk: int) -> None:
+        if (stream, chunk) == ("stg_account", 1):
+            barrier.wait()
+
+    def write(province: str, start: int) -> BatchResult:
+        warehouse = Warehouse(pg_db_url, chunk_rows=50)
+        try:
+            batch = make_batch(people(200, start=start, accounts=3), province=province)
+            return warehouse.write_batch(batch, on_chunk=hook)
+        finally:
+            warehouse.dispose()
+
+    threads = [_in_thread(lambda p=p, s=s: write(p, s)) for p, s in PROVINCES.items()]
+    for thread, _ in threads:
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "a province's load hung"
+    results = [outcome[0] for _, outcome in threads]
+    for result in results:
+        assert isinstance(result, BatchResult), result
+        assert result.published and result.customers == 100
+    check = Warehouse(pg_db_url)
+    try:
+        with check.engine.connect() as conn:
+            per_province = dict(
+                conn.execute(
+                    select(crm_customer.c.province, func.count()).group_by(crm_customer.c.province)
+                ).all()
+            )
+            ids = conn.execute(select(crm_customer.c.crm_cust_id)).scalars().all()
+            accounts = conn.execute(select(func.count()).select_from(crm_account)).scalar_one()
+        assert per_province == {p: 100 for p in PROVINCES}
+        assert len(ids) == len(set(ids)) == 300
+        assert accounts == sum(r.accounts for r in results)
+        assert all(check.is_published(DAY1, p, "initial") for p in PROVINCES)
+    finally:
+        check.dispose()
+
+
+def test_a_province_is_not_blocked_by_another_ones_open_transaction(pg_db_url: str) -> None:
+    warehouse = Warehouse(pg_db_url, chunk_rows=20)
+    warehouse.upgrade()
+    try:
+        warehouse.write_batch(make_batch(people(40, start=1000), province="GD"))
+        warehouse.write_batch(make_batch(people(40), province="ZJ"))
+        holder = warehouse.engine.connect()
+        try:
+            # GD is in the middle of publishing: its rows are locked, uncommitted.
+            holder.execute(text("UPDATE crm_customer SET name = 'x' WHERE province = 'GD'"))
+            holder.execute(text("UPDATE crm_account SET status = 'F' WHERE province = 'GD'"))
+            holder.execute(
+                text(
+                    "INSERT INTO crm_customer_key (province, cust_type, id_type, id_no,"
+                    " batch_id, assigned_at) VALUES ('GD', 'P', '01', 'NEW', 1, now())"
+                )
+            )
+            holder.execute(text("UPDATE crm_load_batch SET rejects = 0 WHERE province = 'GD'"))
+            thread, outcome = _in_thread(
+                lambda: warehouse.write_batch(
+                    make_batch(people(60), province="ZJ", business_date=DAY2)
+                )
+            )
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "ZJ waited for GD's locks"
+            assert isinstance(outcome[0], BatchResult) and outcome[0].published
+        finally:
+            holder.rollback()
+            holder.close()
+    finally:
+        warehouse.dispose()
