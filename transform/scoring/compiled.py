@@ -9,6 +9,7 @@ per aggregate, then the customer formulas over customer-aligned columns.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -189,21 +190,43 @@ def check_formula_files(
         problems.append(Problem(Pos("(no file)", 1, 1), "no formula files given"))
     problems += check_files(read)
     formula_set = FormulaSet(read)
-    if read and not any(p.message.startswith("duplicate definition of defaults") for p in problems):
-        dates = formula_set.effective_dates()
+    duplicated = any(p.message.startswith("duplicate definition of") for p in problems)
+    # Layered together unless definitions clash; then each file on its own, so that its
+    # own mistakes are still all reported (but not what only the layering could supply).
+    groups = [[f] for f in read] if duplicated else [read] if read else []
+    for group in groups:
+        dates = sorted({f.effective_date for f in group})
         for province in formula_set.provinces():
             for when in dates:
-                resolved, found = resolve(read, province, when)
+                resolved, found = resolve(group, province, when)
+                if duplicated:
+                    found = [p for p in found if not _PROVINCE_PROBLEM.match(p.message)]
                 if resolved is not None or when == dates[-1]:
                     problems += found
     return formula_set, [Problem(p.pos, p.message) for p in _dedupe(problems)]
 
 
+_PROVINCE_PROBLEM = re.compile(r"^province (\S+) (has no .*)$")
+
+
 def _dedupe(problems: list[Problem]) -> list[Problem]:
+    """Each problem once; "province X has no ..." at one place merged into one line."""
     seen: dict[str, Problem] = {}
+    provinces: dict[tuple[Pos, str], list[str]] = {}
     for problem in problems:
+        match = _PROVINCE_PROBLEM.match(problem.message)
+        if match:
+            names = provinces.setdefault((problem.pos, match.group(2)), [])
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            continue
         seen.setdefault(str(problem), problem)
-    return sorted(seen.values(), key=lambda p: (p.pos.file, p.pos.line, p.pos.col))
+    for (pos, rest), names in provinces.items():
+        label = "province" if len(names) == 1 else "provinces"
+        verb_rest = rest if len(names) == 1 else "have" + rest[len("has") :]
+        merged = Problem(pos, f"{label} {', '.join(sorted(names))} {verb_rest}")
+        seen.setdefault(str(merged), merged)
+    return sorted(seen.values(), key=lambda p: (p.pos.file, p.pos.line, p.pos.col, p.message))
 
 
 def load_formulas(directory: Path) -> FormulaSet:

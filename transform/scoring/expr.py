@@ -115,20 +115,20 @@ _CMPOPS = {
 }
 _FORBIDDEN = {
     ast.Attribute: "attribute access (a.b)",
-    ast.Subscript: "subscripts (a[b])",
-    ast.Lambda: "lambda",
-    ast.ListComp: "comprehensions",
-    ast.SetComp: "comprehensions",
-    ast.DictComp: "comprehensions",
-    ast.GeneratorExp: "comprehensions",
-    ast.NamedExpr: "assignment (:=)",
+    ast.Subscript: "a subscript (a[b])",
+    ast.Lambda: "a lambda",
+    ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a comprehension",
+    ast.NamedExpr: "an assignment (:=)",
     ast.Await: "await",
     ast.Yield: "yield",
     ast.YieldFrom: "yield",
-    ast.JoinedStr: "f-strings",
-    ast.Starred: "starred arguments",
-    ast.Dict: "dictionaries",
-    ast.Set: "sets",
+    ast.JoinedStr: "an f-string",
+    ast.Starred: "a starred argument",
+    ast.Dict: "a dictionary",
+    ast.Set: "a set",
 }
 
 
@@ -433,11 +433,15 @@ class Checker:
             self.expect(node.right, NUMBER, facts, f"each side of {node.op}")
             if node.op == "/" and not _nonzero(node.right, self.scope, facts):
                 divisor = render(node.right)
+                by_filter = (
+                    f"a filter (where: {{{divisor}: {{gt: 0}}}}), "
+                    if self.scope.what.get(divisor) == "field"
+                    else ""
+                )
                 self.problem(
                     node,
-                    f"division by {divisor}, which may be zero: guard it with a filter "
-                    f"(where: {{{divisor}: {{gt: 0}}}}), a condition "
-                    f"(... / {divisor} if {divisor} != 0 else 0) or safe_div(a, b)",
+                    f"division by {divisor}, which may be zero: guard it with {by_filter}"
+                    f"a condition (... / {divisor} if {divisor} != 0 else 0) or safe_div(a, b)",
                 )
             return NUMBER
         if isinstance(node, Cmp):

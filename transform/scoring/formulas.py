@@ -261,8 +261,9 @@ class _Reader:
                     if "where" in parts
                     else None
                 )
-                if summed is not None:
-                    block.aggregates[name] = Aggregate(name, summed, where, pos)
+                # A broken sum is already reported: keep a stand-in so that formulas using
+                # the aggregate do not add "unknown name" problems on top.
+                block.aggregates[name] = Aggregate(name, summed or Num(pos, Decimal(0)), where, pos)
         if "formulas" in fields:
             for cust_type, value in self.mapping(fields["formulas"], f"{what}.formulas").items():
                 if cust_type not in CUST_TYPES:
@@ -272,8 +273,7 @@ class _Reader:
                     )
                     continue
                 node = self.expression(value)
-                if node is not None:
-                    block.formulas[cust_type] = node
+                block.formulas[cust_type] = node or Num(value.pos, Decimal(0))  # reported
         if "thresholds" in fields:
             for cust_type, value in self.mapping(
                 fields["thresholds"], f"{what}.thresholds"
@@ -285,12 +285,10 @@ class _Reader:
                     )
                     continue
                 number = self.number(value, f"threshold for {cust_type}")
-                if number is not None:
-                    block.thresholds[cust_type] = (number, value.pos)
+                block.thresholds[cust_type] = (number or Decimal(0), value.pos)  # reported
         if "export_filter" in fields:
             number = self.number(fields["export_filter"], "export_filter")
-            if number is not None:
-                block.export_filter = (number, fields["export_filter"].pos)
+            block.export_filter = (number or Decimal(0), fields["export_filter"].pos)  # reported
         return block
 
     def read(self, text: str | None = None) -> FormulaFile | None:
@@ -463,7 +461,11 @@ def resolve(
             else Pos(str(files[0].path) if files else "?", 1, 1)
         )
         return None, [
-            Problem(where, f"province {province} has no formula in force on {business_date}")
+            Problem(
+                where,
+                f"province {province} has no formula in force on {business_date} "
+                "(give it an entry, or add defaults or a fallback_province)",
+            )
         ]
     layers = [layer for layer in (base, chosen) if layer is not None]
     source_file, _ = layers[-1]

@@ -1,0 +1,304 @@
+"""`crm-pipeline formula check|trial|accept`: the analysts' path from a YAML edit to live.
+
+check   every problem of the formula files, each with file, line, column and a message;
+trial   a candidate file against the formulas in force, on a business date's staged data,
+        without touching the CRM tables; writes a Markdown report with SVG histograms;
+accept  copies a file whose trial is on record for its exact content (sha256) into the
+        formulas directory, and records the acceptance in the formula registry.
+
+A candidate file replaces the file of the same name in the formulas directory (or joins
+them): the other files, such as another team's province entries, stay as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from crm_pipeline.errors import ConfigError, PipelineError
+from crm_pipeline.paths import formulas_dir, project_path
+from transform.scoring import FormulaSet, check_formula_files, formula_paths, load_formulas
+from transform.scoring.registry import AcceptRecord, FormulaRegistry, TrialRecord
+from transform.scoring.report import markdown, svg_histogram
+from transform.scoring.trial import ProvinceTrial, run_trial
+
+REGISTRY_NAME = "formula_registry.jsonl"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("formula", help="check, try and accept scoring formulas")
+    commands = parser.add_subparsers(dest="formula_command", required=True)
+
+    check = commands.add_parser("check", help="list every problem of formula files")
+    check.add_argument(
+        "paths", nargs="*", type=Path, help="files or directories (default: the formulas directory)"
+    )
+    check.set_defaults(handler=handle_check)
+
+    trial = commands.add_parser("trial", help="try a candidate formula file on staged data")
+    trial.add_argument("file", type=Path)
+    trial.add_argument("--date", required=True, help="business date YYYYMMDD")
+    trial.add_argument(
+        "--province",
+        action="append",
+        default=None,
+        help="repeatable; default: every staged province",
+    )
+    trial.add_argument(
+        "--staging", type=Path, default=None, help="staging directory (default: config)"
+    )
+    trial.add_argument(
+        "--formulas", type=Path, default=None, help="formulas in force (default: config)"
+    )
+    trial.add_argument(
+        "--mode",
+        default=None,
+        help="staged run mode folder (initial / daily), when the staging has one",
+    )
+    trial.add_argument(
+        "--out", type=Path, default=None, help="report folder (default: under the staging date)"
+    )
+    trial.add_argument(
+        "--limit", type=int, default=100, help="customers listed per enter/leave table"
+    )
+    trial.set_defaults(handler=handle_trial)
+
+    accept = commands.add_parser("accept", help="put a tried formula file in force")
+    accept.add_argument("file", type=Path)
+    accept.add_argument("--staging", type=Path, default=None)
+    accept.add_argument("--formulas", type=Path, default=None)
+    accept.add_argument("--note", default="", help="why (kept in the history)")
+    accept.set_defaults(handler=handle_accept)
+
+
+def _formulas_dir(value: Path | None) -> Path:
+    return value if value is not None else formulas_dir()
+
+
+def _staging_dir(value: Path | None) -> Path:
+    if value is not None:
+        return value
+    if os.environ.get("CRM_STAGING_DIR"):
+        return Path(os.environ["CRM_STAGING_DIR"])
+    from crm_pipeline.config import settings
+
+    return project_path(settings().staging_dir)
+
+
+def _business_date(text: str) -> tuple[str, date]:
+    for pattern in ("%Y%m%d", "%Y-%m-%d"):
+        try:
+            day = datetime.strptime(text, pattern).date()
+            return day.strftime("%Y%m%d"), day
+        except ValueError:
+            continue
+    raise PipelineError(f"--date {text!r}: expected YYYYMMDD")
+
+
+def candidate_paths(file: Path, directory: Path) -> list[Path]:
+    """The directory's formula files with `file` in place of its namesake."""
+    others = (
+        [p for p in formula_paths([directory]) if p.name != file.name] if directory.is_dir() else []
+    )
+    return [*others, file]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_candidate(file: Path, directory: Path) -> FormulaSet:
+    if not file.is_file():
+        raise PipelineError(f"{file}: no such file")
+    formula_set, problems = check_formula_files(candidate_paths(file, directory))
+    if problems:
+        raise ConfigError([str(p) for p in problems])
+    return formula_set
+
+
+def handle_check(args: argparse.Namespace) -> int:
+    paths = args.paths or [formulas_dir()]
+    missing = [p for p in paths if not p.exists()]
+    for path in missing:
+        print(f"{path}:1:1: no such file or directory")
+    files = formula_paths([p for p in paths if p.exists()])
+    _, problems = check_formula_files(files)
+    for problem in problems:
+        print(problem)
+    count = len(problems) + len(missing)
+    if count:
+        print(
+            f"{count} problem{'s' if count != 1 else ''} in {len(files)} file(s)", file=sys.stderr
+        )
+        return 1
+    print(f"ok: {len(files)} formula file(s) checked")
+    return 0
+
+
+def _staged(staging: Path, day: str, province: str, mode: str | None) -> Path | None:
+    candidates = [staging / day / province]
+    candidates += [staging / day / province / m for m in ([mode] if mode else ["initial", "daily"])]
+    for folder in candidates:
+        if (folder / "scoring_input.parquet").is_file() and (folder / "merged.parquet").is_file():
+            return folder
+    return None
+
+
+def _staged_provinces(staging: Path, day: str, mode: str | None) -> list[str]:
+    root = staging / day
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and _staged(staging, day, p.name, mode)
+    )
+
+
+def handle_trial(args: argparse.Namespace) -> int:
+    directory = _formulas_dir(args.formulas)
+    staging = _staging_dir(args.staging)
+    day, business_date = _business_date(args.date)
+    candidate_set = _check_candidate(args.file, directory)
+    current_set = load_formulas(directory)
+    provinces = [p for item in args.province or [] for p in item.split(",") if p]
+    provinces = provinces or _staged_provinces(staging, day, args.mode)
+    if not provinces:
+        raise PipelineError(f"no staged province under {staging / day}: run the load first")
+    trials: list[ProvinceTrial] = []
+    for province in provinces:
+        folder = _staged(staging, day, province, args.mode)
+        if folder is None:
+            raise PipelineError(
+                f"{province}: no staged scoring_input.parquet and merged.parquet under {staging / day / province}"
+            )
+        accounts = pq.read_table(folder / "scoring_input.parquet")
+        customers = pq.read_table(folder / "merged.parquet")
+        trials.append(
+            run_trial(
+                province,
+                accounts,
+                customers,
+                current_set.for_province(province, business_date),
+                candidate_set.for_province(province, business_date),
+            )
+        )
+    sha = _sha256(args.file)
+    out = args.out or staging / day / "trials" / f"{args.file.stem}-{sha[:12]}"
+    report = write_report(out, args.file, sha, business_date, trials, args.limit)
+    FormulaRegistry(staging / REGISTRY_NAME).record_trial(
+        TrialRecord(
+            file=args.file.name,
+            sha256=sha,
+            business_date=business_date.isoformat(),
+            provinces=provinces,
+            qualified={t.province: t.candidate_qualified for t in trials},
+            report=str(report),
+        )
+    )
+    for t in trials:
+        for cust_type in sorted(t.candidate_qualified):
+            enter = sum(1 for c in t.entering if c.cust_type == cust_type)
+            leave = sum(1 for c in t.leaving if c.cust_type == cust_type)
+            print(
+                f"{t.province} {cust_type}: qualified {t.current_qualified.get(cust_type, 0)} -> "
+                f"{t.candidate_qualified[cust_type]} (enter {enter}, leave {leave})"
+            )
+    print(f"report: {report}")
+    return 0
+
+
+def write_report(
+    out: Path, file: Path, sha: str, business_date: date, trials: list[ProvinceTrial], limit: int
+) -> Path:
+    """Markdown report, one SVG per histogram, and the full enter/leave lists as CSV."""
+    out.mkdir(parents=True, exist_ok=True)
+    svg_names: dict[tuple[str, str], str] = {}
+    for t in trials:
+        for h in t.histograms:
+            name = f"histogram-{t.province}-{h.cust_type}.svg"
+            (out / name).write_text(
+                svg_histogram(h, f"{t.province} {h.cust_type} scores (candidate)"), encoding="utf-8"
+            )
+            svg_names[(t.province, h.cust_type)] = name
+    rows = [
+        (t.province, direction, c)
+        for t in trials
+        for direction, changes in (("enter", t.entering), ("leave", t.leaving))
+        for c in changes
+    ]
+    changes = pa.table(
+        {
+            "province": [r[0] for r in rows],
+            "change": [r[1] for r in rows],
+            "cust_key": [r[2].cust_key for r in rows],
+            "cust_type": [r[2].cust_type for r in rows],
+            "score_now": pa.array([r[2].current_score for r in rows], pa.decimal128(20, 2)),
+            "score_candidate": pa.array([r[2].candidate_score for r in rows], pa.decimal128(20, 2)),
+        }
+    )
+    pacsv.write_csv(changes, out / "changes.csv")
+    report = out / "report.md"
+    report.write_text(
+        markdown(str(file), sha, business_date, trials, svg_names, limit), encoding="utf-8"
+    )
+    return report
+
+
+def handle_accept(args: argparse.Namespace) -> int:
+    directory = _formulas_dir(args.formulas)
+    registry = FormulaRegistry(_staging_dir(args.staging) / REGISTRY_NAME)
+    if not args.file.is_file():
+        raise PipelineError(f"{args.file}: no such file")
+    sha = _sha256(args.file)
+    trial = registry.latest_trial(args.file.name, sha)
+    if trial is None:
+        earlier = registry.trials(args.file.name)
+        if earlier:
+            last = earlier[-1]
+            print(
+                f"refused: {args.file} changed since its last trial ({last['at']}, content "
+                f"{last['sha256'][:12]}, now {sha[:12]}): the trial is stale; run "
+                f"`crm-pipeline formula trial {args.file} --date D` again",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"refused: {args.file} has no trial on record; run "
+                f"`crm-pipeline formula trial {args.file} --date D` first",
+                file=sys.stderr,
+            )
+        return 1
+    candidate_set = _check_candidate(args.file, directory)
+    target = directory / args.file.name
+    directory.mkdir(parents=True, exist_ok=True)
+    if args.file.resolve() != target.resolve():
+        shutil.copyfile(args.file, target)
+    formula_file = next(f for f in candidate_set.files if f.path == args.file)
+    effective = formula_file.effective_date
+    ids = {
+        province: candidate_set.for_province(province, max(effective, date.today())).formula_ids
+        for province in candidate_set.provinces()
+    }
+    registry.record_acceptance(
+        AcceptRecord(
+            file=args.file.name,
+            sha256=sha,
+            effective_date=effective.isoformat(),
+            formula_ids=ids,
+            trial=trial,
+            content=args.file.read_text(encoding="utf-8"),
+            note=args.note,
+        )
+    )
+    print(f"accepted {args.file.name} ({sha[:12]}), in force from {effective}; now at {target}")
+    for province, by_type in ids.items():
+        print(f"  {province}: " + ", ".join(f"{t} {i}" for t, i in sorted(by_type.items())))
+    return 0
