@@ -13,7 +13,7 @@ records a minute possible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import numpy as np
@@ -50,10 +50,20 @@ class Dates:
 
 @dataclass(frozen=True)
 class Categorical:
-    """Text drawn from a small pool (names, addresses): encoded once per pool entry."""
+    """Text drawn from a small pool (names, addresses): encoded once per pool entry.
+
+    The encoded pool is cached per encoding and shared by every slice of the column, so
+    rendering chunk after chunk never encodes a name twice.
+    """
 
     pool: npt.NDArray[np.str_]
     index: IntArray
+    encoded: dict[str, ByteMatrix] = field(default_factory=dict, compare=False, repr=False)
+
+    def pool_bytes(self, encoding: str) -> ByteMatrix:
+        if encoding not in self.encoded:
+            self.encoded[encoding] = _text(self.pool, encoding)
+        return self.encoded[encoding]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -81,7 +91,7 @@ def take(col: Column, idx: Index) -> Column:
     if isinstance(col, Dates):
         return Dates(col.values[idx])
     if isinstance(col, Categorical):
-        return Categorical(col.pool, col.index[idx])
+        return Categorical(col.pool, col.index[idx], col.encoded)
     return col[idx]
 
 
@@ -177,13 +187,17 @@ def _text(arr: np.ndarray, encoding: str) -> ByteMatrix:
     wide = np.nonzero((codes >= 128).any(axis=1))[0]
     if len(wide) == 0:
         return codes.astype(np.uint8)
-    encoded = [str(arr[i]).encode(encoding) for i in wide]
-    out_width = max(width, max(len(e) for e in encoded))
+    encoded = [str(text).encode(encoding) for text in arr[wide]]
+    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    out_width = max(width, int(lengths.max()))
     out = np.zeros((n, out_width), dtype=np.uint8)
     out[:, :width] = codes.astype(np.uint8)
-    for i, e in zip(wide, encoded, strict=True):
-        out[i, :] = 0
-        out[i, : len(e)] = np.frombuffer(e, dtype=np.uint8)
+    out[wide] = 0
+    # Scatter all encoded rows at once: row and column of every byte of the joined buffer.
+    starts = np.cumsum(lengths) - lengths
+    rows = np.repeat(wide, lengths)
+    cols = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+    out[rows, cols] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     return out
 
 
@@ -194,7 +208,7 @@ def render(col: Column, encoding: str) -> ByteMatrix:
     if isinstance(col, Dates):
         return _dates(col.values)
     if isinstance(col, Categorical):
-        return _text(col.pool, encoding)[col.index]
+        return col.pool_bytes(encoding)[col.index]
     if col.dtype.kind == "S":
         return _bytes_matrix(col)
     return _text(col, encoding)

@@ -184,18 +184,16 @@ def _assemble(fields: list[bytes], layout: Layout) -> bytes:
     return assemble(fields, layout)
 
 
-def _canonical_type(code: str, system: str) -> str:
-    if system == "CRD":
-        return {v: k for k, v in records.CRD_LETTER.items()}.get(code, code)
-    return code
-
-
 def _flag_ids(pending: Pending, system: str, picker: Picker, count: int) -> None:
     """Spoil the check character of a few clean identification numbers (kept, flagged)."""
     table = pending.table
     id_type = np.asarray(table["id_type"])
     id_no = np.asarray(table["id_no"])
-    canon = np.array([_canonical_type(c, system) for c in id_type]) if len(id_type) else id_type
+    canon = (
+        records.recode(id_type, {v: k for k, v in records.CRD_LETTER.items()})
+        if system == "CRD"
+        else id_type
+    )
     lengths = np.char.str_len(id_no.astype(str)) if len(id_no) else np.zeros(0, int)
     ascii_ok = (
         np.char.isalnum(np.char.replace(id_no.astype(str), "-", "")) if len(id_no) else lengths > 0
@@ -203,7 +201,8 @@ def _flag_ids(pending: Pending, system: str, picker: Picker, count: int) -> None
     clean = ascii_ok & (
         ((canon == "01") & (lengths == 18)) | ((canon == "23") & (lengths == 18)) | (canon == "21")
     )
-    clean &= np.array([s.isascii() for s in id_no.astype(str)], dtype=bool) if len(id_no) else clean
+    if len(id_no):
+        clean &= ~(id_no.astype(str).view(np.uint32).reshape(len(id_no), -1) >= 128).any(axis=1)
     for _ in range(count):
         row = picker.take(clean)
         if row is None:
@@ -266,7 +265,7 @@ def _rtl_filter(
     assert isinstance(balance, Num)
     fen = balance.values
     currency = np.asarray(table["currency"]).astype(str)
-    rate = np.array([rates.get(c, 1_000_000) for c in currency], dtype=np.int64)
+    rate = records.rate_of(currency, rates)
     limit = export_filter(branch) * 10**8
     # A few CNY accounts exactly on the filter: kept (the rule is "strictly under").
     cny_rows = np.nonzero((currency == "CNY") & good_owner)[0]
@@ -374,6 +373,17 @@ def _entities(
     return out
 
 
+def _empty_files(out: Path, config: LayoutConfig, branch: str, day: str) -> list[FileReport]:
+    reports = []
+    for system in records.SYSTEMS:
+        for entity in ("CUST", ACCOUNT_ENTITY[system]):
+            report = FileReport(f"{system}_{entity}", branch)
+            path = out / day / branch / f"{system}_{entity}_{branch}_{day}.dat"
+            report.written = write_data_file(path, {}, config.layout_for(system, entity))
+            reports.append(report)
+    return reports
+
+
 def write_sample(
     out: Path, business_date: date, branches: Sequence[str], customers: int, seed: int
 ) -> Path:
@@ -392,8 +402,14 @@ def write_sample(
         out / day / f"FXR_RATE_{day}.dat", records.rate_table(rates, business_date), fx_layout
     )
     reports.append(fx_report)
-    world = _entities(seed, branches, customers, business_date)
-    for branch in branches:
+    if customers == 0:  # every branch still sends each file, empty, with its flag
+        for branch in branches:
+            reports.extend(_empty_files(out, config, branch, day))
+        branches_to_fill: Sequence[str] = ()
+    else:
+        branches_to_fill = branches
+    world = _entities(seed, branches_to_fill, customers, business_date)
+    for branch in branches_to_fill:
         ent = world[branch]
         rng = branch_rng(seed + 1, branch)
         present = records.presence(rng, ent)

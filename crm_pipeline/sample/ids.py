@@ -119,4 +119,4 @@ def spoil_check(number: str, id_type: str) -> str:
     """The same number with a wrong check character (kept but flagged by the pipeline)."""
     alphabet = USCC_CHARS if id_type == "23" else "0123456789X"
     current = alphabet.index(number[-1]) if number[-1] in alphabet else 0
-    return number[:-1] + alphabet[(current + 1 + len(number)) % len(alphabet)]
+    return number[:-1] + alphabet[(current + 1) % len(alphabet)]

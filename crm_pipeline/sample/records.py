@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crm_pipeline.sample import ids, pools
-from crm_pipeline.sample.columns import Categorical, Dates, IntArray, Num, Table
+from crm_pipeline.sample.columns import Categorical, Dates, IntArray, Num, Table, take
 
 SYSTEMS = ("RTL", "CRD", "LON", "FND")
 # Canonical id type -> CRD letter (core-dumps.md section 6).
@@ -132,7 +132,9 @@ def build_entities(
     )
     # The first entities use the pool entries with rare characters and 60-byte names.
     head = min(n, 4)
-    name_index[:head] = np.where(company[:head], len(person_pool) + 7, [5, 6] * 2)[:head]
+    name_index[:head] = np.where(
+        company[:head], len(person_pool) + 7, np.array([5, 6, 5, 6])[:head]
+    )
     addr_pool, post_pool = pools.addresses(rng, max(32, min(n, 20_000)), places)
     addr_index = rng.integers(0, len(addr_pool), n)
 
@@ -142,7 +144,7 @@ def build_entities(
     id_card = ids.identity_cards(region, birth, seq)
     org = ids.org_codes(rng.integers(10_000_000, 99_999_999, n))
     uscc = ids.credit_codes(org, region)
-    licence = seq_codes(str(region[0]), rng.integers(0, 10**9, n), 9)
+    licence = seq_codes(str(places[0].region), rng.integers(0, 10**9, n), 9)
     passport = seq_codes("E", rng.integers(0, 10**8, n), 8)
 
     r = rng.random(n)
@@ -232,7 +234,7 @@ def id_fields(
         ids.with_space(s, 6, sp) for s, sp in zip(number[spaced], spaces[spaced], strict=True)
     ]
     if system == "CRD":
-        id_type = np.array([CRD_LETTER[c] for c in id_type], dtype="U2")
+        id_type = recode(id_type, CRD_LETTER)
     return id_type, number
 
 
@@ -274,15 +276,15 @@ def customer_table(
     return {
         "cust_no": cust_no,
         "cust_type": np.asarray(t["cust_type"])[rows],
-        "name": Categorical(name.pool, name.index[rows]),
+        "name": take(name, rows),
         "id_type": id_type,
         "id_no": id_no,
         "gender": np.asarray(t["gender"])[rows],
         "birth_date": Dates(birth.values[rows]),
         "mobile": np.asarray(t["mobile"])[rows],
         "phone": np.asarray(t["phone"])[rows],
-        "address": Categorical(address.pool, address.index[rows]),
-        "postcode": Categorical(postcode.pool, postcode.index[rows]),
+        "address": take(address, rows),
+        "postcode": take(postcode, rows),
         "open_date": Dates(opened.values[rows]),
         "branch_code": branch_code,
     }
@@ -313,16 +315,27 @@ def _currencies(rng: np.random.Generator, n: int, share_fx: float) -> npt.NDArra
     return np.where(rng.random(n) < share_fx, picks, "CNY")
 
 
+def recode(values: npt.NDArray[np.str_], mapping: dict[str, str]) -> npt.NDArray[np.str_]:
+    """Map a small code set over a column, vectorized (one comparison per code)."""
+    out = values.astype(f"U{max(len(v) for v in mapping.values())}").copy()
+    for code, new in mapping.items():
+        out[values == code] = new
+    return out
+
+
+def rate_of(currency: npt.NDArray[np.str_], rates: dict[str, int]) -> IntArray:
+    """Each row's rate in 1/10000 CNY per 100 units (CNY: 1,000,000); vectorized."""
+    out = np.full(len(currency), 1_000_000, dtype=np.int64)
+    for code, rate in rates.items():
+        out[currency == code] = rate
+    return out
+
+
 def to_units(
     cny: npt.NDArray[np.float64], currency: npt.NDArray[np.str_], rates: dict[str, int]
 ) -> IntArray:
-    """CNY amounts (float, only to draw) into fen of ``currency`` at ``rates`` (1/10000 CNY per 100)."""
-    rate = (
-        np.array([rates.get(c, 1_000_000) for c in currency], dtype=np.float64)
-        if len(currency)
-        else np.zeros(0)
-    )
-    return np.round(cny * 100_000_000 / rate).astype(np.int64)
+    """CNY amounts (float, only to draw them) as fen of ``currency`` at ``rates``."""
+    return np.round(cny * 100_000_000 / rate_of(currency, rates)).astype(np.int64)
 
 
 def _status(rng: np.random.Generator, n: int) -> npt.NDArray[np.str_]:
