@@ -1,0 +1,222 @@
+"""Warehouse load throughput: the pipeline's bulk path against PostgreSQL's own COPY.
+
+Starts a throwaway PostgreSQL exactly as the test fixture does (tests/servers/postgres.py,
+but with fsync on, as in production), builds one province's batch of --rows CRM account
+rows (every customer qualified, --per-customer accounts each), and times, on the same
+server in the same run:
+
+- pipeline: `Warehouse.write_batch` end to end: Arrow -> CSV -> COPY into the staging
+  tables in committed, checkpointed chunks, stable-id assignment, the one publication
+  transaction into crm_account (and the customers, sources and contacts), staging cleanup;
+- staging only: the part of it that COPYs the account rows into stg_account;
+- COPY: `COPY ... FROM 'file'` of the same account rows, already as a CSV file on the
+  server's disk, into a table created `LIKE crm_account INCLUDING ALL` (same keys).
+
+Prints rows/s for each and the ratios. Best of --repeat runs (a fresh database each).
+
+    .venv/bin/python bench/load_postgres.py [--rows 1000000] [--repeat 3]
+
+Needs the PostgreSQL binaries (make system-deps); as root it runs the server as `crmpg`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from load import Warehouse  # noqa: E402
+from load.prepare import CNY  # noqa: E402
+from tests.servers.postgres import PostgresServer  # noqa: E402
+from transform.batch import FileCounts, ProvinceBatch  # noqa: E402
+from transform.schema import MONEY  # noqa: E402
+
+DAY = date(2026, 11, 24)
+
+
+def build_batch(rows: int, per_customer: int) -> ProvinceBatch:
+    """A ZJ batch of `rows` accounts, built column-wise (no per-row Python dicts)."""
+    customers = -(-rows // per_customer)
+    cust = pa.array([f"R{i:09d}" for i in range(customers)])
+    id_no = pa.array([f"3301{i:014d}" for i in range(customers)])
+    cust_key = pc.binary_join_element_wise("P", "01", id_no, "|")
+    owner = pa.array([i // per_customer for i in range(rows)], pa.int64())
+    balance = pc.cast(pc.multiply(pc.add(owner, 1000), 7), pa.decimal128(20, 0)).cast(MONEY)
+    n = customers
+    batch_customers = pa.table(
+        {
+            "cust_key": cust_key,
+            "cust_type": pa.array(["P"] * n),
+            "id_type": pa.array(["01"] * n),
+            "id_no": id_no,
+            "id_valid": pa.array([True] * n),
+            "name": pa.array(["张三"] * n),
+            "master_source": pa.array(["RTL"] * n),
+            "master_cust_no": cust,
+            "source_count": pa.array([1] * n, pa.int32()),
+            "score": pa.array([600000] * n, pa.decimal128(20, 0)).cast(MONEY),
+            "qualified": pa.array([True] * n),
+            "formula_id": pa.array(["zj_personal@0123456789ab"] * n),
+        }
+    )
+    links = pa.table(
+        {
+            "source": pa.array(["RTL"] * n),
+            "cust_no": cust,
+            "cust_key": cust_key,
+            "role": pa.array(["master"] * n),
+        }
+    )
+    source_customers = pa.table(
+        {
+            "source": pa.array(["RTL"] * n),
+            "cust_no": cust,
+            "mobile": pa.array(["13800000000"] * n),
+            "phone": pa.array(["0571-88888888"] * n),
+            "address": pa.array(["浙江省杭州市西湖区文三路 100 号"] * n),
+            "postcode": pa.array(["310000"] * n),
+        }
+    )
+    accounts = pa.table(
+        {
+            "source": pa.array(["RTL"] * rows),
+            "acct_no": pa.array([f"6222{i:012d}" for i in range(rows)]),
+            "cust_no": pc.take(cust, owner),
+            "kind": pa.array(["DEMAND"] * rows),
+            "currency": pa.array(["CNY"] * rows),
+            "status": pa.array(["N"] * rows),
+            "balance": balance,
+            "cust_key": pc.take(cust_key, owner),
+            "balance_cny": balance.cast(CNY),
+            "in_scope": pa.array([True] * rows),
+            "open_date": pa.array([date(2020, 1, 2)] * rows, pa.date32()),
+        }
+    )
+    reject = pa.table(
+        {n: pa.array([], pa.string()) for n in ("file", "raw", "reason", "field", "branch")}
+    ).append_column("line", pa.array([], pa.int64()))
+    return ProvinceBatch(
+        business_date=DAY,
+        province="ZJ",
+        mode="initial",
+        customers=batch_customers,
+        links=links,
+        source_customers=source_customers,
+        accounts=accounts,
+        rejects=reject,
+        files=[FileCounts("RTL_ACCT_ZJ_20261124.dat", "ZJ", "RTL", "ACCT", rows, rows, 0, 0)],
+        formula_ids={"P": "zj_personal@0123456789ab"},
+    )
+
+
+def pipeline_run(url: str, batch: ProvinceBatch, chunk_rows: int) -> tuple[float, float]:
+    """(seconds for write_batch, seconds for staging the account rows)."""
+    warehouse = Warehouse(url, chunk_rows=chunk_rows)
+    warehouse.upgrade()
+    marks: dict[str, float] = {}
+
+    def hook(stream: str, _chunk: int) -> None:
+        marks[stream] = time.perf_counter()  # the last chunk of each stream wins
+
+    try:
+        start = time.perf_counter()
+        result = warehouse.write_batch(batch, on_chunk=hook)
+        total = time.perf_counter() - start
+    finally:
+        warehouse.dispose()
+    assert result.published and result.accounts == batch.accounts.num_rows, result
+    return total, marks["stg_account"] - marks["stg_contact"]
+
+
+def copy_run(server: PostgresServer, database: str, csv_path: Path, columns: list[str]) -> float:
+    import psycopg
+
+    with psycopg.connect(server.url(database, "postgresql"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_account (LIKE crm_account INCLUDING ALL)")
+        names = ", ".join(columns)
+        start = time.perf_counter()
+        conn.execute(f"COPY bench_account ({names}) FROM '{csv_path}' (FORMAT csv)")  # type: ignore[arg-type]
+        seconds = time.perf_counter() - start
+        copied = conn.execute("SELECT count(*) FROM bench_account").fetchone()
+    assert copied is not None and copied[0] > 0
+    return seconds
+
+
+def write_copy_file(server: PostgresServer, batch: ProvinceBatch) -> tuple[Path, list[str]]:
+    """The account rows exactly as crm_account holds them, as a CSV file the server reads."""
+    accounts = batch.accounts
+    table = pa.table(
+        {
+            "province": pa.array(["ZJ"] * accounts.num_rows),
+            "source": accounts.column("source"),
+            "acct_no": accounts.column("acct_no"),
+            "crm_cust_id": pa.array(range(1, accounts.num_rows + 1), pa.int64()),
+            "source_cust_no": accounts.column("cust_no"),
+            "kind": accounts.column("kind"),
+            "currency": accounts.column("currency"),
+            "balance": accounts.column("balance"),
+            "balance_cny": accounts.column("balance_cny"),
+            "status": accounts.column("status"),
+            "in_scope": accounts.column("in_scope"),
+            "open_date": accounts.column("open_date"),
+            "batch_id": pa.array([1] * accounts.num_rows, pa.int64()),
+        }
+    )
+    path = server.root / "accounts.csv"
+    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False))
+    os.chmod(path, 0o644)
+    return path, table.column_names
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--per-customer", type=int, default=20)
+    parser.add_argument("--chunk-rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    print(f"building a batch of {args.rows:,} account rows ...", flush=True)
+    batch = build_batch(args.rows, args.per_customer)
+    server = PostgresServer(fsync=True)
+    server.start()
+    try:
+        csv_path, columns = write_copy_file(server, batch)
+        best_total = best_stage = best_copy = float("inf")
+        for attempt in range(1, args.repeat + 1):
+            database = server.create_database()
+            total, staging = pipeline_run(server.url(database), batch, args.chunk_rows)
+            copy = copy_run(server, database, csv_path, columns)
+            server.drop_database(database)
+            print(
+                f"run {attempt}: pipeline {total:.2f}s (account staging {staging:.2f}s),"
+                f" COPY FROM file {copy:.2f}s",
+                flush=True,
+            )
+            best_total, best_stage = min(best_total, total), min(best_stage, staging)
+            best_copy = min(best_copy, copy)
+    finally:
+        server.stop()
+
+    rows = args.rows
+    pipeline, staging, copy = rows / best_total, rows / best_stage, rows / best_copy
+    print()
+    print(f"rows: {rows:,} crm_account rows ({rows // args.per_customer:,} customers)")
+    print(f"pipeline write_batch (stage + publish): {pipeline:>12,.0f} rows/s")
+    print(f"  of which account staging (COPY STDIN): {staging:>11,.0f} rows/s")
+    print(f"PostgreSQL COPY FROM file:              {copy:>12,.0f} rows/s")
+    print(f"ratio pipeline / COPY: {pipeline / copy:.2f}   staging / COPY: {staging / copy:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
