@@ -182,7 +182,6 @@ def _run_province(
     ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
 ) -> None:
     from load.warehouse import Warehouse  # the load stage's I/O stays at the edge
-
     from transform.scoring import load_formulas
 
     provinces = cfg.provinces()
@@ -280,9 +279,35 @@ def _run_province(
         files=summary.files,
         formula_ids=formulas.formula_ids,
     )
+    write_state(ctx.staging, province, ctx.business_date, customers.table, accounts.table)
     result = warehouse.write_batch(batch, force=ctx.force)
     summary.batch_id = getattr(result, "batch_id", None)
     summary.status = "published"
+
+
+def state_dir(staging: Path, province: str, business_date: str) -> Path:
+    """The province's copy of every system's customers and accounts as of a business date.
+
+    Snapshots are immutable and dated: a daily run for D reads D-1's and writes D's, so a
+    rerun of D starts again from the same input and a crash leaves the previous one intact.
+    """
+    return staging / "state" / province / business_date
+
+
+def write_state(
+    staging: Path, province: str, business_date: str, customers: pa.Table, accounts: pa.Table
+) -> Path:
+    target = state_dir(staging, province, business_date)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    pq.write_table(customers, tmp / "customers.parquet")
+    pq.write_table(accounts, tmp / "accounts.parquet")
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.replace(target)
+    return target
 
 
 def run_date(
@@ -314,6 +339,9 @@ def run_date(
         raise PipelineError(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
+    from load.warehouse import Warehouse
+
+    Warehouse(ctx.warehouse_url).upgrade()  # the schema is the migrations' head, always
     fx_cache: list[pa.Table] = []
 
     def rates() -> pa.Table:
