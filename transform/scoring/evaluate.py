@@ -37,6 +37,7 @@ from transform.scoring.expr import (
     Not,
     Num,
     Str,
+    render,
 )
 
 MAX_PRECISION = 76
@@ -252,8 +253,19 @@ class Evaluator:
     def __init__(self, env: dict[str, Value], length: int) -> None:
         self.env = env
         self.length = length
+        # Conditions repeat across aggregates (kind == 'DEMAND', currency == 'CNY'...):
+        # each is computed once per table.
+        self._conditions: dict[str, Value] = {}
 
     def __call__(self, node: Node) -> Value:
+        if isinstance(node, Cmp | In | BoolOp | Not):
+            key = render(node)
+            if key not in self._conditions:
+                self._conditions[key] = self._evaluate(node)
+            return self._conditions[key]
+        return self._evaluate(node)
+
+    def _evaluate(self, node: Node) -> Value:
         if isinstance(node, Num):
             return node.value
         if isinstance(node, Str):
