@@ -1,14 +1,23 @@
-"""Airflow DAG: the one-time initial load, one mapped task per province.
+"""Airflow DAG `crm_initial_load`: the one-time initial load of a business date.
 
-Thin on purpose: every step is `crm_pipeline.runner`, which runs and is tested without
-Airflow. Nothing heavy is imported at parse time; tasks import the pipeline when they run.
+Triggered by hand with the business date of the dumps. The grid shows one row per
+province (the mapped `province` group, labelled with the province code): its sensor
+waits for the `.ok` flags without holding a worker slot, its load task logs every
+file's reconciliation (read = kept + set aside + filtered) and publishes the province's
+batch, emitting an event on the asset `crm://warehouse/{province}` with the business date
+and batch id. One province's failure does not stop the others; the `summary` task lists
+each province's state in the warehouse and fails the run if one was not published.
+
+Thin on purpose: every step is `crm_pipeline.runner` through `crm_pipeline.dag_support`,
+imported by the tasks when they run, never at parse time.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag
+from crm_common import fx_tasks, plan, province_group, summary
 
 
 @dag(
@@ -16,6 +25,7 @@ from airflow.sdk import Param, dag, get_current_context, task
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,
     tags=["crm"],
     params={
         "business_date": Param(
@@ -24,33 +34,26 @@ from airflow.sdk import Param, dag, get_current_context, task
             pattern=r"^\d{8}$",
             description="business date of the dumps, YYYYMMDD",
         ),
-        "landing": Param("", type="string", description="landing folder (default: config)"),
+        "provinces": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[A-Z]{2}$"},
+            description="provinces to load (default: every province in the landing zone)",
+        ),
+        "landing": Param(
+            "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
+        ),
+        "force": Param(False, type="boolean", description="reload a province already published"),
     },
     doc_md=__doc__,
 )
 def crm_initial_load() -> None:
-    @task
-    def find_provinces() -> list[str]:
-        from crm_pipeline import config
-        from crm_pipeline.dag_support import landing_dir
-        from extract.landing import provinces_in_landing
-
-        params = get_current_context()["params"]
-        found = provinces_in_landing(
-            landing_dir(params["landing"]), params["business_date"], config.provinces()
-        )
-        if not found:
-            raise RuntimeError(f"no province folder for {params['business_date']}")
-        return found
-
-    @task(map_index_template="{{ task.op_kwargs['province'] }}")
-    def load_province(province: str) -> dict[str, object]:
-        from crm_pipeline.dag_support import load_one_province
-
-        params = get_current_context()["params"]
-        return load_one_province(params["business_date"], "initial", province, params["landing"])
-
-    load_province.expand(province=find_provinces())
+    provinces = plan("initial")
+    staged = fx_tasks("initial", poke_interval=30, timeout=60 * 60)
+    groups = province_group("initial", poke_interval=30, timeout=60 * 60, fx=staged).expand(
+        province=provinces
+    )
+    groups >> summary("initial", provinces)
 
 
 crm_initial_load()

@@ -4,33 +4,105 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-pytestmark = pytest.mark.airflow
+from tests.dags.conftest import DAGS
+
+pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
+
+EXPECTED = {"crm_initial_load", "crm_daily", "crm_monthly_statement", "crm_formula_trial"}
+HEAVY = ("transform", "load", "extract", "pyarrow", "pandas", "paramiko")
+
+
+def _bag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
 
 
 def test_dags_import_without_errors_within_budget() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     for name in [m for m in sys.modules if m.split(".")[0] in ("transform", "load", "extract")]:
         del sys.modules[name]
+    sys.modules.pop("crm_pipeline.runner", None)
+    before = set(sys.modules)
     started = time.monotonic()
-    bag = DagBag(dag_folder=str(DAGS))
+    bag = _bag()
     elapsed = time.monotonic() - started
     assert bag.import_errors == {}
-    assert "crm_initial_load" in bag.dags
+    assert set(bag.dags) >= EXPECTED
     assert elapsed < 10, f"parsing the DAGs took {elapsed:.1f}s"
-    # No pipeline work at parse time: the heavy stage packages are imported only by tasks.
-    heavy = [m for m in sys.modules if m.split(".")[0] in ("transform", "load", "extract")]
+    # No pipeline work at parse time: the stages (and Arrow, pandas) load only in tasks.
+    new = set(sys.modules) - before
+    heavy = sorted(m for m in new if m == "crm_pipeline.runner" or m.split(".")[0] in HEAVY)
     assert heavy == []
 
 
-def test_initial_load_maps_one_task_per_province() -> None:
-    from airflow.dag_processing.dagbag import DagBag
+def test_every_dag_is_tagged_and_documented() -> None:
+    for dag_id, dag in _bag().dags.items():
+        assert "crm" in dag.tags, dag_id
+        assert dag.doc_md and len(dag.doc_md) > 200, dag_id
 
-    dag = DagBag(dag_folder=str(DAGS)).dags["crm_initial_load"]
-    assert set(dag.task_ids) == {"find_provinces", "load_province"}
-    assert dag.params["business_date"] is not None
+
+@pytest.mark.parametrize("dag_id", ["crm_initial_load", "crm_daily"])
+def test_loads_map_one_group_per_province(dag_id: str) -> None:
+    dag = _bag().dags[dag_id]
+    assert set(dag.task_ids) == {
+        "plan",
+        "wait_for_fx_rates",
+        "stage_fx_rates",
+        "province.wait_for_files",
+        "province.load_province",
+        "summary",
+    }
+    sensor = dag.get_task("province.wait_for_files")
+    load = dag.get_task("province.load_province")
+    # Waiting holds no worker slot; the grid labels each mapped instance with its province.
+    assert sensor.mode == "reschedule"
+    assert sensor.map_index_template == load.map_index_template == "{{ crm_province }}"
+    # Transient failures retry with exponential backoff; failures name province and step.
+    assert load.retries >= 2 and load.retry_exponential_backoff > 1
+    assert load.max_retry_delay <= timedelta(hours=1)
+    assert load.on_failure_callback and sensor.on_failure_callback
+    # Publication updates the per-province asset through the alias.
+    assert [o.name for o in load.outlets] == ["crm_warehouse_publication"]
+    # One province's failure does not hold back the others: siblings are not upstream.
+    assert dag.get_task("province.wait_for_files").upstream_task_ids == {"plan"}
+    assert load.upstream_task_ids == {"plan", "province.wait_for_files", "stage_fx_rates"}
+
+
+def test_initial_load_is_manual_with_a_business_date() -> None:
+    dag = _bag().dags["crm_initial_load"]
+    assert dag.timetable.can_be_scheduled is False
+    assert dag.params["business_date"] == "20261124"
+    assert {"business_date", "provinces", "landing", "force"} <= set(dag.params.keys())
+
+
+def test_daily_runs_every_date_in_order_and_a_late_day_blocks_the_next() -> None:
+    dag = _bag().dags["crm_daily"]
+    assert dag.catchup is True
+    assert dag.max_active_runs == 1
+    assert dag.get_task("province.load_province").depends_on_past is True
+    assert dag.get_task("province.wait_for_files").depends_on_past is True
+    assert dag.timetable.can_be_scheduled
+
+
+def test_business_date_is_the_data_interval_start_in_bank_time() -> None:
+    import pendulum
+    from crm_common import run_day
+
+    start = pendulum.datetime(2026, 11, 24, 1, tz="Asia/Shanghai").in_timezone("UTC")
+    assert run_day({"params": {}, "data_interval_start": start}) == "20261124"
+    assert run_day({"params": {"business_date": "2026-11-20"}}) == "20261120"
+
+
+def test_monthly_statement_and_formula_trial_shape() -> None:
+    bag = _bag()
+    monthly = bag.dags["crm_monthly_statement"]
+    assert monthly.get_task("statement").map_index_template == "{{ crm_province }}"
+    trial = bag.dags["crm_formula_trial"]
+    assert trial.timetable.can_be_scheduled is False
+    assert {"formula_file", "province", "business_date"} <= set(trial.params.keys())
+    op = trial.get_task("formula_trial")
+    assert [link.name for link in op.operator_extra_links] == ["Trial report"]

@@ -1,0 +1,238 @@
+"""Building blocks shared by the CRM DAGs (no DAG is defined here).
+
+The province task group is the unit an operator looks at: `wait_for_files` (a sensor in
+reschedule mode, so a province still waiting for its `.ok` flags holds no worker slot)
+then `load_province` (the runner for that province only). The group is mapped over the
+run's provinces, so the grid shows one row per province, labelled with its code, and a
+failed province never holds back the others' publication.
+
+Everything here only wires tasks; the decisions are in `crm_pipeline.dag_support`, which
+the tasks import when they run (nothing heavy at parse time).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import (
+    AssetAlias,
+    PokeReturnValue,
+    get_current_context,
+    task,
+    task_group,
+)
+from airflow.sdk.exceptions import AirflowFailException
+
+TIMEZONE = "Asia/Shanghai"
+#: Each mapped province task sets `crm_province` in its context first thing, so the grid
+#: labels it with the province code (op_kwargs of a task in a mapped group are not there).
+LABEL = "{{ crm_province }}"
+PUBLICATION = AssetAlias("crm_warehouse_publication")  # = dag_support.PUBLICATION_ALIAS
+
+#: Transient failures (a locked database, a lost worker) are retried with exponential
+#: backoff: 2, 4, 8 minutes... capped at 30; the runner resumes from its step manifests.
+RETRY_ARGS: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+
+def _on_failure(context: Any) -> None:
+    from crm_pipeline.dag_support import on_failure
+
+    on_failure(context)
+
+
+def run_day(context: Any) -> str:
+    """The business date of this run: the `business_date` param, else the data interval.
+
+    A scheduled run covers the business day its data interval starts on (in the bank's
+    time zone), so a rerun of an old run always reloads its own date, never "today".
+    """
+    params = context.get("params") or {}
+    if params.get("business_date"):
+        from crm_pipeline.dag_support import business_date
+
+        return business_date(str(params["business_date"]))
+    start = context.get("data_interval_start") or context.get("logical_date")
+    if start is None:
+        raise AirflowFailException("no business_date param and no data interval")
+    import pendulum
+
+    return str(pendulum.instance(start).in_timezone(TIMEZONE).strftime("%Y%m%d"))
+
+
+def _landing(context: Any) -> str:
+    return str((context.get("params") or {}).get("landing") or "")
+
+
+def _fail_on_data_problem(exc: Exception) -> AirflowFailException:
+    """A data problem will not mend on retry: fail now, with the reason, no retries."""
+    return AirflowFailException(str(exc))
+
+
+@task(on_failure_callback=_on_failure)
+def plan(mode: str) -> list[str]:
+    """Check the parameters, prepare the warehouse schema, list the provinces in order."""
+    from crm_pipeline.dag_support import plan_run
+    from crm_pipeline.errors import PipelineError
+
+    context = get_current_context()
+    params = context.get("params") or {}
+    try:
+        return plan_run(run_day(context), mode, params.get("provinces") or [], _landing(context))
+    except PipelineError as exc:
+        raise _fail_on_data_problem(exc) from exc
+
+
+def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
+    """Wait for the bank-wide FX rate file, then stage it once for every province."""
+
+    @task.sensor(
+        task_id="wait_for_fx_rates",
+        mode="reschedule",
+        poke_interval=poke_interval,
+        timeout=timeout,
+        on_failure_callback=_on_failure,
+    )
+    def wait_for_fx_rates() -> PokeReturnValue:
+        import logging
+
+        from crm_pipeline.dag_support import fx_landing
+
+        context = get_current_context()
+        state = fx_landing(run_day(context), _landing(context))
+        if state.missing:
+            logging.getLogger(__name__).info("waiting for %s", ", ".join(state.missing))
+        return PokeReturnValue(is_done=state.ready)
+
+    @task(task_id="stage_fx_rates", on_failure_callback=_on_failure, **RETRY_ARGS)
+    def stage_fx_rates() -> str:
+        from crm_pipeline.dag_support import stage_fx
+        from crm_pipeline.errors import PipelineError
+
+        context = get_current_context()
+        try:
+            return stage_fx(run_day(context), mode, _landing(context))
+        except PipelineError as exc:
+            raise _fail_on_data_problem(exc) from exc
+
+    staged = stage_fx_rates()
+    wait_for_fx_rates() >> staged
+    return staged
+
+
+def province_group(
+    mode: str,
+    *,
+    poke_interval: float,
+    timeout: float,
+    depends_on_past: bool = False,
+    fx: Any = None,
+) -> Any:
+    """The per-province task group (wait for files, then load), ready to be expanded.
+
+    `fx` (the FX staging task) is made upstream of the load only, so provinces start
+    waiting for their own files while the FX file is still on its way.
+    """
+
+    @task_group(group_id="province")
+    def province(province: str) -> None:
+        @task.sensor(
+            mode="reschedule",
+            poke_interval=poke_interval,
+            timeout=timeout,
+            exponential_backoff=False,
+            map_index_template=LABEL,
+            depends_on_past=depends_on_past,
+            on_failure_callback=_on_failure,
+        )
+        def wait_for_files(province: str) -> PokeReturnValue:
+            """Done once every file of the province has its `.ok`; holds no slot meanwhile."""
+            import logging
+
+            from crm_pipeline.dag_support import province_landing
+
+            context = get_current_context()
+            context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+            state = province_landing(run_day(context), mode, province, _landing(context))
+            logger = logging.getLogger(__name__)
+            if state.missing:
+                shown = ", ".join(state.missing[:8])
+                more = f" and {len(state.missing) - 8} more" if len(state.missing) > 8 else ""
+                logger.info("%s: waiting for %s%s", province, shown, more)
+            else:
+                logger.info("%s: every file has its flag (%s)", province, ", ".join(state.branches))
+            for problem in state.broken:
+                logger.warning("%s: %s", province, problem)
+            return PokeReturnValue(is_done=state.ready)
+
+        @task(
+            map_index_template=LABEL,
+            depends_on_past=depends_on_past,
+            outlets=[PUBLICATION],
+            on_failure_callback=_on_failure,
+            **RETRY_ARGS,
+        )
+        def load_province(province: str) -> dict[str, Any]:
+            """The runner for one province; an asset event per publication."""
+            from airflow.sdk import Asset
+
+            from crm_pipeline.dag_support import asset_uri, load_one_province
+            from crm_pipeline.errors import PipelineError
+
+            context = get_current_context()
+            context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+            params = context.get("params") or {}
+            try:
+                result = load_one_province(
+                    run_day(context),
+                    mode,
+                    province,
+                    _landing(context),
+                    force=bool(params.get("force", False)),
+                )
+            except PipelineError as exc:
+                raise _fail_on_data_problem(exc) from exc
+            if result["status"] == "published":
+                context["outlet_events"][PUBLICATION].add(
+                    Asset(asset_uri(province)),
+                    extra={
+                        "business_date": result["business_date"],
+                        "batch_id": result["batch_id"],
+                        "mode": mode,
+                        "qualified": result["qualified"],
+                    },
+                )
+            return result
+
+        load = load_province(province)
+        wait_for_files(province) >> load
+        if fx is not None:
+            fx >> load
+
+    return province
+
+
+@task(trigger_rule="all_done")
+def summary(mode: str, provinces: list[str]) -> dict[str, str]:
+    """One line per province from the warehouse; fails the run if any is not published."""
+    import logging
+
+    from crm_pipeline.dag_support import publication_statuses
+
+    context = get_current_context()
+    day = run_day(context)
+    statuses = publication_statuses(day, mode, provinces)
+    logger = logging.getLogger(__name__)
+    for province, status in statuses.items():
+        logger.info("%s %s %s: %s", day, mode, province, status)
+    missing = [p for p, s in statuses.items() if s != "published"]
+    if missing:
+        raise AirflowFailException(
+            f"{day} {mode}: not published: {', '.join(missing)} (see each province's task log)"
+        )
+    return statuses

@@ -1,0 +1,60 @@
+"""Airflow DAG `crm_daily`: the nightly incremental load, one run per business date, in order.
+
+Each night at 01:00 (Asia/Shanghai) a run starts for the business date that just ended
+(its data interval's first day). `catchup=True` with `max_active_runs=1` makes the
+scheduler create every missed date and run them one after the other; the province tasks
+have `depends_on_past=True`, so a province whose previous date failed or is still waiting
+for files does not load the next date (its row in the grid stays "no status"): a late day
+blocks the next instead of being skipped, while the other provinces go on.
+
+Per province (the mapped `province` group): `wait_for_files` waits for the daily files'
+`.ok` flags in reschedule mode (no worker slot held), `load_province` runs the daily mode
+of the runner, logs the reconciliation counts and emits an event on the asset
+`crm://warehouse/{province}` with the business date and batch id.
+
+The provinces a night expects come from CRM_PROVINCES or the Airflow Variable
+`crm_provinces` (comma-separated), else from the landing zone. Set it in production, so a
+province that sent nothing waits visibly rather than being left out.
+The first business date is CRM_DAILY_START (YYYYMMDD, read when the file is parsed).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag
+from crm_common import TIMEZONE, fx_tasks, plan, province_group, summary
+
+
+def _start() -> datetime:
+    """The first business date the schedule covers (go-live), from the environment."""
+    text = os.environ.get("CRM_DAILY_START", "20261125")
+    return pendulum.datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), 1, tz=TIMEZONE)
+
+
+@dag(
+    dag_id="crm_daily",
+    schedule=CronDataIntervalTimetable("0 1 * * *", timezone=TIMEZONE),
+    start_date=_start(),
+    catchup=True,
+    max_active_runs=1,
+    tags=["crm"],
+    params={
+        "landing": Param(
+            "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
+        ),
+    },
+    doc_md=__doc__,
+)
+def crm_daily() -> None:
+    provinces = plan("daily")
+    staged = fx_tasks("daily", poke_interval=300, timeout=8 * 60 * 60)
+    groups = province_group(
+        "daily", poke_interval=300, timeout=8 * 60 * 60, depends_on_past=True, fx=staged
+    ).expand(province=provinces)
+    groups >> summary("daily", provinces)
+
+
+crm_daily()

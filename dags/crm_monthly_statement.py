@@ -1,0 +1,81 @@
+"""Airflow DAG `crm_monthly_statement`: each province's statement for the month just ended.
+
+Runs at 06:00 (Asia/Shanghai) on the 1st of each month, after the last daily load of the
+month had the night to finish; it can also be triggered by hand with a `month` (YYYYMM).
+One mapped task per province (labelled with its code), so one province's failure is
+visible on its own and does not stop the others. The work is
+`crm_pipeline.statement.run_statement(month, provinces)`, imported when the task runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+from crm_common import LABEL, RETRY_ARGS, TIMEZONE, _on_failure
+
+
+def _month(context: Any) -> str:
+    """The `month` param, else the month before the run's logical date (bank time zone)."""
+    import pendulum
+
+    from crm_pipeline.dag_support import previous_month
+
+    month = str((context.get("params") or {}).get("month") or "")
+    if month:
+        return month
+    when = context.get("logical_date") or context.get("data_interval_end")
+    if when is None:
+        raise AirflowFailException("no month param and no logical date")
+    return previous_month(pendulum.instance(when).in_timezone(TIMEZONE).date())
+
+
+@dag(
+    dag_id="crm_monthly_statement",
+    schedule=CronTriggerTimetable("0 6 1 * *", timezone=TIMEZONE),
+    start_date=datetime(2026, 12, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["crm"],
+    params={
+        "month": Param(
+            "",
+            type="string",
+            pattern=r"^(\d{6})?$",
+            description="month YYYYMM (default: the month before the run)",
+        ),
+        "provinces": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[A-Z]{2}$"},
+            description="provinces (default: CRM_PROVINCES / Variable crm_provinces / all)",
+        ),
+    },
+    doc_md=__doc__,
+)
+def crm_monthly_statement() -> None:
+    @task
+    def statement_provinces() -> list[str]:
+        from crm_pipeline.dag_support import statement_provinces as provinces_of
+
+        params = get_current_context().get("params") or {}
+        return provinces_of(params.get("provinces") or [])
+
+    @task(map_index_template=LABEL, on_failure_callback=_on_failure, **RETRY_ARGS)
+    def statement(province: str) -> Any:
+        from crm_pipeline.dag_support import run_month_statement
+        from crm_pipeline.errors import PipelineError
+
+        context = get_current_context()
+        context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+        try:
+            return run_month_statement(_month(context), province)
+        except PipelineError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    statement.expand(province=statement_provinces())
+
+
+crm_monthly_statement()
