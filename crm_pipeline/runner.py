@@ -170,7 +170,12 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
     started = time.monotonic()
     summary = ProvinceSummary(province, "failed")
     try:
-        _run_province(ctx, province, rates, summary)
+        if ctx.mode == "daily":
+            from crm_pipeline.daily import run_daily_province
+
+            run_daily_province(ctx, province, rates, summary)
+        else:
+            _run_province(ctx, province, rates, summary)
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)
