@@ -90,7 +90,10 @@ class Layout(_Strict):
     def with_action(self) -> Layout:
         """The layout of the daily change file: one leading action field."""
         action = FieldSpec(
-            name="action", type="code", codes="action", required=True,
+            name="action",
+            type="code",
+            codes="action",
+            required=True,
             width=1 if self.format == "fixed" else None,
         )
         return self.model_copy(update={"fields": [action, *self.fields]})
