@@ -153,8 +153,14 @@ class Warehouse:
 
     def revision(self) -> str | None:
         """The schema's current Alembic revision (None: never upgraded)."""
-        with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+        quiet = logging.getLogger("alembic.runtime.migration")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)  # a status query needs no "Context impl" lines
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        finally:
+            quiet.setLevel(level)
 
     def head(self) -> str | None:
         return ScriptDirectory.from_config(self._alembic()).get_current_head()
