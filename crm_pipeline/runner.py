@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,10 +78,11 @@ class StepLog:
     def __init__(self, directory: Path, force: bool) -> None:
         self.directory = directory / "_steps"
         self.force = force
+        self.recorded: set[str] = set()  # steps done by this run (reusable even when forced)
 
     def done(self, step: str) -> dict[str, Any] | None:
         path = self.directory / f"{step}.json"
-        if self.force or not path.exists():
+        if (self.force and step not in self.recorded) or not path.exists():
             return None
         manifest: dict[str, Any] = json.loads(path.read_text())
         for output, size in manifest.get("outputs", {}).items():
@@ -95,6 +98,7 @@ class StepLog:
         tmp = self.directory / f"{step}.json.tmp"
         tmp.write_text(json.dumps(manifest, default=str))
         tmp.replace(self.directory / f"{step}.json")
+        self.recorded.add(step)
 
 
 def _staged_fx(ctx: RunContext) -> pa.Table:
@@ -116,24 +120,73 @@ def _staged_fx(ctx: RunContext) -> pa.Table:
     return rates_table(pq.read_table(out))
 
 
-def _ingest(work: Path, files: list[LandedFile], steps: StepLog) -> list[dict[str, Any]]:
-    """Parse, type and stage each file; its counts so far (read, set aside at ingestion)."""
+def crash_point(name: str) -> None:
+    """Fault injection for the restart tests: SIGKILL this process at the named point.
+
+    Inert unless CRM_CRASH_AT names this point (e.g. `after:merge`, `ingest:RTL_ACCT_ZJ_20261124.dat`,
+    `load:stg_account:2`). A kill, not an exception: nothing gets to clean up, as in a real crash.
+    """
+    if os.environ.get("CRM_CRASH_AT") == name:
+        log.warning("CRM_CRASH_AT=%s: killing the process", name)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class ProvinceSteps:
+    """Runs a province's steps: skips those whose outputs are intact, records each in the
+    warehouse's control tables (crm_run / crm_step) with its counts, fails them with the reason.
+    """
+
+    def __init__(self, work: Path, force: bool, warehouse: Any, run_id: int) -> None:
+        self.log = StepLog(work, force)
+        self.warehouse = warehouse
+        self.run_id = run_id
+
+    def run(
+        self, name: str, body: Callable[[int], tuple[list[Path], dict[str, int], dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """`body(step_id)` returns (outputs, counts, info); its manifest is what a rerun reuses."""
+        step_id = self.warehouse.start_step(self.run_id, name)
+        manifest = self.log.done(name)
+        if manifest is not None:
+            self.warehouse.finish_step(step_id, {**manifest.get("counts", {}), "skipped": 1})
+            log.info("step %s: outputs intact, not redone", name)
+            return manifest
+        crash_point(f"before:{name}")
+        try:
+            outputs, counts, info = body(step_id)
+        except Exception as exc:
+            self.warehouse.fail_step(step_id, f"{type(exc).__name__}: {exc}")
+            raise
+        self.log.record(name, outputs, counts=counts, **info)
+        self.warehouse.finish_step(step_id, counts)
+        crash_point(f"after:{name}")
+        manifest = self.log.done(name)
+        assert manifest is not None
+        return manifest
+
+
+def _ingest_files(
+    work: Path, files: list[LandedFile], force: bool
+) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+    """Parse, type and stage each file. A file already staged (its own manifest intact) is
+    not parsed again, so a crash in the middle of a province resumes at the next file.
+    """
     layouts = cfg.layouts()
-    manifest = steps.done("ingest")
-    if manifest:
-        return list(manifest["files"])
     parsed = work / "parsed"
+    per_file = StepLog(parsed, force)
     records: list[dict[str, Any]] = []
     outputs: list[Path] = []
+    skipped = 0
     for landed in files:
-        layout = layouts.layout_for(landed.system, landed.entity)
-        out = parsed / landed.name.replace(".dat", ".parquet")
-        result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
-        rejects_out = parsed / landed.name.replace(".dat", ".rejects.parquet")
-        pq.write_table(result.rejects, rejects_out)
-        outputs += [out, rejects_out]
-        records.append(
-            {
+        done = per_file.done(landed.name)
+        if done is None:
+            layout = layouts.layout_for(landed.system, landed.entity)
+            out = parsed / landed.name.replace(".dat", ".parquet")
+            result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+            rejects_out = parsed / landed.name.replace(".dat", ".rejects.parquet")
+            pq.write_table(result.rejects, rejects_out)
+            record = {
                 "file": landed.name,
                 "branch": landed.branch,
                 "system": landed.system,
@@ -144,16 +197,29 @@ def _ingest(work: Path, files: list[LandedFile], steps: StepLog) -> list[dict[st
                 "read": result.read,
                 "set_aside": result.set_aside,
             }
-        )
-        log.info(
-            "%s: read %d, kept %d, set aside %d",
-            landed.name,
-            result.read,
-            result.kept,
-            result.set_aside,
-        )
-    steps.record("ingest", outputs, files=records)
-    return records
+            per_file.record(landed.name, [out, rejects_out], file=record)
+            log.info(
+                "%s: read %d, kept %d, set aside %d",
+                landed.name,
+                result.read,
+                result.kept,
+                result.set_aside,
+            )
+            crash_point(f"ingest:{landed.name}")
+            done = per_file.done(landed.name)
+            assert done is not None
+        else:
+            skipped += 1
+        records.append(done["file"])
+        outputs += [Path(done["file"]["staged"]), Path(done["file"]["rejects"])]
+    counts = {
+        "read": sum(r["read"] for r in records),
+        "set_aside": sum(r["set_aside"] for r in records),
+        "files": len(records),
+        "files_parsed": len(records) - skipped,
+        "files_skipped": skipped,
+    }
+    return outputs, counts, {"files": records}
 
 
 def _count_by_file(table: pa.Table) -> dict[str, int]:
@@ -195,6 +261,28 @@ def _run_province(
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
         summary.status = "already published"
         return
+    run_id = warehouse.start_run(ctx.day, province, ctx.mode)
+    try:
+        _initial_steps(
+            ctx, province, rates, summary, warehouse, run_id, provinces, layouts, load_formulas
+        )
+    except BaseException:
+        warehouse.finish_run(run_id, "failed")
+        raise
+    warehouse.finish_run(run_id, "completed")
+
+
+def _initial_steps(  # noqa: PLR0913 - the steps share this context
+    ctx: RunContext,
+    province: str,
+    rates: Callable[[], pa.Table],
+    summary: ProvinceSummary,
+    warehouse: Any,
+    run_id: int,
+    provinces: cfg.ProvinceConfig,
+    layouts: cfg.LayoutConfig,
+    load_formulas: Callable[[Path], Any],
+) -> None:
     found = province_files(ctx.landing, ctx.business_date, province, ctx.mode, provinces)
     if not found.branches:
         raise PipelineError(f"no branch folder of {province} for {ctx.business_date}")
@@ -202,8 +290,9 @@ def _run_province(
         raise PipelineError("not published: " + "; ".join(str(p) for p in found.problems))
     formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
     work = ctx.province_dir(province)
-    steps = StepLog(work, ctx.force)
-    ingested = _ingest(work, found.files, steps)
+    steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
+
+    ingested = steps.run("ingest", lambda _: _ingest_files(work, found.files, ctx.force))["files"]
 
     def staged(role: str) -> list[StagedFile]:
         return [
@@ -219,32 +308,93 @@ def _run_province(
             if layouts.layout_for(r["system"], r["entity"]).role == role
         ]
 
-    customers = conform_customers(staged("customer"))
-    accounts = conform_accounts(
-        staged("account"),
-        customers.table,
-        rates(),
-        formulas.export_filter if ctx.mode == "initial" else None,
-    )
-    merged, links = merge_customers(customers.table, provinces.source_priority)
-    keyed = accounts.table.join(
-        links.select(["source", "cust_no", "cust_key"]),
-        keys=["source", "cust_no"],
-        join_type="inner",
-    )
-    keyed = keyed.join(merged.select(["cust_key", "cust_type"]), keys="cust_key")
-    pq.write_table(keyed, work / "scoring_input.parquet")
-    pq.write_table(merged, work / "merged.parquet")
-    scores = formulas.score(keyed, merged)
-    customers_scored = merged.join(scores, keys="cust_key")
+    paths = {
+        name: work / f"{name}.parquet"
+        for name in (
+            "customers",
+            "accounts",
+            "customer_rejects",
+            "account_rejects",
+            "merged",
+            "links",
+            "scoring_input",
+            "scores",
+        )
+    }
+
+    def conform_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+        customers = conform_customers(staged("customer"))
+        accounts = conform_accounts(
+            staged("account"),
+            customers.table,
+            rates(),
+            formulas.export_filter if ctx.mode == "initial" else None,
+        )
+        pq.write_table(customers.table, paths["customers"])
+        pq.write_table(accounts.table, paths["accounts"])
+        pq.write_table(customers.rejects.cast(REJECT), paths["customer_rejects"])
+        pq.write_table(accounts.rejects.cast(REJECT), paths["account_rejects"])
+        outputs = [
+            paths[n] for n in ("customers", "accounts", "customer_rejects", "account_rejects")
+        ]
+        counts = {
+            "kept": customers.table.num_rows + accounts.table.num_rows,
+            "set_aside": customers.rejects.num_rows + accounts.rejects.num_rows,
+            "filtered": sum(accounts.filtered.values()),
+        }
+        return outputs, counts, {"filtered": accounts.filtered}
+
+    filtered_by_file: dict[str, int] = steps.run("conform", conform_step)["filtered"]
+    customers_table = pq.read_table(paths["customers"])
+
+    def merge_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+        merged, links = merge_customers(customers_table, provinces.source_priority)
+        pq.write_table(merged, paths["merged"])
+        pq.write_table(links, paths["links"])
+        return (
+            [paths["merged"], paths["links"]],
+            {"read": customers_table.num_rows, "written": merged.num_rows},
+            {},
+        )
+
+    steps.run("merge", merge_step)
+    merged = pq.read_table(paths["merged"])
+    links = pq.read_table(paths["links"])
+
+    def score_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+        accounts = pq.read_table(paths["accounts"])
+        keyed = accounts.join(
+            links.select(["source", "cust_no", "cust_key"]),
+            keys=["source", "cust_no"],
+            join_type="inner",
+        )
+        keyed = keyed.join(merged.select(["cust_key", "cust_type"]), keys="cust_key")
+        keyed = keyed.sort_by([("file", "ascending"), ("line", "ascending")])
+        pq.write_table(keyed, paths["scoring_input"])
+        scores = formulas.score(keyed, merged)
+        pq.write_table(scores, paths["scores"])
+        qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
+        return (
+            [paths["scoring_input"], paths["scores"]],
+            {"read": keyed.num_rows, "written": scores.num_rows, "qualified": qualified},
+            {},
+        )
+
+    steps.run("score", score_step)
+    scores = pq.read_table(paths["scores"])
+    accounts_table = pq.read_table(paths["scoring_input"])
+    customer_rejects = pq.read_table(paths["customer_rejects"])
+    account_rejects = pq.read_table(paths["account_rejects"])
 
     rejects = pa.concat_tables(
-        [pq.read_table(r["rejects"]) for r in ingested]
-        + [customers.rejects.cast(REJECT), accounts.rejects.cast(REJECT)]
+        [pq.read_table(r["rejects"]) for r in ingested] + [customer_rejects, account_rejects]
     )
-    late_rejects = _count_by_file(pa.concat_tables([customers.rejects, accounts.rejects]))
-    kept = {**_count_by_file(customers.table), **_count_by_file(accounts.table)}
-    flagged = _count_by_file(customers.table.filter(pc.invert(customers.table.column("id_valid"))))
+    late_rejects = _count_by_file(pa.concat_tables([customer_rejects, account_rejects]))
+    kept = {
+        **_count_by_file(customers_table),
+        **_count_by_file(pq.read_table(paths["accounts"], columns=["file"])),
+    }
+    flagged = _count_by_file(customers_table.filter(pc.invert(customers_table.column("id_valid"))))
     summary.files = [
         FileCounts(
             file=r["file"],
@@ -254,7 +404,7 @@ def _run_province(
             read=r["read"],
             kept=kept.get(r["file"], 0),
             set_aside=r["set_aside"] + late_rejects.get(r["file"], 0),
-            filtered=accounts.filtered.get(r["file"], 0),
+            filtered=filtered_by_file.get(r["file"], 0),
             flagged=flagged.get(r["file"], 0),
         )
         for r in ingested
@@ -269,24 +419,51 @@ def _run_province(
                 for f in unbalanced
             )
         )
-    summary.source_customers = customers.table.num_rows
+    summary.source_customers = customers_table.num_rows
     summary.merged_customers = merged.num_rows
     summary.qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
     batch = ProvinceBatch(
         business_date=ctx.day,
         province=province,
         mode=ctx.mode,
-        customers=customers_scored,
+        customers=merged.join(scores, keys="cust_key"),
         links=links,
-        source_customers=customers.table,
-        accounts=keyed,
+        source_customers=customers_table,
+        accounts=accounts_table,
         rejects=rejects,
         files=summary.files,
         formula_ids=formulas.formula_ids,
     )
-    write_state(ctx.staging, province, ctx.business_date, customers.table, accounts.table)
-    result = warehouse.write_batch(batch, force=ctx.force)
-    summary.batch_id = getattr(result, "batch_id", None)
+
+    def state_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+        target = write_state(
+            ctx.staging,
+            province,
+            ctx.business_date,
+            customers_table,
+            pq.read_table(paths["accounts"]),
+        )
+        return [target / "customers.parquet", target / "accounts.parquet"], {}, {}
+
+    steps.run("state", state_step)
+
+    def load_step(step_id: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+        result = warehouse.write_batch(
+            batch,
+            force=ctx.force,
+            run_id=run_id,
+            step_id=step_id,
+            on_chunk=lambda stream, chunk: crash_point(f"load:{stream}:{chunk}"),
+        )
+        counts = {
+            "written": int(result.accounts or 0),
+            "chunks_written": result.chunks_written,
+            "chunks_skipped": result.chunks_skipped,
+        }
+        return [], counts, {"batch_id": result.batch_id, "status": result.status}
+
+    loaded = steps.run("load", load_step)
+    summary.batch_id = loaded["batch_id"]
     summary.status = "published"
 
 
