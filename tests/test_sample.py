@@ -20,6 +20,7 @@ import pytest
 from crm_pipeline.cli import main
 from crm_pipeline.config import layouts, provinces
 from crm_pipeline.sample import write_sample
+from tests.oracle import CRD_ID_TYPES, normalize_id
 
 DAY = date(2026, 11, 24)
 D = "20261124"
@@ -31,19 +32,7 @@ CONTROL = {
     "LON_ACCT": "principal_balance",
     "FND_HOLD": "market_value",
 }
-CRD_TYPES = {
-    "I": "01",
-    "R": "02",
-    "P": "03",
-    "M": "04",
-    "H": "05",
-    "T": "06",
-    "F": "07",
-    "O": "21",
-    "B": "22",
-    "U": "23",
-    "X": "99",
-}
+CRD_TYPES = CRD_ID_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -100,53 +89,9 @@ def records(root: Path, manifest: dict[str, Any], layout: str) -> list[tuple[str
     return out
 
 
-# --- independent check characters (GB 11643, GB 11714, GB 32100) ---------------------
+# --- independent check characters (GB 11643, GB 11714, GB 32100): tests/oracle.py ----
 
-
-def id18_ok(n: str) -> bool:
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", n):
-        return False
-    total = sum(int(c) * (2 ** (17 - i) % 11) for i, c in enumerate(n[:17]))
-    return "10X98765432"[total % 11] == n[17]
-
-
-def org_ok(n: str) -> bool:
-    if not re.fullmatch(r"[0-9A-Z]{8}[0-9X]", n):
-        return False
-    total = sum(int(c, 36) * w for c, w in zip(n[:8], [3, 7, 9, 10, 5, 8, 4, 2], strict=True))
-    v = 11 - total % 11
-    return n[8] == ("X" if v == 10 else "0" if v == 11 else str(v))
-
-
-USCC = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-
-
-def uscc_ok(n: str) -> bool:
-    if len(n) != 18 or any(c not in USCC for c in n):
-        return False
-    total = sum(USCC.index(c) * (3**i % 31) for i, c in enumerate(n[:17]))
-    return USCC[(31 - total % 31) % 31] == n[17]
-
-
-def clean(id_type: str, number: str) -> str:
-    number = "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else c for c in number)
-    number = number.replace(" ", "").replace("\u3000", "").upper()
-    return number.replace("-", "") if id_type == "21" else number
-
-
-def normalize(id_type: str, number: str) -> tuple[str, bool]:
-    n = clean(id_type, number)
-    if id_type == "01":
-        if re.fullmatch(r"[0-9]{15}", n):
-            body = n[:6] + "19" + n[6:]
-            total = sum(int(c) * (2 ** (17 - i) % 11) for i, c in enumerate(body))
-            return body + "10X98765432"[total % 11], True
-        return n, id18_ok(n)
-    if id_type == "21":
-        return n, org_ok(n)
-    if id_type == "23":
-        return n, uscc_ok(n)
-    return n, True
+normalize = normalize_id
 
 
 # --- the tests ------------------------------------------------------------------------
