@@ -16,13 +16,15 @@ Failures are split in two on purpose:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -257,20 +259,52 @@ def stage_fx(day: str, mode: str, landing: str = "") -> str:
 # --- loading a province -------------------------------------------------------------------
 
 
+#: The runner's steps in order (crm_pipeline/runner.py); each leaves a manifest when done.
+RUNNER_STEPS = ("ingest", "conform", "merge", "score", "state", "load")
+
+
 def _failed_step(summary: ProvinceSummary, work: Path) -> str:
-    """The step a failed province stopped at, from its error and its step manifests."""
+    """The step a failed province stopped at: from its error, else its step manifests."""
     error = summary.error or ""
     if error.startswith("no branch folder"):
         return "discover files"
     if error.startswith("not published"):
         return "verify files"
-    if error.startswith("reconciliation failed"):
+    if "reconciliation failed" in error:
         return "reconcile"
     if error.startswith("unknown province") or "configuration" in error:
         return "configuration"
-    if not (work / "_steps" / "ingest.json").exists():
-        return "ingest"
-    return "conform/merge/score/load"
+    for step in RUNNER_STEPS:
+        if not (work / "_steps" / f"{step}.json").exists():
+            return step
+    return "publish"
+
+
+@contextmanager
+def _single_sqlite_writer(url: str) -> Iterator[None]:
+    """With an SQLite warehouse, one province writes at a time (a file lock beside the db).
+
+    SQLite has a single writer; two provinces publishing at once make one of them fail
+    with "database is locked". PostgreSQL needs no such lock, so none is taken there.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    lock_path = project_path(str(parsed.database)).with_suffix(".airflow.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another province is writing the SQLite warehouse: waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_one_province(
@@ -286,7 +320,8 @@ def load_one_province(
     _mask(url)
     staging = staging_dir()
     log.info("%s %s %s: loading from %s", province, day, mode, landing_dir(landing))
-    [summary] = run_date(day, mode, landing_dir(landing), [province], url, staging, force=force)
+    with _single_sqlite_writer(url):
+        [summary] = run_date(day, mode, landing_dir(landing), [province], url, staging, force=force)
     for f in summary.files:
         log.info(
             "%s: read %d = kept %d + set aside %d + filtered %d (flagged %d)%s",

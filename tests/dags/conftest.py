@@ -55,9 +55,9 @@ def write_landing(root: Path, customers: int = 60, seed: int = 11) -> Path:
     return landing
 
 
-def truncate(landing: Path, province: str = "GD") -> Path:
+def truncate(landing: Path, province: str = "GD", day: str = BUSINESS_DATE) -> Path:
     """Break one of the province's files the way a cut transfer does: bytes missing."""
-    path = landing / BUSINESS_DATE / province / f"RTL_ACCT_{province}_{BUSINESS_DATE}.dat"
+    path = landing / day / province / f"RTL_ACCT_{province}_{day}.dat"
     path.write_bytes(path.read_bytes()[:-40])
     return path
 
