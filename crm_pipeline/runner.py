@@ -257,7 +257,8 @@ def _run_province(
 
     provinces = cfg.provinces()
     layouts = cfg.layouts()
-    warehouse = Warehouse(ctx.warehouse_url)
+    chunk_rows = os.environ.get("CRM_LOAD_CHUNK_ROWS")  # rows per committed load chunk
+    warehouse = Warehouse(ctx.warehouse_url, chunk_rows=int(chunk_rows) if chunk_rows else None)
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
         summary.status = "already published"
         return
