@@ -5,6 +5,11 @@ puts a 1 GiB dump with its `.ok` in its remote root (reused across runs in --wor
 downloads it alternately with `SftpFetcher.fetch_date` and with `sftp -b` (same key, same
 known_hosts), and prints MB/s (10^6 bytes) for both and their ratio. Best of --repeat runs.
 
+The compared fetcher run includes everything the fetcher does for a file (listing, flag,
+download to .partial, line count, fsync, rename) except the control-sum check of
+extract/verify.py, which parses the whole file with the layouts and is timed apart
+(--with-control-sum) since OpenSSH's client does nothing of the kind.
+
     .venv/bin/python bench/sftp_throughput.py [--size-mib 1024] [--repeat 3]
 
 Needs root (the fixture creates its test user) and openssh-server / openssh-client.
@@ -64,7 +69,7 @@ def make_dump(server: SshdServer, size: int) -> Path:
     return dat
 
 
-def time_fetcher(server: SshdServer, out: Path) -> float:
+def time_fetcher(server: SshdServer, out: Path, control_sum: bool = False) -> float:
     shutil.rmtree(out, ignore_errors=True)
     credentials = SftpCredentials(
         host=server.host,
@@ -74,7 +79,7 @@ def time_fetcher(server: SshdServer, out: Path) -> float:
         known_hosts=server.known_hosts,
     )
     settings = SftpSettings(remote_root=str(server.remote_root), max_parallel=4)
-    fetcher = SftpFetcher(settings, credentials)
+    fetcher = SftpFetcher(settings, credentials, verify_control_sum=control_sum)
     start = time.perf_counter()
     fetcher.fetch_date(
         DATE, [BRANCH], out, deadline=datetime.now().astimezone(), expected={"RTL": ["TXN"]}
@@ -111,6 +116,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/crm-sftp-bench"))
     parser.add_argument("--out", type=Path, default=None, help="download folder (local disk)")
+    parser.add_argument(
+        "--with-control-sum", action="store_true", help="also time one fetch with extract.verify"
+    )
     args = parser.parse_args()
     server = start_sshd(args.workdir)
     out = args.out or args.workdir / "downloads"
@@ -130,6 +138,9 @@ def main() -> None:
         best_ours, best_theirs = size / min(ours) / 1e6, size / min(theirs) / 1e6
         print(f"best: fetcher {best_ours:.1f} MB/s, openssh sftp {best_theirs:.1f} MB/s, "
               f"ratio {best_ours / best_theirs:.2f}")  # fmt: skip
+        if args.with_control_sum:
+            full = time_fetcher(server, out / "fetcher", control_sum=True)
+            print(f"fetcher with extract.verify control sum: {size / full / 1e6:.1f} MB/s")
     finally:
         server.stop()
         shutil.rmtree(out, ignore_errors=True)

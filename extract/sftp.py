@@ -102,7 +102,9 @@ class SftpFetcher:
 
     `poll_seconds` is how often missing flags are looked for again; `retries` how many
     times a file is resumed over a fresh session after the link dropped; `progress` is
-    called with (file name, bytes on disk, total) as data arrives.
+    called with (file name, bytes on disk, total) as data arrives. `verify_control_sum`
+    False leaves the control sum to the parse step (bytes and line count are always
+    checked): the benchmark uses it to time the transfer alone.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class SftpFetcher:
         retries: int = 3,
         progress: Progress | None = None,
         clock: Callable[[], datetime] | None = None,
+        verify_control_sum: bool = True,
     ) -> None:
         self.settings = settings
         self.credentials = credentials or resolve_credentials(settings.connection)
@@ -122,6 +125,7 @@ class SftpFetcher:
         self.retries = retries
         self.progress = progress
         self.clock = clock or (lambda: datetime.now().astimezone())
+        self.verify_control_sum = verify_control_sum
 
     def connect(self) -> SftpSession:
         """A new authenticated session (host key checked against `known_hosts`)."""
@@ -328,7 +332,9 @@ class SftpFetcher:
             attempt = 0
             while True:
                 try:
-                    fetched = fetch_file(session().sftp, job, self.progress)
+                    fetched = fetch_file(
+                        session().sftp, job, self.progress, self.verify_control_sum
+                    )
                 except FileRejected as exc:
                     with lock:
                         report.rejected[job.remote_path] = str(exc.reason)

@@ -23,6 +23,12 @@ import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
 
 
+class RemoteFileEnded(Exception):
+    """The remote file has fewer bytes than asked for (the server said end-of-file).
+
+    Distinct from EOFError, which paramiko also raises when the link itself is gone."""
+
+
 class _Replies:
     """Receives the replies paramiko routes to the object a request was made for."""
 
@@ -43,8 +49,9 @@ def read_range(
 ) -> Iterator[bytes]:
     """Yield the bytes `[start, end)` of the open remote file, in order.
 
-    Raises EOFError if the file ends before `end`, IOError for a server error status,
-    and paramiko/socket errors if the link drops (whatever was yielded is valid).
+    Raises RemoteFileEnded if the file ends before `end`, IOError for a server error
+    status, and paramiko/socket errors or EOFError if the link drops (whatever was
+    yielded is valid).
     """
     client: Any = sftp  # the internals are not in the type stubs
     handle = remote.handle
@@ -67,13 +74,16 @@ def read_range(
                 client._read_response()
             kind, msg = replies.by_number.pop(num)
             if kind == CMD_STATUS:
-                client._convert_status(msg)  # raises EOFError or IOError
-                raise EOFError(f"no data at byte {offset}")
+                try:
+                    client._convert_status(msg)  # raises EOFError (end of file) or IOError
+                except EOFError:
+                    raise RemoteFileEnded(offset) from None
+                raise RemoteFileEnded(offset)
             if kind != CMD_DATA:
                 raise paramiko.SFTPError(f"unexpected SFTP reply type {kind}")
             data = msg.get_string()
             if not data:
-                raise EOFError(f"no data at byte {offset}")
+                raise RemoteFileEnded(offset)
             if len(data) < length:  # a short read: ask for the rest before anything later
                 inflight.appendleft(request(offset + len(data), length - len(data)))
             yield data

@@ -360,6 +360,27 @@ def test_truncated_file_is_refused_and_not_landed(remote: Remote, tmp_path: Path
     assert [f.name for f in report.files] == [f"FXR_RATE_{D}.dat"]
 
 
+def test_control_sum_is_checked_through_extract_verify(remote: Remote, tmp_path: Path) -> None:
+    """The fetcher calls extract.verify.verify_control_sum before renaming into place."""
+    pytest.importorskip("extract.verify", reason="the control-sum hook is extract/verify.py")
+    lines = [
+        f"62220000000000{i:02d}|C{i}|CNY|{amount}|0.00|5000.00|20200101|N|ZJ\n"
+        for i, amount in enumerate(("100.50", "200.25"))
+    ]
+    data = "".join(lines).encode()
+    good, bad = f"CRD_ACCT_ZJ_{D}", f"CRD_ACCT_NB_{D}"
+    remote.put("ZJ", good, data, flag=f"{good}.dat|{len(data)}|2|300.75\n")
+    remote.put("NB", bad, data, flag=f"{bad}.dat|{len(data)}|2|999.99\n")
+    remote.put(None, f"FXR_RATE_{D}", b"USD|712.35|20261124\n")
+
+    report = fetcher(remote).fetch_date(D, ["ZJ", "NB"], tmp_path, now())
+
+    assert (tmp_path / D / "ZJ" / f"{good}.dat").read_bytes() == data
+    assert "control sum" in report.rejected[f"{remote.root}/{D}/NB/{bad}.dat"]
+    assert not (tmp_path / D / "NB" / f"{bad}.dat").exists()
+    assert not (tmp_path / D / "NB" / f"{bad}.ok").exists()
+
+
 def test_resend_replaces_the_landed_file(remote: Remote, tmp_path: Path) -> None:
     first = b"".join(rtl_cust_line(i) for i in range(10))
     stem = f"RTL_CUST_ZJ_{D}"
