@@ -452,3 +452,274 @@ def test_cli_exit_status_and_summary_when_a_province_fails(
     assert "province" in table and "status" in table["province"]
     assert table["ZJ"][1] == "failed" and table["GD"][1] == "published"
     assert TRUNCATED in out
+
+
+# --- rules the generator does not exercise, on hand-made records -------------------------
+#
+# A small generated sample of ZJ and NB, plus records written here, each for one rule of
+# the spec; the flags are rewritten to agree. The pipeline and the oracle must agree on
+# every file's counts, every set-aside line and every qualified customer, and both must
+# give the hand-computed results below.
+
+EDGE_BRANCHES = ["ZJ", "NB"]
+
+
+def valid_id_card(body17: str) -> str:
+    return body17 + oracle.id_card_check(body17)
+
+
+ORG = "MA27X5P3" + oracle.org_code_check("MA27X5P3")
+CREDIT_1 = "91330100" + ORG + oracle.credit_code_check("91330100" + ORG)
+CREDIT_2 = "91330200" + ORG + oracle.credit_code_check("91330200" + ORG)
+ID_4BYTE = valid_id_card("33010619800101123")
+ID_TWINS = valid_id_card("33010619750505432")
+ID_ROUND = valid_id_card("33010619660606543")
+
+
+def fixed_line(layout_name: str, values: dict[str, str]) -> bytes:
+    """A fixed-width line: text left-aligned, numbers right-aligned, widths in bytes."""
+    layout = oracle.layouts().layouts[layout_name]
+    out = b""
+    for spec in layout.fields:
+        raw = values.get(spec.name, "").encode(layout.encoding)
+        pad = b" " * ((spec.width or 0) - len(raw))
+        assert len(pad) == (spec.width or 0) - len(raw) >= 0, spec.name
+        out += pad + raw if spec.type in ("amount", "int") else raw + pad
+    return out + b"\r\n"
+
+
+def delimited_line(layout_name: str, values: list[str]) -> bytes:
+    layout = oracle.layouts().layouts[layout_name]
+    assert len(values) == len(layout.fields)
+    return ("|".join(values) + "\n").encode(layout.encoding)
+
+
+def rtl_cust(cust_no: str, name: str, id_no: str) -> dict[str, str]:
+    return {
+        "cust_no": cust_no,
+        "cust_type": "P",
+        "name": name,
+        "id_type": "01",
+        "id_no": id_no,
+        "gender": "M",
+        "birth_date": id_no[6:14],
+        "mobile": "13800000000",
+        "address": "浙江省杭州市",
+        "postcode": "310000",
+        "open_date": "20200101",
+        "branch_code": "ZJ0001",
+    }
+
+
+def rtl_acct(acct_no: str, cust_no: str, currency: str, balance: str) -> bytes:
+    return fixed_line(
+        "RTL_ACCT",
+        {
+            "acct_no": acct_no,
+            "cust_no": cust_no,
+            "product": "D",
+            "currency": currency,
+            "balance": balance,
+            "term_months": "0",
+            "open_date": "20200101",
+            "status": "N",
+            "branch_code": "ZJ0001",
+        },
+    )
+
+
+def crd_cust(cust_no: str, id_no: str, birth: str = "19750505") -> bytes:
+    fields = [cust_no, "P", "卡客户", "I", id_no, "F", birth, "13900000000", "杭州", "310000"]
+    return delimited_line("CRD_CUST", [*fields, "ZJ0001"])
+
+
+def crd_acct(card_no: str, cust_no: str, deposit: str) -> bytes:
+    fields = [card_no, cust_no, "CNY", deposit, "0.00", "100000.00", "20200101", "N", "ZJ0001"]
+    return delimited_line("CRD_ACCT", fields)
+
+
+def fnd_cust(cust_no: str, cust_type: str, id_type: str, id_no: str) -> bytes:
+    fields = [cust_no, cust_type, "基金客户", id_type, id_no, "13700000000", "杭州", "ZJ0001"]
+    return delimited_line("FND_CUST", fields)
+
+
+def fnd_hold(fund_acct: str, cust_no: str, market_value: str) -> bytes:
+    fields = [fund_acct, cust_no, "000001", "100000.00", "2.5000", market_value, "CNY", "ZJ0001"]
+    return delimited_line("FND_HOLD", fields)
+
+
+def append(landing: Path, branch: str, stem: str, *lines: bytes) -> None:
+    path = landing / D / branch / f"{stem}_{branch}_{D}.dat"
+    with path.open("ab") as handle:
+        for line in lines:
+            handle.write(line)
+
+
+def rewrite_flags(landing: Path) -> None:
+    for path in sorted(landing.rglob("*.dat")):
+        system, entity = path.name.split("_")[:2]
+        layout = oracle.layouts().layout_for(system, entity)
+        path.with_suffix(".ok").write_text(oracle.flag_for(path, layout), encoding="ascii")
+
+
+@dataclass(frozen=True)
+class Edge:
+    landing: Path
+    result: ProvinceResult
+    url: str
+    summaries: list[ProvinceSummary]
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
+    landing = tmp_path_factory.mktemp("edge")
+    write_sample(landing, DAY, EDGE_BRANCHES, 40, 5)
+    base = oracle.run_province(landing, D, "ZJ")
+
+    def first_kept(name: str) -> bytes:
+        f = base.file(name)
+        line = f.kept_lines()[0].number
+        return oracle.split_lines(f.path.read_bytes())[line - 1]
+
+    # NB resends a ZJ customer number and a ZJ account number: set aside at NB.
+    append(landing, "NB", "RTL_CUST", first_kept(f"RTL_CUST_ZJ_{D}.dat"))
+    append(landing, "NB", "RTL_ACCT", first_kept(f"RTL_ACCT_ZJ_{D}.dat"))
+    straddling = bytearray(fixed_line("RTL_CUST", rtl_cust("ZJ9000000000003", "A" * 60, "x")))
+    straddling[16 + 1 + 59 : 16 + 1 + 61] = "王".encode("gb18030")  # lead byte ends `name`
+    append(
+        landing,
+        "ZJ",
+        "RTL_CUST",
+        fixed_line("RTL_CUST", rtl_cust("ZJ9000000000001", "\U00020000王", ID_4BYTE)),
+        fixed_line("RTL_CUST", rtl_cust("ZJ9000000000002", "李", ID_ROUND))[:-2] + b"\n",
+        bytes(straddling),
+    )
+    append(
+        landing,
+        "ZJ",
+        "RTL_ACCT",
+        rtl_acct("6211999900000000000001", "ZJ9000000000001", "CNY", "600000.00"),
+        rtl_acct("6211999900000000000002", "ZJ9000000000001", "DKK", "100000.00"),
+    )
+    # Digit-only customer numbers order numerically ("99" before "100"); a key sent twice
+    # in one file sets aside both copies even when one copy also fails its type.
+    append(
+        landing,
+        "ZJ",
+        "CRD_CUST",
+        crd_cust("100", ID_TWINS),
+        crd_cust("99", ID_TWINS),
+        crd_cust("C900003", ID_ROUND, birth="19660606"),
+        crd_cust("C900009", valid_id_card("33010619550505111")),
+        crd_cust("C900009", valid_id_card("33010619550505111"), birth="20261332"),
+    )
+    append(
+        landing,
+        "ZJ",
+        "CRD_ACCT",
+        crd_acct("6225999900000099", "99", "300000.00"),
+        crd_acct("6225999900000100", "100", "300000.00"),
+        crd_acct("6225999900000003", "C900003", "454545.45"),  # 1.1 x = 499999.995
+    )
+    # Exactly on the threshold, and a fen under; an organization code that two distinct
+    # credit codes embed stays keyed by itself.
+    append(
+        landing,
+        "ZJ",
+        "FND_CUST",
+        fnd_cust("F900001", "P", "03", "E12345678"),
+        fnd_cust("F900002", "P", "03", "E12345679"),
+        fnd_cust("F900010", "C", "23", CREDIT_1),
+        fnd_cust("F900011", "C", "23", CREDIT_2),
+        fnd_cust("F900012", "C", "21", f"{ORG[:8].lower()}-{ORG[8]}"),
+    )
+    append(
+        landing,
+        "ZJ",
+        "FND_HOLD",
+        fnd_hold("FA9000000001", "F900001", "250000.00"),
+        fnd_hold("FA9000000002", "F900002", "249999.99"),
+        fnd_hold("FA9000000010", "F900010", "6000000.00"),
+        fnd_hold("FA9000000011", "F900011", "6000000.00"),
+        fnd_hold("FA9000000012", "F900012", "6000000.00"),
+    )
+    # No DKK rate on the date: DKK accounts are set aside.
+    fx = landing / D / f"FXR_RATE_{D}.dat"
+    fx.write_bytes(b"".join(x for x in oracle.split_lines(fx.read_bytes()) if b"DKK" not in x))
+    rewrite_flags(landing)
+
+    result = oracle.run_province(landing, D, "ZJ")
+    work = tmp_path_factory.mktemp("edge-run")
+    url = f"sqlite:///{work / 'warehouse.db'}"
+    summaries = run_date(D, "initial", landing, ["ZJ"], url, work / "staging")
+    return Edge(landing, result, url, summaries)
+
+
+def _qualified_rows(url: str) -> dict[Key, tuple[str, str, Decimal]]:
+    rows = query(
+        url,
+        "SELECT province, cust_type, id_type, id_no, master_source, master_cust_no, score"
+        " FROM crm_customer WHERE qualified",
+    )
+    return {(r[0], r[1], r[2], r[3]): (r[4], r[5], money(r[6])) for r in rows}
+
+
+def test_edge_cases_by_hand(edge: Edge) -> None:
+    """The oracle's reading of the hand-made records is the hand-computed one."""
+    r = edge.result
+    assert not r.failed_files
+
+    def aside(name: str) -> dict[int, str | None]:
+        return {line.number: line.set_aside for line in r.file(f"{name}_{D}.dat").lines}
+
+    nb_cust, nb_acct = aside("RTL_CUST_NB"), aside("RTL_ACCT_NB")
+    assert nb_cust[max(nb_cust)] == "cross_branch" and nb_acct[max(nb_acct)] == "cross_branch"
+    zj_cust = aside("RTL_CUST_ZJ")
+    last = max(zj_cust)
+    assert [zj_cust[last - 2], zj_cust[last - 1], zj_cust[last]] == [None, "line_end", "decode"]
+    zj_acct = aside("RTL_ACCT_ZJ")
+    assert zj_acct[max(zj_acct)] == "no_rate"
+    crd = aside("CRD_CUST_ZJ")
+    assert [crd[max(crd) - 1], crd[max(crd)]] == ["duplicate_key", "date"]
+
+    by_key = {m.key: m for m in r.merged}
+    four_byte = by_key[("P", "01", ID_4BYTE)]
+    assert four_byte.master.name == "\U00020000王" and four_byte.score == Decimal("600000.00")
+    twins = by_key[("P", "01", ID_TWINS)]
+    assert (twins.master.source, twins.master.cust_no, twins.score) == (
+        "CRD",
+        "99",
+        Decimal("660000.00"),
+    )
+    rounded = by_key[("P", "01", ID_ROUND)]
+    assert (rounded.score, rounded.qualified) == (Decimal("500000.00"), True)
+    on, under = by_key[("P", "03", "E12345678")], by_key[("P", "03", "E12345679")]
+    assert (on.score, on.qualified, under.score, under.qualified) == (
+        Decimal("500000.00"),
+        True,
+        Decimal("499999.98"),
+        False,
+    )
+    for key in [("C", "23", CREDIT_1), ("C", "23", CREDIT_2), ("C", "21", ORG)]:
+        assert by_key[key].qualified and len(by_key[key].members) == 1
+
+
+def test_edge_cases_pipeline_agrees_with_oracle(edge: Edge) -> None:
+    assert [(s.province, s.status, s.error) for s in edge.summaries] == [("ZJ", "published", None)]
+    (summary,) = edge.summaries
+    for counts in summary.files:
+        mine = (counts.read, counts.kept, counts.set_aside, counts.filtered, counts.flagged)
+        assert mine == edge.result.file(counts.file).counts(), counts.file
+    rows = query(
+        edge.url,
+        "SELECT file, line FROM crm_reject WHERE batch_id = :b",
+        b=published_batch(edge.url, "ZJ"),
+    )
+    assert Counter((r[0], int(r[1])) for r in rows) == Counter(
+        (f.name, line.number) for f in edge.result.files for line in f.lines if line.set_aside
+    )
+    want = {
+        ("ZJ", *m.key): (m.master.source, m.master.cust_no, m.score)
+        for m in edge.result.qualified()
+    }
+    assert _qualified_rows(edge.url) == want
