@@ -1,0 +1,56 @@
+"""Smoke run of bench/initial_load.py at 100,000 account records, so the benchmark cannot rot.
+
+It generates the province, loads it into the session's PostgreSQL (a fresh database),
+runs the two references (floor and DuckDB peer) and prints the table. Only that it ran
+and printed the table is checked, never its timings.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "initial_load.py"
+
+
+def _bench_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_initial_load", BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_initial_load_bench_prints_its_table(
+    pg_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench_module()
+    status = bench.main(
+        ["--accounts", "100000", "--work", str(tmp_path), "--warehouse-url", pg_db_url]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "--accounts 100,000" in out
+    for step in (
+        "ingest: parse, type, stage",
+        "conform:",
+        "merge customers",
+        "score",
+        "warehouse load",
+        "PIPELINE end to end (run_date)",
+        "FLOOR (read fixed + csv delimited)",
+        "PEER DuckDB (parse, merge, score)",
+    ):
+        assert re.search(rf"^{re.escape(step)}.*\s\d[\d,]*\.\d\d\s", out, re.M), (step, out)
+    assert re.search(r"^pipeline / floor: \d+\.\dx$", out, re.M), out
+    assert re.search(r"^pipeline / peer: +\d+\.\d\dx$", out, re.M), out
+    assert "published" in out
+    # The dump is reused by a second run of the same size and seed.
+    assert (tmp_path / "landing-100000-s7" / "READY").exists()
