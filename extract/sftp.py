@@ -17,7 +17,7 @@ import logging
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -138,13 +138,16 @@ class SftpFetcher:
         landing: Path,
         deadline: datetime | None = None,
         expected: Mapping[str, Sequence[str]] | None = None,
+        optional: Collection[str] = (),
     ) -> FetchReport:
         """Land the branches' files and FXR_RATE for `business_date` under `landing`.
 
         `expected` ({system: [entity, ...]}, as in provinces.yaml) names the files each
         branch must send; without it every `.dat` found must get its `.ok`, and each branch
         folder must hold at least one flag. `deadline` defaults to now plus the settings'
-        `flag_deadline_minutes`. Files refused on verification are in `report.rejected`
+        `flag_deadline_minutes`. Branches in `optional` (city branches, which report
+        separately only on some days) may have no folder at all; once their folder exists
+        their files are waited for like any other. Files refused on verification are in `report.rejected`
         and are not landed (the province must not be published); a link that keeps
         failing raises SftpTransferError, missing flags at the deadline FlagDeadlineError.
         """
@@ -158,7 +161,9 @@ class SftpFetcher:
         failures: dict[str, str] = {}
         with self.connect() as control:
             while True:
-                listing = self._list(control.sftp, business_date, branches, landing, expected)
+                listing = self._list(
+                    control.sftp, business_date, branches, landing, expected, optional
+                )
                 report.rejected.update(listing.rejected)
                 todo = [j for j in listing.jobs if j.remote_path not in done]
                 for job in todo:
@@ -198,6 +203,7 @@ class SftpFetcher:
         branches: Sequence[str],
         landing: Path,
         expected: Mapping[str, Sequence[str]] | None,
+        optional: Collection[str] = (),
     ) -> _Listing:
         jobs: list[Job] = []
         missing: list[str] = []
@@ -219,6 +225,8 @@ class SftpFetcher:
             ldir = local_dir(landing, business_date, folder_branch)
             entries = self._listdir(sftp, rdir)
             if entries is None:
+                if folder_branch is not None and folder_branch in optional:
+                    continue  # a city not reporting separately today
                 missing.extend(f"{rdir}/{ok_name(n)}" for n in (wanted or ["*.dat"]))
                 continue
             names = self._candidates(rdir, entries, folder_branch, wanted, rejected)

@@ -26,6 +26,7 @@ import paramiko
 
 from crm_pipeline.errors import FileRejected
 from extract.flag import Flag
+from extract.sftp_errors import UnsafeRemoteName
 from extract.sftp_paths import PARTIAL_DIR, check_regular, inside, ok_name
 from extract.sftp_reader import RemoteFileEnded, read_range
 
@@ -224,6 +225,26 @@ def fetch_file(
     final_ok = inside(job.local_dir, ok_name(job.name))
     if already_landed(job):
         return FetchedFile(job.name, final, "unchanged", job.flag.size)
+    try:
+        return _fetch(sftp, job, final, final_ok, progress, control_sum)
+    except (FileRejected, UnsafeRemoteName):
+        # The server now holds another version (a re-send) and it is refused: the version
+        # landed before is withdrawn too, or later steps would load what was replaced.
+        if final_ok.exists():
+            log.warning("withdrawing %s: its re-send was refused", final)
+            final_ok.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+        raise
+
+
+def _fetch(
+    sftp: paramiko.SFTPClient,
+    job: Job,
+    final: Path,
+    final_ok: Path,
+    progress: Progress | None,
+    control_sum: bool,
+) -> FetchedFile:
     where = f"sftp:{job.remote_path}"
 
     attrs = sftp.lstat(job.remote_path)

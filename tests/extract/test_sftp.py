@@ -316,6 +316,12 @@ def test_expected_file_never_sent_and_branch_folder_missing(remote: Remote, tmp_
         f"{remote.root}/{D}/SD/RTL_CUST_SD_{D}.ok",
         f"{remote.root}/{D}/SD/RTL_ACCT_SD_{D}.ok",
     ]
+    # a city branch (optional) without a folder is not reporting separately today
+    remote.put("ZJ", f"RTL_ACCT_ZJ_{D}", b"")
+    report = fetcher(remote).fetch_date(
+        D, ["ZJ", "WZ"], tmp_path, now(), expected={"RTL": ["CUST", "ACCT"]}, optional=["WZ"]
+    )
+    assert len(report.files) == 3 and not (tmp_path / D / "WZ").exists()
 
 
 def test_flag_arriving_while_waiting_is_picked_up(remote: Remote, tmp_path: Path) -> None:
@@ -402,6 +408,12 @@ def test_resend_replaces_the_landed_file(remote: Remote, tmp_path: Path) -> None
     assert report.by_name()[f"{stem}.dat"].status == "replaced"
     assert landed.read_bytes() == second
     assert landed.with_suffix(".ok").read_text() == flag_for(f"{stem}.dat", second)
+
+    # a third version that is refused withdraws the landed one: it was replaced
+    remote.put("ZJ", stem, second[:-10], flag=flag_for(f"{stem}.dat", second + b"more\n"))
+    report = fetcher(remote).fetch_date(D, ["ZJ"], tmp_path, now())
+    assert list(report.rejected) == [f"{remote.root}/{D}/ZJ/{stem}.dat"]
+    assert not landed.exists() and not landed.with_suffix(".ok").exists()
 
 
 # -- host keys, authentication, credentials -----------------------------------------------
