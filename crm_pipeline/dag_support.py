@@ -352,7 +352,7 @@ def load_one_province(
         raise ProvinceFailed(province, _failed_step(summary, work), summary.error or "unknown")
     rejects = staging / day / province / mode / "parsed"
     log.info(
-        "%s %s: %s (batch %s) in %.1fs; rejects staged under %s and in table stg_reject",
+        "%s %s: %s (batch %s) in %.1fs; rejects under %s and in table crm_reject",
         province,
         day,
         summary.status,
