@@ -10,6 +10,8 @@ compare the pipeline's vectorized result with an independent reading of the same
 Entry points:
 
 - ``read_rates(landing, day)``: the date's FX rates, CNY per 100 units (CNY is 100);
+- ``flag_for(path, layout)``: the `.ok` a data file should have (bytes, lines, control sum);
+- ``normalize_id(id_type, number)`` and the GB 11643 / 11714 / 32100 check characters;
 - ``run_province(landing, day, province)``: a province's initial load as the spec defines
   it: per file counts and set-aside lines, source customers, kept accounts, merged
   customers with their master record, score (rounded to the fen) and qualification.
@@ -428,6 +430,14 @@ class MergedCustomer:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.cust_type, self.id_type, self.id_no)
+
+    @property
+    def master_source(self) -> str:
+        return self.master.source
+
+    @property
+    def master_cust_no(self) -> str:
+        return self.master.cust_no
 
 
 @dataclass

@@ -474,6 +474,18 @@ CREDIT_2 = "91330200" + ORG + oracle.credit_code_check("91330200" + ORG)
 ID_4BYTE = valid_id_card("33010619800101123")
 ID_TWINS = valid_id_card("33010619750505432")
 ID_ROUND = valid_id_card("33010619660606543")
+ID_TIE = valid_id_card("33010619440404321")
+FILTER_ZJ = Decimal(50_000)
+
+
+def jpy_around_filter(rate: Decimal) -> tuple[Decimal, Decimal]:
+    """The largest JPY balance strictly under ZJ's filter (by less than half a fen of CNY,
+    so rounding the CNY equivalent would wrongly keep it) and the next fen up (kept)."""
+    over = (FILTER_ZJ * 100 / rate).quantize(Decimal("0.01"), rounding="ROUND_CEILING")
+    under = over - Decimal("0.01")
+    assert under * rate / 100 < FILTER_ZJ <= over * rate / 100
+    assert FILTER_ZJ - under * rate / 100 < Decimal("0.005")
+    return under, over
 
 
 def fixed_line(layout_name: str, values: dict[str, str]) -> bytes:
@@ -594,12 +606,22 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
         fixed_line("RTL_CUST", rtl_cust("ZJ9000000000002", "李", ID_ROUND))[:-2] + b"\n",
         bytes(straddling),
     )
+    under, over = jpy_around_filter(oracle.read_rates(landing, D)["JPY"])
     append(
         landing,
         "ZJ",
         "RTL_ACCT",
         rtl_acct("6211999900000000000001", "ZJ9000000000001", "CNY", "600000.00"),
+        rtl_acct("6211999900000000000004", "ZJ9000000000001", "JPY", str(under)),
+        rtl_acct("6211999900000000000005", "ZJ9000000000001", "JPY", str(over)),
         rtl_acct("6211999900000000000002", "ZJ9000000000001", "DKK", "100000.00"),
+    )
+    # A city's account of a customer that only the province file sends is not an orphan.
+    append(
+        landing,
+        "NB",
+        "RTL_ACCT",
+        rtl_acct("6211999900000000000003", "ZJ9000000000001", "CNY", "100000.00"),
     )
     # Digit-only customer numbers order numerically ("99" before "100"); a key sent twice
     # in one file sets aside both copies even when one copy also fails its type.
@@ -612,6 +634,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
         crd_cust("C900003", ID_ROUND, birth="19660606"),
         crd_cust("C900009", valid_id_card("33010619550505111")),
         crd_cust("C900009", valid_id_card("33010619550505111"), birth="20261332"),
+        crd_cust("42", ID_TIE),
+        crd_cust("0042", ID_TIE),
     )
     append(
         landing,
@@ -620,6 +644,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
         crd_acct("6225999900000099", "99", "300000.00"),
         crd_acct("6225999900000100", "100", "300000.00"),
         crd_acct("6225999900000003", "C900003", "454545.45"),  # 1.1 x = 499999.995
+        crd_acct("6225999900000042", "42", "500000.00"),
     )
     # Exactly on the threshold, and a fen under; an organization code that two distinct
     # credit codes embed stays keyed by itself.
@@ -632,6 +657,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
         fnd_cust("F900010", "C", "23", CREDIT_1),
         fnd_cust("F900011", "C", "23", CREDIT_2),
         fnd_cust("F900012", "C", "21", f"{ORG[:8].lower()}-{ORG[8]}"),
+        fnd_cust("F900020", "P", "03", "\u3000"),  # nothing left after clean-up
     )
     append(
         landing,
@@ -642,6 +668,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
         fnd_hold("FA9000000010", "F900010", "6000000.00"),
         fnd_hold("FA9000000011", "F900011", "6000000.00"),
         fnd_hold("FA9000000012", "F900012", "6000000.00"),
+        fnd_hold("FA9000000020", "F900020", "300000.00"),
     )
     # No DKK rate on the date: DKK accounts are set aside.
     fx = landing / D / f"FXR_RATE_{D}.dat"
@@ -673,18 +700,37 @@ def test_edge_cases_by_hand(edge: Edge) -> None:
         return {line.number: line.set_aside for line in r.file(f"{name}_{D}.dat").lines}
 
     nb_cust, nb_acct = aside("RTL_CUST_NB"), aside("RTL_ACCT_NB")
-    assert nb_cust[max(nb_cust)] == "cross_branch" and nb_acct[max(nb_acct)] == "cross_branch"
+    assert nb_cust[max(nb_cust)] == "cross_branch"
+    assert nb_acct[max(nb_acct) - 1] == "cross_branch"
     zj_cust = aside("RTL_CUST_ZJ")
     last = max(zj_cust)
     assert [zj_cust[last - 2], zj_cust[last - 1], zj_cust[last]] == [None, "line_end", "decode"]
     zj_acct = aside("RTL_ACCT_ZJ")
     assert zj_acct[max(zj_acct)] == "no_rate"
+    jpy = {line.number: line.filtered for line in r.file(f"RTL_ACCT_ZJ_{D}.dat").lines[-3:-1]}
+    assert list(jpy.values()) == [True, False] and all(zj_acct[n] is None for n in jpy)
+    assert nb_acct[max(nb_acct)] is None  # the city's account of a province customer
     crd = aside("CRD_CUST_ZJ")
-    assert [crd[max(crd) - 1], crd[max(crd)]] == ["duplicate_key", "date"]
+    assert [crd[max(crd) - 3], crd[max(crd) - 2]] == ["duplicate_key", "date"]
 
     by_key = {m.key: m for m in r.merged}
     four_byte = by_key[("P", "01", ID_4BYTE)]
-    assert four_byte.master.name == "\U00020000王" and four_byte.score == Decimal("600000.00")
+    _, over = jpy_around_filter(oracle.read_rates(edge.landing, D)["JPY"])
+    by_hand = (
+        Decimal("700000.00")
+        + Decimal("1.5") * over * oracle.read_rates(edge.landing, D)["JPY"] / 100
+    )
+    assert four_byte.master.name == "\U00020000王"
+    assert four_byte.score == by_hand.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+    assert sorted(a.acct_no[-1] for a in four_byte.accounts) == ["1", "3", "5"]
+    tie = by_key[("P", "01", ID_TIE)]
+    assert (tie.master.cust_no, len(tie.members)) == ("0042", 2)
+    (no_id,) = [m for m in r.merged if m.members[0].cust_no == "F900020"]
+    assert (no_id.id_no, no_id.qualified, no_id.members[0].id_valid) == (
+        "(no id) FND F900020",
+        True,
+        False,
+    )
     twins = by_key[("P", "01", ID_TWINS)]
     assert (twins.master.source, twins.master.cust_no, twins.score) == (
         "CRD",
