@@ -29,7 +29,9 @@ def parse_flag(text: str, where: str) -> Flag:
     except (ValueError, InvalidOperation) as exc:
         raise FileRejected(where, f"flag has a non-numeric value: {text!r}") from exc
     if flag.size < 0 or flag.records < 0 or flag.control_sum.as_tuple().exponent != -2:
-        raise FileRejected(where, f"flag values out of range or control sum not 2 decimals: {text!r}")
+        raise FileRejected(
+            where, f"flag values out of range or control sum not 2 decimals: {text!r}"
+        )
     return flag
 
 
