@@ -329,7 +329,8 @@ def _initial_steps(  # noqa: PLR0913 - the steps share this context
             staged("account"),
             customers.table,
             rates(),
-            formulas.export_filter if ctx.mode == "initial" else None,
+            formulas.export_filter,
+            drop_filtered=ctx.mode == "initial",
         )
         pq.write_table(customers.table, paths["customers"])
         pq.write_table(accounts.table, paths["accounts"])

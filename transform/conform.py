@@ -159,11 +159,14 @@ def conform_accounts(
     customers: pa.Table,
     rates: pa.Table,
     export_filter: Decimal | None,
+    *,
+    drop_filtered: bool = True,
 ) -> Conformed:
     """SOURCE_ACCOUNT + CNY equivalents; orphans and rate-less set aside, export filter applied.
 
-    `export_filter` is None on daily runs: the filter then decides scoring scope only
-    (the `in_scope` column), never whether an account is kept.
+    On the initial load (`drop_filtered`) an RTL account under the filter is left out and
+    counted as filtered. Otherwise every account is kept and the filter only decides the
+    scoring scope of the day (`in_scope`). No filter (None) puts every account in scope.
     """
     parts = [_account_table(f) for f in files]
     table = pa.concat_tables(parts) if parts else SOURCE_ACCOUNT.empty_table()
@@ -226,7 +229,7 @@ def conform_accounts(
     ).drop_columns(["cny_per_100"])
 
     filtered: dict[str, int] = {}
-    if export_filter is not None:
+    if export_filter is not None and drop_filtered:
         under = _under_export_filter(table, export_filter)
         dropped = table.filter(under)
         if dropped.num_rows:
@@ -239,14 +242,12 @@ def conform_accounts(
                 )
             )
         table = table.filter(pc.invert(under))
-    table = table.append_column(
-        "in_scope",
-        pc.invert(
-            _under_export_filter(
-                table, export_filter if export_filter is not None else Decimal("0")
-            )
-        ),
+    in_scope = (
+        pc.invert(_under_export_filter(table, export_filter))
+        if export_filter is not None
+        else pa.array(np.ones(table.num_rows, dtype=bool))
     )
+    table = table.append_column("in_scope", in_scope)
     table = table.sort_by([("file", "ascending"), ("line", "ascending")])
     return Conformed(table, pa.concat_tables(rejects), filtered)
 

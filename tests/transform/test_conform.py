@@ -164,8 +164,17 @@ def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -
     assert accounts.filtered == {acct_path.name: 2}
     assert accounts.rejects.num_rows == 0
     # Daily runs keep every account; the filter decides only the scoring scope.
-    daily = conform_accounts([staged], customers.table, rates(USD="800.0000"), None)
-    assert daily.table.num_rows == 4 and daily.filtered == {}
+    daily = conform_accounts(
+        [staged], customers.table, rates(USD="800.0000"), Decimal("50000"), drop_filtered=False
+    )
+    assert daily.filtered == {}
+    assert dict(
+        zip(
+            daily.table.column("acct_no").to_pylist(),
+            daily.table.column("in_scope").to_pylist(),
+            strict=True,
+        )
+    ) == {"A-ON": True, "A-UNDER": False, "A-CNY": True, "A-CNY-UNDER": False}
 
 
 def test_missing_rate_is_set_aside_and_cross_branch_duplicate(tmp_path: Path) -> None:
