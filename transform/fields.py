@@ -85,7 +85,7 @@ def type_chunk(chunk: RawChunk, layout: Layout, codes: LayoutConfig) -> TypedChu
     rejects: list[FieldReject] = []
     for i in np.flatnonzero(rejected):
         line = int(chunk.lines[i])
-        raw = chunk.raw[int(i)].as_py()
+        raw = chunk.raw_text(int(i))
         if undecodable[i]:
             rejects.append(FieldReject(line, raw, "undecodable bytes", None))
             continue

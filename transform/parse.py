@@ -39,15 +39,25 @@ class RawChunk:
 
     columns: dict[str, pa.Array]  # field name -> string array (fixed width: padding kept)
     lines: np.ndarray  # int64 line numbers (1-based) of the rows of `columns`
-    raw: pa.Array  # string: each row's line as sent (decoded, bad bytes escaped)
+    # Each row's line as sent: a string array (delimited, already decoded), or the (rows,
+    # width) byte matrix of a fixed-width chunk, decoded only for the rows that are set
+    # aside (`raw_text`), since they are a handful among millions.
+    raw: pa.Array | np.ndarray
     undecodable: np.ndarray  # bool per row: bytes that do not decode (set aside later, but
     # the row still counts in the control sum: its control field is intact)
     rejects: list[StructuralReject]
     read: int  # lines in the chunk, sound or not
+    encoding: str = "utf-8"  # of `raw` when it is a byte matrix
 
     @property
     def rows(self) -> int:
         return len(self.lines)
+
+    def raw_text(self, row: int) -> str:
+        """Row `row`'s line as sent: decoded, undecodable bytes escaped (\\xNN)."""
+        if isinstance(self.raw, np.ndarray):
+            return _escape(self.raw[row].tobytes(), self.encoding)
+        return str(self.raw[row].as_py())
 
 
 def iter_line_blocks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
@@ -131,9 +141,8 @@ def parse_fixed(block: bytes, first_line: int, layout: Layout) -> RawChunk:
         values, failed = _decode_fixed_column(block_cols, layout.encoding)
         columns[spec.name] = values
         decode_failed |= failed
-    raw = _decode_rows(matrix, layout.encoding)
     lines = first_line + good_idx.astype(np.int64)
-    return RawChunk(columns, lines, raw, decode_failed, rejects, n)
+    return RawChunk(columns, lines, matrix, decode_failed, rejects, n, layout.encoding)
 
 
 def _gather_rows(arr: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
@@ -175,32 +184,50 @@ def _decode_fixed_column(cols: np.ndarray, encoding: str) -> tuple[pa.Array, np.
 
 
 def _decode_rows_flagged(cols: np.ndarray, encoding: str) -> tuple[pa.Array, np.ndarray]:
-    n = cols.shape[0]
+    """Rows of bytes (n, w) -> strings, in one decode of the whole column.
+
+    The rows are joined with LF (never part of a GB18030 character) and decoded at once;
+    a row that does not decode is located from the error's byte offset, counted as failed
+    (decoded as ""), and decoding resumes after it, so k bad rows cost k + 1 decode calls
+    and no per-row Python. The UTF-8 result is cut back into rows with numpy.
+    """
+    n, w = cols.shape
     failed = np.zeros(n, dtype=bool)
-    sep = np.full((n, 1), 0x0A, dtype=np.uint8)
-    joined = np.hstack([cols, sep]).tobytes()
-    try:
-        texts = joined.decode(_CODEC[encoding]).split("\n")[:-1]
-    except UnicodeDecodeError:
-        texts = []
-        for i, row in enumerate(cols):
-            try:
-                texts.append(row.tobytes().decode(_CODEC[encoding]))
-            except UnicodeDecodeError:
-                texts.append("")
-                failed[i] = True
-    return pa.array(texts, pa.string()), failed
+    joined = np.empty((n, w + 1), dtype=np.uint8)
+    joined[:, :w] = cols
+    joined[:, w] = 0x0A
+    data = memoryview(joined.reshape(-1).data)
+    codec = _CODEC[encoding]
+    parts: list[str] = []
+    pos = 0
+    total = n * (w + 1)
+    while pos < total:
+        try:
+            parts.append(str(data[pos:], codec))
+            break
+        except UnicodeDecodeError as exc:
+            row = (pos + exc.start) // (w + 1)
+            start = row * (w + 1)
+            parts.append(str(data[pos:start], codec))
+            parts.append("\n")  # the failed row decodes as ""
+            failed[row] = True
+            pos = start + w + 1
+    return _split_utf8_rows("".join(parts).encode("utf-8"), n), failed
 
 
-def _decode_rows(matrix: np.ndarray, encoding: str) -> pa.Array:
-    """Whole rows as text for reject records; undecodable bytes escaped, never lost."""
-    n = matrix.shape[0]
-    if n == 0:
-        return pa.array([], pa.string())
-    sep = np.full((n, 1), 0x0A, dtype=np.uint8)
-    joined = np.hstack([matrix, sep]).tobytes()
-    return pa.array(
-        joined.decode(_CODEC[encoding], errors="backslashreplace").split("\n")[:-1], pa.string()
+def _split_utf8_rows(utf8: bytes, n: int) -> pa.Array:
+    """`n` LF-terminated rows of UTF-8 text -> a string array of the rows (LFs dropped)."""
+    arr = np.frombuffer(utf8, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 0x0A)
+    assert len(ends) == n, (len(ends), n)
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:] = ends - np.arange(n)  # every row's end once the LFs before it are gone
+    data = arr[arr != 0x0A]
+    kind = pa.string() if len(data) < 2**31 else pa.large_string()
+    width = np.int32 if kind == pa.string() else np.int64
+    return pa.Array.from_buffers(
+        kind, n, [None, pa.py_buffer(offsets.astype(width)), pa.py_buffer(data)]
     )
 
 
@@ -253,16 +280,33 @@ def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
 
 
 def _decode_lines_locating_errors(block: bytes, codec: str) -> tuple[str, list[int]]:
-    """Slow path: decode line by line, escaping bad bytes; return 0-based bad line indexes."""
-    out: list[str] = []
+    """Decode a block whose whole decode failed: each bad line is located from the error's
+    byte offset and decoded on its own with its bad bytes escaped; the good runs between
+    them are decoded whole. Returns the text and the 0-based indexes of the bad lines."""
+    data = memoryview(block)
+    parts: list[str] = []
     bad: list[int] = []
-    for i, line in enumerate(block.split(b"\n")):
+    pos = 0
+    line = 0  # index of the line starting at `pos`
+    while pos <= len(block):
         try:
-            out.append(line.decode(codec))
-        except UnicodeDecodeError:
-            out.append(line.decode(codec, errors="backslashreplace"))
-            bad.append(i)
-    return "\n".join(out), bad
+            parts.append(str(data[pos:], codec))
+            break
+        except UnicodeDecodeError as exc:
+            error = pos + exc.start
+            start = block.rfind(b"\n", pos, error) + 1 or pos
+            end = block.find(b"\n", error)
+            end = len(block) if end < 0 else end
+            parts.append(str(data[pos:start], codec))
+            line += block.count(b"\n", pos, start)
+            parts.append(block[start:end].decode(codec, errors="backslashreplace"))
+            bad.append(line)
+            if end == len(block):
+                break
+            parts.append("\n")
+            line += 1
+            pos = end + 1
+    return "".join(parts), bad
 
 
 def iter_raw_chunks(
