@@ -331,3 +331,7 @@ stg_reject = Table(
 )
 
 STAGING_TABLES = (stg_customer, stg_customer_source, stg_contact, stg_account, stg_reject)
+
+# The transaction, statement and purge-log tables (issue 7) are declared in load/txn.py;
+# importing it here puts them on `metadata` wherever the schema is used or compared.
+from load import txn as _txn  # noqa: E402, F401

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from crm_pipeline.errors import PipelineError
 
 # Subcommand modules, in the order `--help` lists them.
-_COMMANDS = ("sample", "run", "status", "db", "formula", "statement")
+_COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement")
 
 
 def build_parser() -> argparse.ArgumentParser:

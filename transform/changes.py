@@ -1,0 +1,108 @@
+"""Applying a day's change lists (`A`/`U`/`D`) to the per-province state tables (pure).
+
+The core systems send, after the initial load, only what changed (core-dumps.md section 8
+"Daily actions"): `A` added, `U` updated (the whole new record), `D` deleted or closed. The
+state is the pipeline's own copy of every system's customers or accounts; this module turns
+yesterday's copy and today's validated change records into today's copy, and says exactly
+what it did, so that the caller can re-merge and re-score only what the day touched.
+
+The rules, applied to whole columns (no per-record Python):
+
+- `A` and `U` replace the record of their key, or add it when the key is not known (a `U`
+  for an unknown key is an add: the record is complete; an `A` for a known key is taken as
+  the update it must be, since the core system says the record is there now).
+- `D` for a known key removes the record (`removes` true: customer records, fund holdings)
+  or replaces it by the record sent with it (accounts: "the full record with status `C` and
+  zero balances; the account stays in the warehouse as closed").
+- `D` for an unknown key changes nothing; it is *ignored* and reported, so that the file's
+  reconciliation can count it (the pipeline counts it as filtered).
+
+At most one action per key and file is guaranteed upstream (a key sent twice in one file
+is set aside by ingestion, and twice in one province's files by conform), so the order of
+the change rows does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ACTION = "action"
+ADD, UPDATE, DELETE = "A", "U", "D"
+_SEP = "\x1f"  # never inside a key value (keys are cleaned text of the dumps)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one kind of change list did.
+
+    table: the new state (same schema as the old one): untouched records first, in their
+        old order, then the records the changes wrote, in change order.
+    applied: the change rows that took effect (with `action`), aligned with nothing else.
+    replaced: the old state records that the applied changes replaced or removed (their
+        owners and keys are what the day touched on the old side).
+    ignored: the change rows that took no effect (`D` of an unknown key).
+    """
+
+    table: pa.Table
+    applied: pa.Table
+    replaced: pa.Table
+    ignored: pa.Table
+
+
+def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
+    """One string per row joining the key columns, for `is_in` look-ups across tables."""
+    columns = [table.column(k).cast(pa.string()).fill_null("") for k in key]
+    if len(columns) == 1:
+        column = columns[0]
+        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    joined = pc.binary_join_element_wise(*columns, _SEP)
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def ignored_deletes(state: pa.Table, changes: pa.Table, key: Sequence[str]) -> pa.Array:
+    """Mask of the change rows that are a `D` for a key the state does not know."""
+    if changes.num_rows == 0:
+        return pa.array([], pa.bool_())
+    known = pc.is_in(composite_key(changes, key), value_set=composite_key(state, key))
+    return pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
+
+
+def apply_changes(
+    state: pa.Table,
+    changes: pa.Table,
+    key: Sequence[str],
+    removes: pa.Array | bool,
+) -> Applied:
+    """Yesterday's `state` with `changes` applied (see the module docstring).
+
+    `changes` holds the state's columns plus `action`; `removes` (aligned with `changes`,
+    or one value for all) says which `D` rows remove their record rather than replace it.
+    A `removes` value on an `A`/`U` row has no effect.
+    """
+    if changes.num_rows == 0:
+        return Applied(state, changes, state.schema.empty_table(), changes.schema.empty_table())
+    ignored = ignored_deletes(state, changes, key)
+    effective = changes.filter(pc.invert(ignored))
+    effective_removes = (
+        removes if isinstance(removes, bool) else pc.filter(removes, pc.invert(ignored))
+    )
+    state_key = composite_key(state, key)
+    hit = pc.is_in(state_key, value_set=composite_key(effective, key))
+    is_delete = pc.equal(effective.column(ACTION), DELETE)
+    removing = (
+        pc.and_(is_delete, pa.scalar(effective_removes))
+        if isinstance(effective_removes, bool)
+        else pc.and_(is_delete, effective_removes)
+    )
+    written = effective.filter(pc.invert(removing)).select(state.column_names)
+    table = pa.concat_tables([state.filter(pc.invert(hit)), written.cast(state.schema)])
+    return Applied(
+        table=table,
+        applied=effective,
+        replaced=state.filter(hit),
+        ignored=changes.filter(ignored),
+    )
