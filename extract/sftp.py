@@ -159,10 +159,11 @@ class SftpFetcher:
         report = FetchReport(business_date)
         done: set[str] = set()
         failures: dict[str, str] = {}
-        with self.connect() as control:
+        control: list[SftpSession] = []  # the listing session, reopened if the link drops
+        try:
             while True:
-                listing = self._list(
-                    control.sftp, business_date, branches, landing, expected, optional
+                listing = self._list_retrying(
+                    control, business_date, branches, landing, expected, optional
                 )
                 report.rejected.update(listing.rejected)
                 todo = [j for j in listing.jobs if j.remote_path not in done]
@@ -180,6 +181,9 @@ class SftpFetcher:
                     pause,
                 )
                 time.sleep(max(pause, 0.0))
+        finally:
+            for session in control:
+                session.close()
         for path, reason in report.rejected.items():
             log.error("refused %s: %s", path, reason)
         if failures:
@@ -195,6 +199,35 @@ class SftpFetcher:
         if (deadline.tzinfo is None) != (now.tzinfo is None):
             now = now.replace(tzinfo=None) if deadline.tzinfo is None else now.astimezone()
         return now
+
+    def _list_retrying(
+        self,
+        control: list[SftpSession],
+        business_date: str,
+        branches: Sequence[str],
+        landing: Path,
+        expected: Mapping[str, Sequence[str]] | None,
+        optional: Collection[str],
+    ) -> _Listing:
+        """`_list` over the control session, reconnecting after a dropped link."""
+        attempt = 0
+        while True:
+            if not control:
+                control.append(self.connect())
+            try:
+                return self._list(
+                    control[0].sftp, business_date, branches, landing, expected, optional
+                )
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                control.pop().close()
+                attempt += 1
+                if attempt > self.retries:
+                    raise SftpConnectError(
+                        f"listing {self.settings.remote_root}/{business_date} failed "
+                        f"{attempt} times, last: {type(exc).__name__}: {exc}"
+                    ) from None
+                log.warning("listing failed (%s), reconnecting", type(exc).__name__)
+                time.sleep(min(2.0**attempt, 30.0))
 
     def _list(
         self,

@@ -35,6 +35,7 @@ from tests.servers.sshd import SshdServer
 pytestmark = [pytest.mark.sshd, pytest.mark.xdist_group("sshd")]
 
 D = "20261124"
+time_sleep = time.sleep
 
 
 def now() -> datetime:
@@ -341,6 +342,41 @@ def test_flag_arriving_while_waiting_is_picked_up(remote: Remote, tmp_path: Path
         timer.cancel()
     assert report.by_name()[dat.name].status == "downloaded"
     assert (tmp_path / D / "ZJ" / dat.name).read_bytes() == data
+
+
+def test_listing_session_dropped_while_waiting_is_reopened(
+    remote: Remote,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data = b"".join(rtl_cust_line(i) for i in range(5))
+    dat = remote.put("ZJ", f"RTL_CUST_ZJ_{D}", data, flag=None)
+    remote.put(None, f"FXR_RATE_{D}", b"USD|712.35|20261124\n")
+    monkeypatch.setattr("extract.sftp.time.sleep", lambda s: time_sleep(min(s, 0.2)))
+    calls = {"n": 0}
+    server = remote.server
+
+    def drop_then_send(*_: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # between two looks: the link drops
+            server.kill_sessions()
+        if calls["n"] == 3:  # and later the flag arrives
+            dat.with_suffix(".ok").write_text(flag_for(dat.name, data))
+            server.chown_to_user(dat.with_suffix(".ok"))
+
+    fetch = fetcher(remote)
+    original = fetch._list
+
+    def listing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        drop_then_send()
+        return original(*args, **kwargs)
+
+    fetch._list = listing  # type: ignore[method-assign]
+    report = fetch.fetch_date(D, ["ZJ"], tmp_path, now() + timedelta(seconds=20))
+    assert (tmp_path / D / "ZJ" / dat.name).read_bytes() == data
+    assert report.by_name()[dat.name].status == "downloaded"
+    assert "listing failed" in caplog.text and calls["n"] >= 3
 
 
 def test_truncated_file_is_refused_and_not_landed(remote: Remote, tmp_path: Path) -> None:

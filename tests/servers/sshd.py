@@ -114,7 +114,12 @@ def ensure_user(user: str = TEST_USER, password: str = TEST_PASSWORD) -> pwd.str
     try:
         pwd.getpwnam(user)
     except KeyError:
-        _run("useradd", "--create-home", "--shell", "/usr/sbin/nologin", user)
+        try:
+            _run("useradd", "--create-home", "--shell", "/usr/sbin/nologin", user)
+        except SshdStartError:
+            if user not in {entry.pw_name for entry in pwd.getpwall()}:
+                raise
+            # another xdist worker created it meanwhile
     _run("chpasswd", stdin=f"{user}:{password}\n")
     return pwd.getpwnam(user)
 
