@@ -58,9 +58,13 @@ def stage(
     chunk_rows: int,
     step_id: int | None = None,
     on_chunk: ChunkHook | None = None,
+    stream: str | None = None,
 ) -> Staged:
-    """Write `data` (columns named as `target`'s, without batch_id) into `target`."""
-    stream = target.name
+    """Write `data` (columns named as `target`'s, without batch_id) into `target`.
+
+    `stream` names the checkpoints and the `on_chunk` calls (default: the table's name).
+    """
+    stream = stream or target.name
     columns = [c.name for c in target.columns if c.name in data.column_names]
     data = data.select(columns)
     done, chunk = 0, 0

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as _text
 
+from load import accounts as account_tables
 from load.control import batch_checkpoint, now, record_checkpoint
 from load.tables import (
     ABANDONED,
@@ -145,10 +146,12 @@ def open_batch(
 
 def drop_staging(engine: Engine, batch_id: int) -> None:
     """Delete a batch's staging rows, one table per transaction (row deletes, no TRUNCATE:
-    a TRUNCATE would lock out the provinces loading at the same time)."""
+    a TRUNCATE would lock out the provinces loading at the same time), and its own account
+    table if it has one that was not attached (see load.accounts)."""
     for table in STAGING_TABLES:
         with engine.begin() as conn:
             conn.execute(delete(table).where(table.c.batch_id == batch_id))
+    account_tables.drop_batch_table(engine, batch_id)
 
 
 def _c_order(engine: Engine, *columns: str) -> str:
@@ -279,9 +282,18 @@ def _set(columns: list[str]) -> str:
 
 
 def publish(
-    engine: Engine, batch: ProvinceBatch, batch_id: int, *, force: bool
+    engine: Engine,
+    batch: ProvinceBatch,
+    batch_id: int,
+    *,
+    force: bool,
+    accounts: Table = stg_account,
 ) -> dict[str, int] | None:
     """Move the staged batch into the CRM tables and mark it published, in ONE transaction.
+
+    `accounts`: where the batch's accounts were staged, `stg_account` or the batch's own
+    table (load.accounts), which is attached as the province's partition of crm_account
+    when the province still has none.
 
     Returns the published counts, or None when another (date, province, mode) batch is
     already published and `force` is not set: nothing is changed then.
@@ -318,7 +330,14 @@ def publish(
             for table in (crm_reject, crm_file_count):
                 conn.execute(delete(table).where(table.c.batch_id == old))
         _publish_customers(conn, params)
+        attach = account_tables.is_batch_table(accounts) and not account_tables.has_partition(
+            conn, batch.province
+        )
         for target, staging, keys, values in _UPSERTS:
+            if staging is stg_account:
+                if attach:
+                    continue  # attached last, below: the lock it takes is held shortest
+                staging = accounts
             _publish_rows(conn, params, target, staging, keys, values)
         conn.execute(
             text(
@@ -348,7 +367,9 @@ def publish(
                 ],
             )
         _record_formulas(conn, batch, batch_id)
-        counts = _counts(conn, batch_id)
+        counts = _counts(conn, batch_id, accounts)
+        if attach:
+            account_tables.attach(conn, batch_id, batch.province)
         conn.execute(
             update(crm_load_batch)
             .where(crm_load_batch.c.batch_id == batch_id)
@@ -457,7 +478,7 @@ def _record_formulas(conn: Connection, batch: ProvinceBatch, batch_id: int) -> N
         )
 
 
-def _counts(conn: Connection, batch_id: int) -> dict[str, int]:
+def _counts(conn: Connection, batch_id: int, accounts: Table) -> dict[str, int]:
     def count(table: Table, *where: object) -> int:
         return int(
             conn.execute(
@@ -470,6 +491,6 @@ def _counts(conn: Connection, batch_id: int) -> dict[str, int]:
         "qualified": count(
             stg_customer, stg_customer.c.crm_cust_id.is_not(None), stg_customer.c.qualified
         ),
-        "accounts": count(stg_account),
+        "accounts": count(accounts),
         "rejects": count(stg_reject),
     }

@@ -159,6 +159,9 @@ crm_account = Table(
     Column("maturity_date", Date),
     Column("batch_id", BigId, nullable=False),
     Index("ix_crm_account_cust", "crm_cust_id"),
+    # One partition per province on PostgreSQL (migration 0003): a province's first
+    # publication attaches its staged accounts instead of copying them (load/accounts.py).
+    postgresql_partition_by="LIST (province)",
 )
 
 crm_reject = Table(

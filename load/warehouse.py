@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -20,6 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
 
+from load import accounts as account_tables
 from load import control, prepare, publish
 from load.bulk import ChunkHook, stage
 from load.control import Checkpoint, StepRecord
@@ -197,7 +199,7 @@ class Warehouse:
         batch_id, resumed = publish.open_batch(self.engine, key, prepare.fingerprint(batch), run_id)
         written = skipped = 0
 
-        def put(target: Any, data: Any) -> int:
+        def put(target: Any, data: Any, stream: str | None = None) -> int:
             nonlocal written, skipped
             staged = stage(
                 self.engine,
@@ -207,6 +209,7 @@ class Warehouse:
                 chunk_rows=self.chunk_rows,
                 step_id=step_id,
                 on_chunk=on_chunk,
+                stream=stream,
             )
             written += staged.chunks_written
             skipped += staged.chunks_skipped
@@ -218,9 +221,21 @@ class Warehouse:
         links = prepare.links(batch, keys, ids)
         sources = put(stg_customer_source, links)
         contacts = put(stg_contact, prepare.contacts(batch, links))
-        accounts = put(stg_account, prepare.accounts(batch, keys, ids))
+        # A province's first accounts go to a table of the batch's own, attached as the
+        # province's partition at publication (PostgreSQL; see load.accounts).
+        account_table = account_tables.staging_table(self.engine, batch_id, batch.province)
+        account_rows = prepare.accounts(batch, keys, ids)
+        if account_tables.is_batch_table(account_table):
+            account_rows = account_rows.append_column(
+                "province", pa.array([batch.province] * account_rows.num_rows, pa.string())
+            )
+        accounts = put(account_table, account_rows, stream=stg_account.name)
+        if account_tables.is_batch_table(account_table):
+            account_tables.prepare_attach(self.engine, batch_id, batch.province)
         rejects = put(stg_reject, prepare.rejects(batch))
-        counts = publish.publish(self.engine, batch, batch_id, force=force)
+        counts = publish.publish(
+            self.engine, batch, batch_id, force=force, accounts=account_table
+        )
         publish.drop_staging(self.engine, batch_id)
         if counts is None:
             # Lost a race with another writer of the same (date, province, mode).

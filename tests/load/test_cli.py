@@ -15,10 +15,11 @@ pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def test_db_upgrade_then_status(warehouse_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    head = Warehouse(warehouse_url).head()  # the newest migration, whichever it is
     assert main(["db", "upgrade", "--warehouse", warehouse_url]) == 0
-    assert "upgraded from empty to 0001" in capsys.readouterr().out
+    assert f"upgraded from empty to {head}" in capsys.readouterr().out
     assert main(["db", "upgrade", "--warehouse", warehouse_url]) == 0
-    assert "already at revision 0001" in capsys.readouterr().out
+    assert f"already at revision {head}" in capsys.readouterr().out
     assert main(["db", "current", "--warehouse", warehouse_url]) == 0
     assert "up to date" in capsys.readouterr().out
 

@@ -1,0 +1,129 @@
+"""A province's first publication of accounts on PostgreSQL: attach, don't copy.
+
+`crm_account` is LIST-partitioned by province on PostgreSQL (migration 0003), one partition
+`crm_account_p_<province>` per province that has ever published, no DEFAULT partition. While
+a province has no partition it has no accounts, so the first batch that publishes them
+(the province's initial load, by far the largest write) does not stage them in the shared
+UNLOGGED `stg_account` and then copy them again inside the publication: it stages them, in
+the same checkpointed chunks, into a WAL-logged table of its own, `stg_account_b<batch_id>`,
+shaped like `crm_account`. Once the last chunk is in, its primary key, index and a
+`CHECK (province = ...)` are built outside the publication (so the publication neither
+builds indexes nor scans the rows), and the publishing transaction attaches the table as
+the province's partition and renames it: the rows become visible to the CRM at the commit,
+with the rest of the batch, having been written once.
+
+Locks: `ATTACH PARTITION` takes SHARE UPDATE EXCLUSIVE on `crm_account` until the commit.
+That does not conflict with readers or with other provinces' row writes (ROW EXCLUSIVE);
+only two attaches (two provinces publishing their first load at the same moment) wait for
+each other's commit. Publications of one province are serialized by the advisory lock in
+`load.publish`, under which the partition is looked for again: if another batch of the
+province attached one in the meantime, this batch's table is published row by row like
+`stg_account` instead.
+
+Later batches of the province, `--force` included, go through `stg_account` and update the
+partition row by row (unchanged rows keep their batch_id). SQLite has no partitions and
+always uses `stg_account`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Column, Connection, Engine, MetaData, Table
+from sqlalchemy import text as _text
+
+from load.tables import crm_account, stg_account
+
+
+def partition_name(province: str) -> str:
+    """`crm_account_p_zj` for ZJ; any other spelling of a code is hex-encoded."""
+    if re.fullmatch(r"[A-Z0-9]{1,8}", province):
+        return f"crm_account_p_{province.lower()}"
+    return f"crm_account_p_x{province.encode().hex()}"
+
+
+def batch_table_name(batch_id: int) -> str:
+    return f"stg_account_b{int(batch_id)}"
+
+
+def batch_table(batch_id: int) -> Table:
+    """The batch's own account table: crm_account's columns (province, batch_id included)."""
+    return Table(
+        batch_table_name(batch_id),
+        MetaData(),
+        *(Column(c.name, c.type, nullable=c.nullable) for c in crm_account.columns),
+    )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _exists(conn: Connection, name: str) -> bool:
+    return conn.execute(_text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar_one()
+
+
+def has_partition(conn: Connection, province: str) -> bool:
+    return _exists(conn, partition_name(province))
+
+
+def staging_table(engine: Engine, batch_id: int, province: str) -> Table:
+    """Where the batch stages its accounts: its own table if the province has no partition
+    yet (PostgreSQL), else `stg_account`. A restart finds the same choice again: the
+    batch's table, once created, is kept until the batch is published or abandoned."""
+    if engine.dialect.name != "postgresql":
+        return stg_account
+    name = batch_table_name(batch_id)
+    with engine.begin() as conn:
+        if not _exists(conn, name):
+            if has_partition(conn, province):
+                return stg_account
+            conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE crm_account INCLUDING DEFAULTS)")
+    return batch_table(batch_id)
+
+
+def is_batch_table(table: Table) -> bool:
+    return table is not stg_account
+
+
+def prepare_attach(engine: Engine, batch_id: int, province: str) -> None:
+    """Build the batch table's keys and partition check before publication (idempotent:
+    a restart after a crash in here does what is missing)."""
+    name = batch_table_name(batch_id)
+    with engine.begin() as conn:
+        present = set(
+            conn.execute(
+                _text("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:n)"),
+                {"n": name},
+            ).scalars()
+        )
+        if f"{name}_pkey" not in present:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {name} ADD CONSTRAINT {name}_pkey"
+                " PRIMARY KEY (province, source, acct_no)"
+            )
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name}_cust ON {name} (crm_cust_id)")
+        if f"{name}_province" not in present:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {name} ADD CONSTRAINT {name}_province"
+                f" CHECK (province = {_literal(province)})"
+            )
+
+
+def attach(conn: Connection, batch_id: int, province: str) -> None:
+    """Make the batch table the province's partition (inside the publication)."""
+    name = batch_table_name(batch_id)
+    partition = partition_name(province)
+    conn.exec_driver_sql(
+        f"ALTER TABLE crm_account ATTACH PARTITION {name} FOR VALUES IN ({_literal(province)})"
+    )
+    conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {name}_province")
+    conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {partition}")
+    conn.exec_driver_sql(f"ALTER TABLE {partition} RENAME CONSTRAINT {name}_pkey TO {partition}_pkey")
+    conn.exec_driver_sql(f"ALTER INDEX {name}_cust RENAME TO {partition}_cust")
+
+
+def drop_batch_table(engine: Engine, batch_id: int) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {batch_table_name(batch_id)}")
