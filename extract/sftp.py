@@ -280,6 +280,9 @@ class SftpFetcher:
                 except (UnsafeRemoteName, FileRejected) as exc:
                     rejected[f"{rdir}/{name}"] = str(exc)
                     continue
+                except PermissionError as exc:
+                    rejected[f"{rdir}/{name}"] = f"flag cannot be read on the server: {exc}"
+                    continue
                 jobs.append(job)
         return _Listing(jobs, missing, rejected)
 
@@ -383,6 +386,10 @@ class SftpFetcher:
                 except UnsafeRemoteName as exc:
                     with lock:
                         report.rejected[job.remote_path] = str(exc)
+                    return
+                except PermissionError as exc:  # the server's answer, not the link's
+                    with lock:
+                        report.rejected[job.remote_path] = f"permission denied: {exc}"
                     return
                 except (HostKeyError, SftpAuthError, SftpConfigError):
                     raise

@@ -423,6 +423,18 @@ def test_control_sum_is_checked_through_extract_verify(remote: Remote, tmp_path:
     assert not (tmp_path / D / "NB" / f"{bad}.ok").exists()
 
 
+def test_unreadable_file_is_refused_not_retried(remote: Remote, tmp_path: Path) -> None:
+    dat = remote.put("ZJ", f"RTL_CUST_ZJ_{D}", b"".join(rtl_cust_line(i) for i in range(3)))
+    remote.put(None, f"FXR_RATE_{D}", b"USD|712.35|20261124\n")
+    os.chown(dat, 0, 0)
+    dat.chmod(0o600)  # the sftp user cannot read it
+    start = time.monotonic()
+    report = fetcher(remote).fetch_date(D, ["ZJ"], tmp_path, now())
+    assert "permission denied" in report.rejected[str(dat)].lower()
+    assert time.monotonic() - start < 5  # refused at once, no back-off retries
+    assert not (tmp_path / D / "ZJ" / dat.name).exists()
+
+
 def test_resend_replaces_the_landed_file(remote: Remote, tmp_path: Path) -> None:
     first = b"".join(rtl_cust_line(i) for i in range(10))
     stem = f"RTL_CUST_ZJ_{D}"
