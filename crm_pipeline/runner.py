@@ -166,52 +166,114 @@ class ProvinceSteps:
         return manifest
 
 
+# Files are ingested by this many worker processes at once (both cores of the machine;
+# each file is parsed, typed and staged by one worker). CRM_INGEST_WORKERS overrides it.
+# Below INGEST_POOL_MIN_BYTES of input, starting the workers costs more than it saves.
+INGEST_WORKERS = 2
+INGEST_POOL_MIN_BYTES = 16 * 2**20
+
+
+def _ingest_workers(files: list[LandedFile]) -> int:
+    wanted = int(os.environ.get("CRM_INGEST_WORKERS") or INGEST_WORKERS)
+    if sum(f.path.stat().st_size for f in files) < INGEST_POOL_MIN_BYTES:
+        return 1
+    return max(1, min(wanted, len(files), os.cpu_count() or 1))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: killed when the runner dies (a crash must not leave a worker
+    writing a staged file that the rerun is writing too, nor holding the runner's output
+    pipes open). Linux only; elsewhere a no-op. A parent that died while this worker was
+    starting (before the request took effect) is seen by its pid having changed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _ingest_one(landed: LandedFile, out: Path, rejects_out: Path) -> tuple[int, int, int]:
+    """Parse, type and stage one file (in a worker process): its read, kept, set aside."""
+    layouts = cfg.layouts()
+    layout = layouts.layout_for(landed.system, landed.entity)
+    result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+    pq.write_table(result.rejects, rejects_out)
+    return result.read, result.kept, result.set_aside
+
+
 def _ingest_files(
     work: Path, files: list[LandedFile], force: bool
 ) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
     """Parse, type and stage each file. A file already staged (its own manifest intact) is
     not parsed again, so a crash in the middle of a province resumes at the next file.
+
+    The files to parse go to a pool of worker processes, largest first; their results are
+    recorded here, in file order, each as soon as it and the files before it are done.
     """
-    layouts = cfg.layouts()
     parsed = work / "parsed"
     per_file = StepLog(parsed, force)
     records: list[dict[str, Any]] = []
     outputs: list[Path] = []
     skipped = 0
-    for landed in files:
-        done = per_file.done(landed.name)
-        if done is None:
-            layout = layouts.layout_for(landed.system, landed.entity)
-            out = parsed / landed.name.replace(".dat", ".parquet")
-            result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
-            rejects_out = parsed / landed.name.replace(".dat", ".rejects.parquet")
-            pq.write_table(result.rejects, rejects_out)
-            record = {
-                "file": landed.name,
-                "branch": landed.branch,
-                "system": landed.system,
-                "entity": landed.entity,
-                "path": str(landed.path),
-                "staged": str(out),
-                "rejects": str(rejects_out),
-                "read": result.read,
-                "set_aside": result.set_aside,
-            }
-            per_file.record(landed.name, [out, rejects_out], file=record)
-            log.info(
-                "%s: read %d, kept %d, set aside %d",
-                landed.name,
-                result.read,
-                result.kept,
-                result.set_aside,
+    todo = [landed for landed in files if per_file.done(landed.name) is None]
+    workers = _ingest_workers(todo)
+    pool = None
+    futures: dict[str, Any] = {}
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        parsed.mkdir(parents=True, exist_ok=True)
+        # spawn, not fork: a forked copy of a process running Arrow's thread pools can hang.
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        for landed in sorted(todo, key=lambda f: -f.path.stat().st_size):
+            futures[landed.name] = pool.submit(
+                _ingest_one,
+                landed,
+                parsed / landed.name.replace(".dat", ".parquet"),
+                parsed / landed.name.replace(".dat", ".rejects.parquet"),
             )
-            crash_point(f"ingest:{landed.name}")
+    try:
+        for landed in files:
             done = per_file.done(landed.name)
-            assert done is not None
-        else:
-            skipped += 1
-        records.append(done["file"])
-        outputs += [Path(done["file"]["staged"]), Path(done["file"]["rejects"])]
+            if done is None:
+                out = parsed / landed.name.replace(".dat", ".parquet")
+                rejects_out = parsed / landed.name.replace(".dat", ".rejects.parquet")
+                if landed.name in futures:
+                    read, kept, set_aside = futures[landed.name].result()
+                else:
+                    read, kept, set_aside = _ingest_one(landed, out, rejects_out)
+                record = {
+                    "file": landed.name,
+                    "branch": landed.branch,
+                    "system": landed.system,
+                    "entity": landed.entity,
+                    "path": str(landed.path),
+                    "staged": str(out),
+                    "rejects": str(rejects_out),
+                    "read": read,
+                    "set_aside": set_aside,
+                }
+                per_file.record(landed.name, [out, rejects_out], file=record)
+                log.info("%s: read %d, kept %d, set aside %d", landed.name, read, kept, set_aside)
+                crash_point(f"ingest:{landed.name}")
+                done = per_file.done(landed.name)
+                assert done is not None
+            else:
+                skipped += 1
+            records.append(done["file"])
+            outputs += [Path(done["file"]["staged"]), Path(done["file"]["rejects"])]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     counts = {
         "read": sum(r["read"] for r in records),
         "set_aside": sum(r["set_aside"] for r in records),
