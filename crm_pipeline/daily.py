@@ -131,13 +131,13 @@ def previous_business_date(engine: Any, landing: Path, province: str, day: date)
     later = [d for d in published if d > day]
     if later:
         raise PipelineError(
-            f"{province}: business date {_yyyymmdd(later[-1])} is already published; a daily "
+            f"business date {_yyyymmdd(later[-1])} is already published; a daily "
             f"run for {_yyyymmdd(day)} would apply the days out of order"
         )
     before = [d for d in published if d < day]
     if not before:
         raise PipelineError(
-            f"{province}: no published business date before {_yyyymmdd(day)}: "
+            f"no published business date before {_yyyymmdd(day)}: "
             "run the initial load (and every daily run since) first"
         )
     previous = before[-1]
@@ -147,7 +147,7 @@ def previous_business_date(engine: Any, landing: Path, province: str, day: date)
     )
     if gaps:
         raise PipelineError(
-            f"{province}: business date {_yyyymmdd(gaps[0])} is not published (the last "
+            f"business date {_yyyymmdd(gaps[0])} is not published (the last "
             f"published one is {_yyyymmdd(previous)}); days must be applied in order: "
             f"run {_yyyymmdd(gaps[0])} first"
         )
@@ -160,7 +160,7 @@ def read_state(staging: Path, province: str, business_date: date) -> tuple[pa.Ta
     customers, accounts = folder / "customers.parquet", folder / "accounts.parquet"
     if not (customers.exists() and accounts.exists()):
         raise PipelineError(
-            f"{province}: the state snapshot of {_yyyymmdd(business_date)} is missing "
+            f"the state snapshot of {_yyyymmdd(business_date)} is missing "
             f"({folder}); it is written by that date's load and a daily run starts from it"
         )
     return (

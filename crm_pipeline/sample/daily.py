@@ -33,7 +33,7 @@ A manifest `{D}/daily_manifest.json` lists each file's records, set-aside lines,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -229,6 +229,8 @@ class DayMaker:
         }
         self.txn_lines: dict[str, list[bytes]] = {s: [] for s in TXN_SYSTEMS}
         self.txn_set_aside: dict[str, int] = {s: 0 for s in TXN_SYSTEMS}
+        self.new_customers: list[tuple[str, str]] = []  # (system, cust_no) added today
+        self.moved: list[tuple[str, str, str]] = []  # (system, cust_no, new id number)
         self.ids_in_use = {
             self._clean_id(f, s) for s in SYSTEMS for f in self.b.systems[s].customers.values()
         }
@@ -372,14 +374,23 @@ class DayMaker:
         fields = self.b.put(system, "CUST", fields, "id_no", self.new_identity())
         truth.customers[cust_no] = fields
         self.touched[system].add(cust_no)
+        self.new_customers.append((system, cust_no.decode()))
         self._cust_file(system).add(self._line(system, "CUST", action, fields), "applied")
         wealthy = self.rng.random() < 0.5
         for _ in range(int(self.rng.integers(1, 3))):
             self.new_account(system, cust_no, wealthy=wealthy)
 
-    def move_identity(self, system: str) -> None:
-        """Correct one record's identification number to another customer's (a typo fixed)."""
+    def move_identity(
+        self, system: str, key: bytes | None = None, new_id: bytes | None = None
+    ) -> tuple[bytes, bytes] | None:
+        """Correct one record's identification number to another customer's (a typo fixed).
+
+        Without `key`/`new_id`, a random record of `system` takes the number of a random
+        retail customer. Returns (customer number, new number), None if nobody fits.
+        """
         truth = self.b.systems[system]
+        if key is not None and new_id is not None:
+            return self._set_id(system, key, new_id)
         rtl = self.b.systems["RTL"].customers
         want = b"I" if system == "CRD" else b"01"
         movers = [
@@ -394,14 +405,19 @@ class DayMaker:
             and k not in self.touched["RTL"]
         ]  # fmt: skip
         if not movers or not targets:
-            return
+            return None
         key = movers[int(self.rng.integers(0, len(movers)))]
         target = targets[int(self.rng.integers(0, len(targets)))]
+        return self._set_id(system, key, self.b.get("RTL", "CUST", target, "id_no"))
+
+    def _set_id(self, system: str, key: bytes, new_id: bytes) -> tuple[bytes, bytes]:
+        truth = self.b.systems[system]
         self.touched[system].add(key)
-        new_id = self.b.get("RTL", "CUST", target, "id_no")
         fields = self.b.put(system, "CUST", truth.customers[key], "id_no", new_id)
         truth.customers[key] = fields
         self._cust_file(system).add(self._line(system, "CUST", b"U", fields), "applied")
+        self.moved.append((system, key.decode(), new_id.decode()))
+        return key, new_id
 
     # -- accounts ------------------------------------------------------------------------
 
@@ -523,7 +539,7 @@ class DayMaker:
             owner = owners[int(self.rng.integers(0, len(owners)))]
             self.new_account(system, owner, wealthy=False)
             self.new_account(system, owner, wealthy=False, action=b"U")  # unknown U: an add
-        template = truth.accounts[open_accounts[0]]
+        template = truth.accounts[min(truth.accounts)]
         unknown = [self.new_acct_no(system), *template[1:]]
         out.add(self._line(system, entity, b"D", unknown), "ignored")
         orphan = [self.new_acct_no(system), self.new_cust_no(system), *template[2:]]
@@ -639,6 +655,91 @@ def _move_rates(
     return rates
 
 
+def write_day(
+    landing: Path,
+    day: date,
+    index: int,
+    branches: dict[str, Branch],
+    rates: dict[str, int],
+    *,
+    seed: int = 1,
+    change_rate: float = 0.05,
+    make: Callable[[DayMaker], None] = DayMaker.make,
+) -> Path:
+    """Write one business date's files for every branch; returns its manifest.
+
+    `make` decides what the day changes (default: everything `DayMaker.make` does); tests
+    pass their own to build one precise situation.
+    """
+    config = layouts()
+    _write_rates(landing, day, rates)
+    files = []
+    moved: list[tuple[str, str, str, str]] = []
+    new_customers: list[tuple[str, str, str]] = []
+    for code, branch in branches.items():
+        maker = DayMaker(
+            branch,
+            day,
+            np.random.default_rng([seed, index, *code.encode()]),
+            rates,
+            change_rate,
+            index,
+        )
+        make(maker)
+        moved += [(code, *m) for m in maker.moved]
+        new_customers += [(code, *c) for c in maker.new_customers]
+        folder = landing / _ymd(day) / code
+        for (system, entity), lines in maker.files.items():
+            layout = config.layout_for(system, entity)
+            order = maker.rng.permutation(len(lines.lines))
+            path = folder / f"{system}_{entity}_{code}_{_ymd(day)}.dat"
+            info = _write_lines(path, [lines.lines[int(i)] for i in order], layout)
+            files.append(
+                {
+                    "file": path.relative_to(landing).as_posix(),
+                    "layout": f"{system}_{entity}",
+                    "branch": code,
+                    **info,
+                    "applied": lines.applied,
+                    "ignored": lines.ignored,
+                    "set_aside": len(lines.set_aside),
+                    "set_aside_reasons": sorted(lines.set_aside),
+                }
+            )
+        for system in TXN_SYSTEMS:
+            layout = config.layout_for(system, "TXN")
+            path = folder / f"{system}_TXN_{code}_{_ymd(day)}.dat"
+            info = _write_lines(path, maker.txn_lines[system], layout)
+            files.append(
+                {
+                    "file": path.relative_to(landing).as_posix(),
+                    "layout": f"{system}_TXN",
+                    "branch": code,
+                    **info,
+                    "set_aside": maker.txn_set_aside[system],
+                }
+            )
+    out = landing / _ymd(day) / "daily_manifest.json"
+    out.write_text(
+        json.dumps(
+            {
+                "business_date": _ymd(day),
+                "day": index,
+                "seed": seed,
+                "fx_rates": {c: str(Decimal(r) / 10_000) for c, r in sorted(rates.items())},
+                "moved_ids": moved,
+                "new_customers": new_customers,
+                "files": files,
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return out
+
+
 def write_daily(
     landing: Path,
     d0: date,
@@ -658,74 +759,14 @@ def write_daily(
     manifest, branches = read_initial(landing, d0)
     rates = {c: rate_units(r) for c, r in manifest["fx_rates"].items()}
     written = []
-    config = layouts()
     day = d0
     for index in range(1, days + 1):
         day = d0 + timedelta(days=index)
-        rng = np.random.default_rng([seed, index, 0])
         if index in rate_move_days:
-            rates = _move_rates(rng, branches, rates)
-        _write_rates(landing, day, rates)
-        files = []
-        for code, branch in branches.items():
-            maker = DayMaker(
-                branch,
-                day,
-                np.random.default_rng([seed, index, *code.encode()]),
-                rates,
-                change_rate,
-                index,
-            )
-            maker.make()
-            folder = landing / _ymd(day) / code
-            for (system, entity), lines in maker.files.items():
-                layout = config.layout_for(system, entity)
-                order = maker.rng.permutation(len(lines.lines))
-                path = folder / f"{system}_{entity}_{code}_{_ymd(day)}.dat"
-                info = _write_lines(path, [lines.lines[int(i)] for i in order], layout)
-                files.append(
-                    {
-                        "file": path.relative_to(landing).as_posix(),
-                        "layout": f"{system}_{entity}",
-                        "branch": code,
-                        **info,
-                        "applied": lines.applied,
-                        "ignored": lines.ignored,
-                        "set_aside": len(lines.set_aside),
-                        "set_aside_reasons": sorted(lines.set_aside),
-                    }
-                )
-            for system in TXN_SYSTEMS:
-                layout = config.layout_for(system, "TXN")
-                path = folder / f"{system}_TXN_{code}_{_ymd(day)}.dat"
-                info = _write_lines(path, maker.txn_lines[system], layout)
-                files.append(
-                    {
-                        "file": path.relative_to(landing).as_posix(),
-                        "layout": f"{system}_TXN",
-                        "branch": code,
-                        **info,
-                        "set_aside": maker.txn_set_aside[system],
-                    }
-                )
-        out = landing / _ymd(day) / "daily_manifest.json"
-        out.write_text(
-            json.dumps(
-                {
-                    "business_date": _ymd(day),
-                    "initial_date": _ymd(d0),
-                    "day": index,
-                    "seed": seed,
-                    "fx_rates": {c: str(Decimal(r) / 10_000) for c, r in sorted(rates.items())},
-                    "files": files,
-                },
-                ensure_ascii=False,
-                indent=1,
-            )
-            + "\n",
-            encoding="utf-8",
+            rates = _move_rates(np.random.default_rng([seed, index, 0]), branches, rates)
+        written.append(
+            write_day(landing, day, index, branches, rates, seed=seed, change_rate=change_rate)
         )
-        written.append(out)
     if full_out is not None:
         write_full(full_out, day, branches, rates)
     return written

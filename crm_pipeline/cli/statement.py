@@ -1,0 +1,67 @@
+"""`crm-pipeline statement`: the month's consolidated statements, then the details' purge."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from crm_pipeline.statement import StatementSummary, produce_statements
+
+EXIT_SOME_FAILED = 3
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "statement",
+        help="produce a month's consolidated statements and purge its transaction details",
+        description=__doc__,
+    )
+    parser.add_argument("--month", required=True, help="statement month YYYY-MM")
+    parser.add_argument(
+        "--province",
+        action="append",
+        default=None,
+        help="province (repeatable); default: every province published in the month",
+    )
+    parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
+    parser.add_argument(
+        "--staging",
+        type=Path,
+        default=os.environ.get("CRM_STAGING_DIR"),
+        help="staging folder holding the state snapshots (default: config)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder of the printer's files (default var/statements)"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    provinces = [p for item in args.province or [] for p in item.split(",") if p]
+    summaries = produce_statements(
+        args.month, provinces or None, args.warehouse, args.staging, args.out
+    )
+    print(format_summary(args.month, summaries))
+    if not summaries:
+        print(f"no province published in {args.month}")
+        return 1
+    return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
+
+
+def format_summary(month: str, summaries: list[StatementSummary]) -> str:
+    header = (
+        f"{'province':<8} {'status':<17} {'customers':>9} {'accounts':>8} "
+        f"{'txns':>7} {'purged':>7}  file"
+    )
+    lines = [f"statement {month}", header, "-" * len(header)]
+    for s in summaries:
+        lines.append(
+            f"{s.province:<8} {s.status:<17} {s.customers:>9} {s.accounts:>8} "
+            f"{s.transactions:>7} {s.purged:>7}  {s.file or ''}"
+        )
+    for s in summaries:
+        if s.error:
+            lines.append(s.error)
+    return "\n".join(lines)
