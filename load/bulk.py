@@ -114,14 +114,34 @@ def _with_batch(part: pa.Table, batch_id: int) -> pa.Table:
     return part.add_column(0, "batch_id", pa.array([batch_id] * part.num_rows, pa.int64()))
 
 
+class _CopySink(io.RawIOBase):
+    """A write-only file that hands every block Arrow's CSV writer produces to COPY."""
+
+    def __init__(self, copy: Any) -> None:
+        super().__init__()
+        self._copy = copy
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._copy.write(view)
+        return view.nbytes
+
+
+# Rows per block of CSV handed to COPY: the server parses one block while the next is
+# encoded (two cores at work instead of one after the other).
+COPY_BLOCK_ROWS = 16_384
+
+
 def _copy_chunk(conn: Connection, target: Table, columns: list[str], part: pa.Table) -> None:
-    buffer = io.BytesIO()
-    pacsv.write_csv(part, buffer, pacsv.WriteOptions(include_header=False, batch_size=65536))
     names = ", ".join(f'"{name}"' for name in columns)
     raw: Any = conn.connection.driver_connection
     sql = f'COPY "{target.name}" ({names}) FROM STDIN (FORMAT csv)'
+    options = pacsv.WriteOptions(include_header=False, batch_size=COPY_BLOCK_ROWS)
     with raw.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.write(buffer.getbuffer())
+        pacsv.write_csv(part, _CopySink(copy), options)
 
 
 def sqlite_values(part: pa.Table) -> list[tuple[Any, ...]]:

@@ -172,6 +172,9 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
     with engine.begin() as conn:
         if batch_checkpoint(conn, batch_id, "resolve_ids") is not None:
             return 0
+        if engine.dialect.name == "postgresql":
+            # The sort below in memory (the 4MB default spills a province to disk).
+            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         params = {"b": batch_id, "p": province, "now": now()}
         order = _c_order(engine, "s.cust_type", "s.id_type", "s.id_no")
         added = conn.execute(
