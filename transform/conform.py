@@ -89,12 +89,72 @@ def _rejects_for(rows: pa.Table, files: Sequence[StagedFile], reason: pa.Array) 
 
 
 def _first_occurrence(table: pa.Table, key: list[str]) -> np.ndarray:
-    """Mask of the rows that are the first of their key (in file order, province first)."""
-    indexed = table.select(key).append_column("_i", pa.array(np.arange(table.num_rows)))
-    first = indexed.group_by(key, use_threads=False).aggregate([("_i", "min")])
-    mask = np.zeros(table.num_rows, dtype=bool)
-    mask[first.column("_i_min").to_numpy()] = True
+    """Mask of the rows that are the first of their key (in file order, province first).
+
+    Each key column is dictionary-encoded (Arrow hashes it once) and the codes combined
+    into one int64 per row; `np.unique` then gives every distinct combination's first row.
+    No group-by over strings, no per-row Python.
+    """
+    n = table.num_rows
+    mask = np.zeros(n, dtype=bool)
+    if n == 0:
+        return mask
+    combined = np.zeros(n, dtype=np.int64)
+    for name in key:
+        column = table.column(name)
+        array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        encoded = pc.dictionary_encode(array.fill_null(""))
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        combined = combined * len(encoded.dictionary) + codes
+    _, first = np.unique(combined, return_index=True)
+    mask[first] = True
     return mask
+
+
+def _known_customers(table: pa.Table, customers: pa.Table) -> np.ndarray:
+    """Mask of the account rows whose (source, cust_no) is among `customers`' records.
+
+    One hash lookup per system (`is_in` against that system's customer numbers) instead
+    of a join, which would copy every account column.
+    """
+    known = np.zeros(table.num_rows, dtype=bool)
+    if table.num_rows == 0:
+        return known
+    source = table.column("source")
+    cust_no = table.column("cust_no")
+    customer_source = customers.column("source")
+    for system in pc.unique(source).to_pylist():
+        rows = pc.equal(source, system)
+        value_set = customers.column("cust_no").filter(pc.equal(customer_source, system))
+        found = pc.is_in(cust_no.filter(rows), value_set=value_set.combine_chunks())
+        known[np.flatnonzero(rows.to_numpy(zero_copy_only=False))] = found.to_numpy(
+            zero_copy_only=False
+        )
+    return known
+
+
+def _in_file_order(table: pa.Table) -> pa.Table:
+    """`table` sorted by (file, line), cheaply when each file's rows are one run in line
+    order (what ingestion and the order-keeping filters here give): the runs are then
+    only put in file-name order, as zero-copy slices. Otherwise a full sort."""
+    if table.num_rows == 0:
+        return table
+    files = table.column("file").combine_chunks()
+    encoded = pc.dictionary_encode(files)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    lines = table.column("line").to_numpy()
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
+    in_runs = len(starts) == len(encoded.dictionary) and bool(
+        np.all((np.diff(lines) > 0) | (codes[1:] != codes[:-1]))
+    )
+    if not in_runs:
+        return table.sort_by([("file", "ascending"), ("line", "ascending")])
+    names = encoded.dictionary.to_pylist()
+    order = sorted(range(len(starts)), key=lambda i: names[codes[starts[i]]])
+    if order == list(range(len(starts))):
+        return table
+    return pa.concat_tables([table.slice(int(starts[i]), int(ends[i] - starts[i])) for i in order])
 
 
 def conform_customers(files: Sequence[StagedFile]) -> Conformed:
@@ -185,11 +245,7 @@ def conform_accounts(
     )
     table = table.filter(pa.array(first))
 
-    known = customers.select(["source", "cust_no"]).append_column(
-        "_known", pa.array(np.ones(customers.num_rows, dtype=bool))
-    )
-    table = table.join(known, keys=["source", "cust_no"], join_type="left outer")
-    orphan = pc.is_null(table.column("_known"))
+    orphan = pa.array(~_known_customers(table, customers))
     orphans = table.filter(orphan)
     rejects.append(
         _rejects_for(
@@ -205,7 +261,7 @@ def conform_accounts(
             ),
         )
     )
-    table = table.filter(pc.invert(orphan)).drop_columns(["_known"])
+    table = table.filter(pc.invert(orphan))
 
     table = with_rates(table, rates)
     no_rate = pc.is_null(table.column("cny_per_100"))
@@ -248,7 +304,7 @@ def conform_accounts(
         else pa.array(np.ones(table.num_rows, dtype=bool))
     )
     table = table.append_column("in_scope", in_scope)
-    table = table.sort_by([("file", "ascending"), ("line", "ascending")])
+    table = _in_file_order(table)
     return Conformed(table, pa.concat_tables(rejects), filtered)
 
 
