@@ -13,7 +13,7 @@ from crm_pipeline.config import LayoutConfig, layouts
 from crm_pipeline.errors import FileRejected
 from extract.flag import Flag
 from extract.landing import parse_name
-from transform.fields import type_chunk
+from transform.fields import control_sum
 from transform.parse import iter_raw_chunks
 
 
@@ -27,10 +27,11 @@ def verify_against_flag(dat_path: Path, flag: Flag, config: LayoutConfig | None 
     layout = config.layout_for(system, entity)
     records = 0
     control = Decimal("0.00")
+    spec = next((f for f in layout.fields if f.name == layout.control), None)
     for raw in iter_raw_chunks(dat_path, layout):
         records += raw.read
-        if layout.control:
-            control += type_chunk(raw, layout, config).control_sum
+        if spec is not None:
+            control += control_sum(raw.columns[spec.name], spec)
     if records != flag.records:
         raise FileRejected(dat_path.name, f"{records} records, flag says {flag.records}")
     if control != flag.control_sum:

@@ -48,6 +48,14 @@ def well_formed_amounts(values: pa.Array, spec: FieldSpec) -> pa.Array:
     return pc.fill_null(pc.match_substring_regex(values, _amount_pattern(spec)), False)
 
 
+def control_sum(raw_values: pa.Array, spec: FieldSpec) -> Decimal:
+    """Sum of the well-formed amounts of a control column (core-dumps.md section 8)."""
+    values = pc.utf8_trim(raw_values, " ")
+    ok = well_formed_amounts(values, spec)
+    total = pc.sum(pc.cast(pc.filter(values, ok), pa.decimal128(38, spec.scale))).as_py()
+    return Decimal(total) if total is not None else Decimal("0.00")
+
+
 def _prepare(values: pa.Array, spec: FieldSpec, layout: Layout) -> pa.Array:
     """Strip padding: text is left-aligned (trailing spaces are not data), numbers right."""
     if spec.type == "text":
@@ -73,13 +81,10 @@ def type_chunk(chunk: RawChunk, layout: Layout, codes: LayoutConfig) -> TypedChu
             first_bad[newly] = j
             bad_value[j] = values
             reason_kind[j] = kind
-    control_sum = Decimal("0.00")
+    total = Decimal("0.00")
     if layout.control:
         spec = next(f for f in layout.fields if f.name == layout.control)
-        values = prepared[spec.name]
-        ok = well_formed_amounts(values, spec)
-        total = pc.sum(pc.cast(pc.filter(values, ok), pa.decimal128(38, spec.scale))).as_py()
-        control_sum = Decimal(total) if total is not None else Decimal("0.00")
+        total = control_sum(chunk.columns[spec.name], spec)
     undecodable = chunk.undecodable
     rejected = (first_bad >= 0) | undecodable
     rejects: list[FieldReject] = []
@@ -100,7 +105,7 @@ def type_chunk(chunk: RawChunk, layout: Layout, codes: LayoutConfig) -> TypedChu
     keys = pa.table(
         {**{k: prepared[k] for k in layout.key}, "line": pa.array(chunk.lines, pa.int64())}
     )
-    return TypedChunk(table, rejects, control_sum, keys)
+    return TypedChunk(table, rejects, total, keys)
 
 
 def _type_column(
