@@ -564,9 +564,18 @@ def run_date(
     warehouse_url: str | None = None,
     staging: Path | None = None,
     force: bool = False,
+    source: str | None = None,
 ) -> list[ProvinceSummary]:
-    """Load every requested province (all found in the landing zone by default)."""
+    """Load every requested province (all found in the landing zone by default).
+
+    With the SFTP source (`source="sftp"`, or `source.kind: sftp` in config/pipeline.yaml)
+    each province's files are first fetched into `landing`; without named provinces every
+    configured province is fetched.
+    """
+    from load.warehouse import Warehouse
+
     settings = cfg.settings()
+    source = source or settings.source.kind
     ctx = RunContext(
         business_date=business_date,
         mode=mode,
@@ -575,19 +584,19 @@ def run_date(
         warehouse_url=warehouse_url or default_warehouse_url(),
         force=force,
     )
-    wanted = (
-        list(provinces)
-        if provinces
-        else provinces_in_landing(landing, business_date, cfg.provinces())
-    )
+    if provinces:
+        wanted = list(provinces)
+    elif source == "sftp":
+        wanted = list(cfg.provinces().provinces)
+    else:
+        wanted = provinces_in_landing(landing, business_date, cfg.provinces())
     unknown = [p for p in wanted if p not in cfg.provinces().provinces]
     if unknown:
         raise PipelineError(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
-    from load.warehouse import Warehouse
-
-    Warehouse(ctx.warehouse_url).upgrade()  # the schema is the migrations' head, always
+    warehouse = Warehouse(ctx.warehouse_url)
+    warehouse.upgrade()  # the schema is the migrations' head, always
     fx_cache: list[pa.Table] = []
 
     def rates() -> pa.Table:
@@ -595,7 +604,19 @@ def run_date(
             fx_cache.append(_staged_fx(ctx))
         return fx_cache[0]
 
-    return [run_province(ctx, province, rates) for province in wanted]
+    summaries = []
+    for province in wanted:
+        fetch = source == "sftp" and (force or not warehouse.is_published(ctx.day, province, mode))
+        if fetch:
+            from crm_pipeline.fetch import fetch_province
+
+            try:
+                fetch_province(business_date, province, mode, landing)
+            except PipelineError as exc:
+                summaries.append(ProvinceSummary(province, "failed", error=str(exc)))
+                continue
+        summaries.append(run_province(ctx, province, rates))
+    return summaries
 
 
 def default_warehouse_url() -> str:

@@ -30,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
     parser.add_argument("--staging", type=Path, default=os.environ.get("CRM_STAGING_DIR"))
     parser.add_argument(
+        "--source",
+        choices=["local", "sftp"],
+        default=None,
+        help="where the dumps come from (default: config/pipeline.yaml source.kind)",
+    )
+    parser.add_argument(
         "--restart",
         action="store_true",
         help="continue an interrupted run from its last finished step",
@@ -49,6 +55,7 @@ def handle(args: argparse.Namespace) -> int:
         provinces or None,
         args.warehouse,
         args.staging,
+        source=args.source,
         force=args.force,
     )
     print(format_summary(args.date, args.mode, summaries))
