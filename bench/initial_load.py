@@ -335,7 +335,10 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_child(kind: str, args: dict[str, Any]) -> ChildRun:
+MAX_RSS_GIB = 18.0  # a child whose process tree grows past this is killed (shared machine)
+
+
+def run_child(kind: str, args: dict[str, Any], max_rss_gib: float = MAX_RSS_GIB) -> ChildRun:
     """Run one part in a fresh Python process; its result, wall time and memory."""
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
@@ -345,12 +348,16 @@ def run_child(kind: str, args: dict[str, Any]) -> ChildRun:
             cwd=ROOT,
         )
         peak = 0
+        killed = False
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak, killed
             while not done.is_set():
                 peak = max(peak, _tree_rss(proc.pid))
+                if peak > max_rss_gib * 2**30 and not killed:
+                    killed = True  # its workers die with it (PR_SET_PDEATHSIG)
+                    os.kill(proc.pid, 9)
                 done.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -363,6 +370,8 @@ def run_child(kind: str, args: dict[str, Any]) -> ChildRun:
         out.seek(0)
         text = out.read()
     lines = [line for line in text.splitlines() if line.startswith(RESULT)]
+    if killed:
+        raise RuntimeError(f"{kind} child killed: its processes held over {max_rss_gib} GiB")
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{text[-4000:]}")
     return ChildRun(
@@ -427,6 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--skip-floor", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--max-rss-gib",
+        type=float,
+        default=MAX_RSS_GIB,
+        help="kill a part whose processes hold more than this (default %(default)s)",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--child-args", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
@@ -473,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     staging = work / f"staging-{opts.accounts}-s{opts.seed}"
     try:
         pipe = run_child(
-            "pipeline", {"landing": str(landing), "warehouse_url": url, "staging": str(staging)}
+            "pipeline",
+            {"landing": str(landing), "warehouse_url": url, "staging": str(staging)},
+            opts.max_rss_gib,
         )
     finally:
         if server is not None:
