@@ -34,7 +34,6 @@ from sqlalchemy import text as _text
 
 from load.tables import crm_account, stg_account
 
-
 # maintenance_work_mem for building the batch table's keys.
 INDEX_MEMORY = "256MB"
 
@@ -125,7 +124,9 @@ def attach(conn: Connection, batch_id: int, province: str) -> None:
     )
     conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {name}_province")
     conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {partition}")
-    conn.exec_driver_sql(f"ALTER TABLE {partition} RENAME CONSTRAINT {name}_pkey TO {partition}_pkey")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {partition} RENAME CONSTRAINT {name}_pkey TO {partition}_pkey"
+    )
     conn.exec_driver_sql(f"ALTER INDEX {name}_cust RENAME TO {partition}_cust")
 
 

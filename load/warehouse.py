@@ -233,9 +233,7 @@ class Warehouse:
         if account_tables.is_batch_table(account_table):
             account_tables.prepare_attach(self.engine, batch_id, batch.province)
         rejects = put(stg_reject, prepare.rejects(batch))
-        counts = publish.publish(
-            self.engine, batch, batch_id, force=force, accounts=account_table
-        )
+        counts = publish.publish(self.engine, batch, batch_id, force=force, accounts=account_table)
         publish.drop_staging(self.engine, batch_id)
         if counts is None:
             # Lost a race with another writer of the same (date, province, mode).

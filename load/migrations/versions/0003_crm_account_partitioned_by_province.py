@@ -55,7 +55,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("ALTER TABLE crm_account RENAME TO crm_account_0002")
-    op.execute("ALTER TABLE crm_account_0002 RENAME CONSTRAINT pk_crm_account TO pk_crm_account_0002")
+    op.execute(
+        "ALTER TABLE crm_account_0002 RENAME CONSTRAINT pk_crm_account TO pk_crm_account_0002"
+    )
     op.execute("ALTER INDEX ix_crm_account_cust RENAME TO ix_crm_account_cust_0002")
     op.execute(f"CREATE TABLE crm_account ({COLUMNS}) PARTITION BY LIST (province)")
     op.execute("CREATE INDEX ix_crm_account_cust ON crm_account (crm_cust_id)")
@@ -73,7 +75,9 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("ALTER TABLE crm_account RENAME TO crm_account_0003")
-    op.execute("ALTER TABLE crm_account_0003 RENAME CONSTRAINT pk_crm_account TO pk_crm_account_0003")
+    op.execute(
+        "ALTER TABLE crm_account_0003 RENAME CONSTRAINT pk_crm_account TO pk_crm_account_0003"
+    )
     op.execute("ALTER INDEX ix_crm_account_cust RENAME TO ix_crm_account_cust_0003")
     op.execute(f"CREATE TABLE crm_account ({COLUMNS})")
     op.execute("CREATE INDEX ix_crm_account_cust ON crm_account (crm_cust_id)")
