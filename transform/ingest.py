@@ -26,6 +26,9 @@ from transform.parse import CHUNK_BYTES, RawChunk, iter_line_blocks, iter_raw_ch
 from transform.schema import REJECT
 
 RAW_BLOCK_BYTES = 16 * 1024 * 1024  # read size when looking up raw lines
+# Staged files are intermediates read once or twice on the same machine: uncompressed
+# Parquet writes two to three times faster than snappy and reads faster too.
+STAGED_PARQUET = {"compression": "none"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def ingest_file(
             reject_rows += [(r.line, r.raw, r.reason, r.field) for r in typed.rejects]
             key_tables.append(typed.keys)
             if writer is None:
-                writer = pq.ParquetWriter(partial, typed.table.schema)
+                writer = pq.ParquetWriter(partial, typed.table.schema, **STAGED_PARQUET)
             writer.write_table(typed.table)
     finally:
         if writer is not None:
@@ -106,7 +109,7 @@ def ingest_file(
             key_text = ",".join(f"{k}={v!r}" for k, v in zip(layout.key, values, strict=True))
             reject_rows.append((line, raws[line], f"duplicate key: {key_text}", layout.key[0]))
         kept_table = kept_table.filter(pc.invert(is_dup))
-        pq.write_table(kept_table, partial)
+        pq.write_table(kept_table, partial, **STAGED_PARQUET)
         table_rows = kept_table.num_rows
     partial.replace(staged)
     rejects = _reject_table(sorted(reject_rows), name, branch)
