@@ -50,11 +50,10 @@ from crm_pipeline.runner import (
     _ingest_files,
     crash_point,
     state_dir,
-    write_state,
 )
 from extract.landing import province_files
 from transform.batch import FileCounts, ProvinceBatch
-from transform.changes import ACTION, DELETE, apply_changes, composite_key
+from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import (
     StagedFile,
     _under_export_filter,
@@ -154,19 +153,61 @@ def previous_business_date(engine: Any, landing: Path, province: str, day: date)
     return previous
 
 
+def _read_snapshot(folder: Path, name: str) -> pa.Table | None:
+    """One table of a state snapshot: Arrow IPC (daily runs) or Parquet (initial load)."""
+    arrow, parquet = folder / f"{name}.arrow", folder / f"{name}.parquet"
+    if arrow.exists():
+        return pa.ipc.open_file(pa.memory_map(str(arrow))).read_all()
+    if parquet.exists():
+        return pq.read_table(parquet)
+    return None
+
+
 def read_state(staging: Path, province: str, business_date: date) -> tuple[pa.Table, pa.Table]:
     """The province's customers and accounts as of a published business date."""
     folder = state_dir(staging, province, _yyyymmdd(business_date))
-    customers, accounts = folder / "customers.parquet", folder / "accounts.parquet"
-    if not (customers.exists() and accounts.exists()):
+    customers = _read_snapshot(folder, "customers")
+    accounts = _read_snapshot(folder, "accounts")
+    if customers is None or accounts is None:
         raise PipelineError(
             f"the state snapshot of {_yyyymmdd(business_date)} is missing "
             f"({folder}); it is written by that date's load and a daily run starts from it"
         )
-    return (
-        conform(pq.read_table(customers), SOURCE_CUSTOMER),
-        conform(pq.read_table(accounts), STATE_ACCOUNT),
-    )
+    return conform(customers, SOURCE_CUSTOMER), conform(accounts, STATE_ACCOUNT)
+
+
+def read_state_accounts(staging: Path, province: str, business_date: date) -> pa.Table | None:
+    """The accounts of a state snapshot (for statements), None if there is none."""
+    return _read_snapshot(state_dir(staging, province, _yyyymmdd(business_date)), "accounts")
+
+
+def write_daily_state(
+    staging: Path, province: str, business_date: str, customers: pa.Table, accounts: pa.Table
+) -> list[Path]:
+    """Write a daily run's state snapshot, atomically, as uncompressed Arrow IPC files.
+
+    The daily run reads yesterday's whole state and writes today's; in Arrow IPC (memory
+    mapped when read) that costs a tenth of Parquet, which matters because it is the one
+    part of a daily run that grows with the province rather than with the day's changes.
+    The layout is `runner.state_dir`'s; the initial load's Parquet snapshot is read too.
+    """
+    import shutil
+
+    target = state_dir(staging, province, business_date)
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    outputs = []
+    for name, table in (("customers", customers), ("accounts", accounts)):
+        path = tmp / f"{name}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        outputs.append(target / path.name)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.replace(target)
+    return outputs
 
 
 # --- 3. the day's changes ---------------------------------------------------------------
@@ -229,9 +270,8 @@ def _split_ignored(
     key sent by two of the province's files: that line is set aside like any duplicate.
     """
     if actions.num_rows:
-        known_keys = composite_key(known, state_key)
         unknown = pc.invert(
-            pc.is_in(composite_key(actions, ["source", "key"]), value_set=known_keys)
+            known_keys(composite_key(known, state_key), composite_key(actions, ["source", "key"]))
         )
         first = _first_in_province(actions, ["source", "key"])
         ignored_mask = pc.and_(pc.and_(pc.equal(actions.column(ACTION), DELETE), unknown), first)
@@ -318,35 +358,42 @@ class Touched:
 
 def touched_keys(
     old_customers: pa.Table,
-    new_customers: pa.Table,
-    changed_records: pa.Table,
+    applied: Applied,
     account_owners: pa.Table,
 ) -> tuple[Touched, pa.Array, pa.Array]:
-    """(Touched, old keys aligned with `old_customers`, new keys with `new_customers`)."""
+    """(Touched, old keys aligned with `old_customers`, new keys with `applied.table`).
+
+    `applied` is the customer change list applied to `old_customers`: its table starts
+    with the old records it left alone, in their order, so a key that changed without its
+    record changing (an organization code resolved anew) is found by comparing the two
+    key columns row by row, with no look-up over the province.
+    """
+    new_customers = applied.table
     old_keys = resolve_keys(old_customers).column("cust_key").combine_chunks()
     new_keys = resolve_keys(new_customers).column("cust_key").combine_chunks()
+    assert applied.kept is not None
+    before = pc.filter(old_keys, applied.kept)
+    after = new_keys.slice(0, applied.untouched)
+    rekeyed = pc.not_equal(before, after)
     old_ids = composite_key(old_customers, CUSTOMER_KEY)
     new_ids = composite_key(new_customers, CUSTOMER_KEY)
-    # records whose key differs between the two states
-    position = pc.index_in(new_ids, value_set=old_ids)
-    before = pc.take(old_keys, position)
-    rekeyed = pc.fill_null(pc.not_equal(before, new_keys), False)
-    records = pa.concat_arrays(
-        [
-            composite_key(changed_records, CUSTOMER_KEY),
-            pc.filter(new_ids, rekeyed),
-        ]
-    )
+    changed = composite_key(applied.applied, CUSTOMER_KEY)
     owners = composite_key(account_owners, CUSTOMER_KEY)
-    old_side = pc.filter(old_keys, pc.is_in(old_ids, value_set=records))
-    new_side = pc.filter(new_keys, pc.is_in(new_ids, value_set=pa.concat_arrays([records, owners])))
-    wanted = pc.unique(pa.concat_arrays([old_side, new_side]))
-    alive = pc.is_in(wanted, value_set=new_keys)
-    return (
-        Touched(keys=pc.filter(wanted, alive), gone=pc.filter(wanted, pc.invert(alive))),
-        old_keys,
-        new_keys,
+    wanted = pc.unique(
+        pa.concat_arrays(
+            [
+                pc.filter(old_keys, pc.is_in(old_ids, value_set=changed)),
+                pc.filter(
+                    new_keys, pc.is_in(new_ids, value_set=pa.concat_arrays([changed, owners]))
+                ),
+                pc.filter(before, rekeyed),
+                pc.filter(after, rekeyed),
+            ]
+        )
     )
+    alive = pc.unique(pc.filter(new_keys, pc.is_in(new_keys, value_set=wanted)))
+    gone = pc.filter(wanted, pc.invert(pc.is_in(wanted, value_set=alive)))
+    return Touched(keys=alive, gone=gone), old_keys, new_keys
 
 
 def _merge_subset(
@@ -485,7 +532,7 @@ def compute_day(
     applied_customers = apply_changes(
         old_customers, customer_changes.rows, CUSTOMER_KEY, removes=True
     )
-    new_customers = conform(applied_customers.table, SOURCE_CUSTOMER)
+    new_customers = applied_customers.table
     known = (
         pa.concat_tables(
             [
@@ -521,9 +568,7 @@ def compute_day(
             revalued.filter(moved).select(CUSTOMER_KEY),
         ]
     )
-    touched, old_keys, new_keys = touched_keys(
-        old_customers, new_customers, applied_customers.applied.select(CUSTOMER_KEY), owners
-    )
+    touched, old_keys, new_keys = touched_keys(old_customers, applied_customers, owners)
     wanted = pc.unique(new_keys) if formula_changed else touched.keys
     records, merged, links = _merge_subset(new_customers, new_keys, wanted, priority)
 
@@ -824,7 +869,9 @@ def _daily_steps(
         day = compute_day(ctx, province, previous, ingested, rates())
         for name in _BATCH_TABLES:
             pq.write_table(getattr(day.batch, name), paths[name])
-        state = write_state(ctx.staging, province, ctx.business_date, day.customers, day.accounts)
+        state = write_daily_state(
+            ctx.staging, province, ctx.business_date, day.customers, day.accounts
+        )
         files = day.batch.files
         counts = {
             "read": sum(f.read for f in files),
@@ -842,7 +889,7 @@ def _daily_steps(
             "qualified": day.qualified,
             "formula_ids": day.batch.formula_ids,
         }
-        outputs = [*paths.values(), state / "customers.parquet", state / "accounts.parquet"]
+        outputs = [*paths.values(), *state]
         return outputs, counts, info
 
     applied = steps.run("apply", apply_step)

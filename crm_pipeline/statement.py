@@ -41,7 +41,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from crm_pipeline import config as cfg
 from crm_pipeline.errors import PipelineError
@@ -87,13 +86,16 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 def _balances(staging: Path, province: str, day: date) -> pa.Table:
     """(source, acct_no, balance, balance_cny) of a state snapshot."""
-    path = state_dir(staging, province, day.strftime("%Y%m%d")) / "accounts.parquet"
-    if not path.exists():
+    from crm_pipeline.daily import read_state_accounts
+
+    accounts = read_state_accounts(staging, province, day)
+    if accounts is None:
         raise PipelineError(
-            f"{province}: the state snapshot of {day:%Y%m%d} is missing ({path}): "
+            f"{province}: the state snapshot of {day:%Y%m%d} is missing "
+            f"({state_dir(staging, province, day.strftime('%Y%m%d'))}): "
             "a statement needs the snapshots at the month's boundaries"
         )
-    return pq.read_table(path, columns=["source", "acct_no", "balance", "balance_cny"])
+    return accounts.select(["source", "acct_no", "balance", "balance_cny"])
 
 
 def _dates(engine: Any, province: str, first: date, last: date) -> tuple[date, date]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -51,6 +52,8 @@ class Applied:
     applied: pa.Table
     replaced: pa.Table
     ignored: pa.Table
+    untouched: int = 0  # the first `untouched` rows of `table` are the old rows not hit
+    kept: pa.Array | None = None  # mask over the old state: the rows kept as they were
 
 
 def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
@@ -63,11 +66,21 @@ def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
+def known_keys(state_key: pa.Array, change_key: pa.Array) -> pa.Array:
+    """Mask over `change_key`: the keys present in `state_key`.
+
+    The hash table is built over the (small) change list, never over the (large) state,
+    so a day's look-up costs one pass over the state whatever its size.
+    """
+    present = pc.filter(state_key, pc.is_in(state_key, value_set=change_key))
+    return pc.is_in(change_key, value_set=present)
+
+
 def ignored_deletes(state: pa.Table, changes: pa.Table, key: Sequence[str]) -> pa.Array:
     """Mask of the change rows that are a `D` for a key the state does not know."""
     if changes.num_rows == 0:
         return pa.array([], pa.bool_())
-    known = pc.is_in(composite_key(changes, key), value_set=composite_key(state, key))
+    known = known_keys(composite_key(state, key), composite_key(changes, key))
     return pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
 
 
@@ -84,14 +97,23 @@ def apply_changes(
     A `removes` value on an `A`/`U` row has no effect.
     """
     if changes.num_rows == 0:
-        return Applied(state, changes, state.schema.empty_table(), changes.schema.empty_table())
-    ignored = ignored_deletes(state, changes, key)
+        return Applied(
+            state,
+            changes,
+            state.schema.empty_table(),
+            changes.schema.empty_table(),
+            state.num_rows,
+            pa.array(np.ones(state.num_rows, dtype=bool)),
+        )
+    state_key = composite_key(state, key)
+    change_key = composite_key(changes, key)
+    known = known_keys(state_key, change_key)
+    ignored = pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
     effective = changes.filter(pc.invert(ignored))
     effective_removes = (
         removes if isinstance(removes, bool) else pc.filter(removes, pc.invert(ignored))
     )
-    state_key = composite_key(state, key)
-    hit = pc.is_in(state_key, value_set=composite_key(effective, key))
+    hit = pc.is_in(state_key, value_set=pc.filter(change_key, pc.invert(ignored)))
     is_delete = pc.equal(effective.column(ACTION), DELETE)
     removing = (
         pc.and_(is_delete, pa.scalar(effective_removes))
@@ -99,10 +121,14 @@ def apply_changes(
         else pc.and_(is_delete, effective_removes)
     )
     written = effective.filter(pc.invert(removing)).select(state.column_names)
-    table = pa.concat_tables([state.filter(pc.invert(hit)), written.cast(state.schema)])
+    kept = pc.invert(hit)
+    untouched = state.filter(kept)
+    table = pa.concat_tables([untouched, written.cast(state.schema)])
     return Applied(
         table=table,
         applied=effective,
         replaced=state.filter(hit),
         ignored=changes.filter(ignored),
+        untouched=untouched.num_rows,
+        kept=kept,
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from crm_pipeline.runner import state_dir
+from crm_pipeline.daily import read_state_accounts
 from tests.daily.conftest import World, make_world
 
 
@@ -41,9 +39,9 @@ def test_accounts_of_a_customer_arriving_the_same_day_are_kept(world: World) -> 
     index = 2
     new = world.manifest(index)["new_customers"]
     assert new
-    accounts = pq.read_table(
-        state_dir(world.staging, "ZJ", world.day(index)) / "accounts.parquet"
-    ).to_pylist()
+    state = read_state_accounts(world.staging, "ZJ", world.d0 + timedelta(days=index))
+    assert state is not None
+    accounts = state.to_pylist()
     owners = {(a["source"], a["cust_no"]) for a in accounts}
     zj = [(system, cust_no) for branch, system, cust_no in new if branch in ("ZJ", "NB")]
     assert zj and all(owner in owners for owner in zj)
