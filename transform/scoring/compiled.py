@@ -16,6 +16,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +33,9 @@ from transform.scoring.formulas import (
     resolve,
 )
 from transform.scoring.source import Pos, Problem
+
+# Customers scored at once (see ProvinceFormulas.score): about 1 GiB of temporaries at most.
+SCORE_CHUNK_CUSTOMERS = 500_000
 
 
 def _configured_provinces() -> list[str]:
@@ -93,14 +98,50 @@ class ProvinceFormulas:
             columns[name] = group_sum(subset.column("__i"), values, count)
         return columns
 
+    def _account_columns(self, accounts: pa.Table) -> list[str]:
+        """The account columns scoring reads: filters, aggregates, scope, customer key."""
+        resolved = self.resolved
+        nodes = [resolved.account_filter] if resolved.account_filter is not None else []
+        for name in self._aggregates_needed():
+            aggregate = resolved.aggregates[name]
+            nodes += [aggregate.value] + ([aggregate.where] if aggregate.where else [])
+        wanted = {n.name for node in nodes for n in expr.names(node)} | {"cust_key", "in_scope"}
+        return [c for c in accounts.column_names if c in wanted]
+
     def score(self, accounts: pa.Table, customers: pa.Table) -> pa.Table:
-        """CUSTOMER_SCORE for every customer of `customers` (0.00 without accounts)."""
+        """CUSTOMER_SCORE for every customer of `customers` (0.00 without accounts).
+
+        Customers are scored SCORE_CHUNK_CUSTOMERS at a time, each chunk with exactly its
+        customers' accounts (the accounts are ordered by customer once), so the
+        customer-aligned decimal columns and the formulas' temporaries are bounded by the
+        chunk, not the province. A customer's accounts are never split between chunks, so
+        each sum is the same as over the whole table.
+        """
         types = set(pc.unique(customers.column("cust_type")).to_pylist())
         missing = sorted(t for t in types if t not in self.resolved.formulas)
         if missing:
             raise ConfigError(
                 [f"province {self.province}: no formula for customer type {t}" for t in missing]
             )
+        count = customers.num_rows
+        if count <= SCORE_CHUNK_CUSTOMERS:
+            return self._score(accounts, customers, types)
+        accounts = accounts.select(self._account_columns(accounts))
+        index = pc.index_in(accounts.column("cust_key"), value_set=customers.column("cust_key"))
+        owner = index.fill_null(-1).to_numpy(zero_copy_only=False)
+        order = np.argsort(owner, kind="stable")
+        starts = np.r_[np.arange(0, count, SCORE_CHUNK_CUSTOMERS), count]
+        # unknown customers (-1) sort first and fall before the first bound
+        bounds: npt.NDArray[np.intp] = np.asarray(np.searchsorted(owner[order], starts))
+        parts = []
+        for k, low in enumerate(range(0, count, SCORE_CHUNK_CUSTOMERS)):
+            size = min(SCORE_CHUNK_CUSTOMERS, count - low)
+            rows = order[bounds[k] : bounds[k + 1]]
+            chunk = customers.slice(low, size)
+            parts.append(self._score(accounts.take(pa.array(rows)), chunk, types))
+        return pa.concat_tables(parts)
+
+    def _score(self, accounts: pa.Table, customers: pa.Table, types: set[str]) -> pa.Table:
         count = customers.num_rows
         env = {**self.aggregate_columns(accounts, customers), **self.resolved.parameters}
         evaluator = Evaluator(env, count)
