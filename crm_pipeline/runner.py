@@ -453,6 +453,7 @@ def _initial_steps(  # noqa: PLR0913 - the steps share this context
     rejects = pa.concat_tables(
         [pq.read_table(r["rejects"]) for r in ingested] + [customer_rejects, account_rejects]
     )
+    write_reject_file(rejects, work / "rejects.csv")
     late_rejects = _count_by_file(pa.concat_tables([customer_rejects, account_rejects]))
     kept = {
         **_count_by_file(customers_table),
@@ -529,6 +530,21 @@ def _initial_steps(  # noqa: PLR0913 - the steps share this context
     loaded = steps.run("load", load_step)
     summary.batch_id = loaded["batch_id"]
     summary.status = "published"
+
+
+def write_reject_file(rejects: pa.Table, path: Path) -> Path:
+    """The province's set-aside records as a CSV an operator can open: file, line, reason,
+    field, branch and the raw record as sent (UTF-8; undecodable bytes as \\xNN escapes).
+    """
+    import pyarrow.csv as pacsv
+
+    ordered = rejects.select(["file", "line", "reason", "field", "branch", "raw"]).sort_by(
+        [("file", "ascending"), ("line", "ascending")]
+    )
+    tmp = path.with_suffix(".tmp")
+    pacsv.write_csv(ordered, tmp)
+    tmp.replace(path)
+    return path
 
 
 def state_dir(staging: Path, province: str, business_date: str) -> Path:
