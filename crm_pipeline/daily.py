@@ -46,9 +46,9 @@ from crm_pipeline.runner import (
     ProvinceSteps,
     ProvinceSummary,
     RunContext,
-    _count_by_file,
-    _ingest_files,
+    count_by_file,
     crash_point,
+    ingest_files,
     state_dir,
 )
 from extract.landing import province_files
@@ -56,9 +56,9 @@ from transform.batch import FileCounts, ProvinceBatch
 from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import (
     StagedFile,
-    _under_export_filter,
     conform_accounts,
     conform_customers,
+    under_export_filter,
 )
 from transform.fx import CNY_EXACT, to_cny, with_rates
 from transform.ingest import raw_lines
@@ -284,11 +284,11 @@ def _split_ignored(
     with_action = kept.join(
         actions.select(["file", "line", ACTION]), keys=["file", "line"], join_type="inner"
     ).sort_by([("file", "ascending"), ("line", "ascending")])
-    return Changes(with_action, rejects, _count_by_file(ignored))
+    return Changes(with_action, rejects, count_by_file(ignored))
 
 
 def _in_scope(accounts: pa.Table, export_filter: Decimal) -> pa.Array:
-    return pc.invert(_under_export_filter(accounts, export_filter))
+    return pc.invert(under_export_filter(accounts, export_filter))
 
 
 def _state_accounts(table: pa.Table, export_filter: Decimal) -> pa.Table:
@@ -688,9 +688,9 @@ def _change_file_counts(
     customers_applied: pa.Table,
 ) -> list[FileCounts]:
     """FileCounts of the change files (TXN files are counted once their details load)."""
-    late = _count_by_file(pa.concat_tables([_file_column(r) for r in late_rejects]))
-    kept = _count_by_file(pa.concat_tables([_file_column(a) for a in applied]))
-    flagged = _count_by_file(
+    late = count_by_file(pa.concat_tables([_file_column(r) for r in late_rejects]))
+    kept = count_by_file(pa.concat_tables([_file_column(a) for a in applied]))
+    flagged = count_by_file(
         customers_applied.filter(pc.invert(customers_applied.column("id_valid")))
     )
     return [
@@ -733,7 +733,7 @@ def _txn_rows(
         )
     else:
         kept = txns
-    counts = _count_by_file(kept) if kept.num_rows else {}
+    counts = count_by_file(kept) if kept.num_rows else {}
     files = []
     for r in txn_files:
         set_aside = r["set_aside"] + set_aside_late.get(r["file"], 0)
@@ -787,7 +787,7 @@ def _load_transactions(
     from load import txn as wtxn
 
     txns, dup_rejects, txn_files = day_transactions(ingested)
-    late = _count_by_file(dup_rejects) if dup_rejects.num_rows else {}
+    late = count_by_file(dup_rejects) if dup_rejects.num_rows else {}
     rows, files = _txn_rows(warehouse, province, ctx.day, txns, txn_files, late)
     unbalanced = [f for f in files if not f.balanced() or f.filtered < 0]
     if unbalanced:
@@ -861,7 +861,7 @@ def _daily_steps(
         raise PipelineError("not published: " + "; ".join(str(p) for p in found.problems))
     work = ctx.province_dir(province)
     steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
-    ingested = steps.run("ingest", lambda _: _ingest_files(work, found.files, ctx.force))["files"]
+    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force))["files"]
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
     paths = {name: work / f"batch_{name}.parquet" for name in _BATCH_TABLES}
 

@@ -204,7 +204,7 @@ def _ingest_one(landed: LandedFile, out: Path, rejects_out: Path) -> tuple[int, 
     return result.read, result.kept, result.set_aside
 
 
-def _ingest_files(
+def ingest_files(
     work: Path, files: list[LandedFile], force: bool
 ) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
     """Parse, type and stage each file. A file already staged (its own manifest intact) is
@@ -284,7 +284,7 @@ def _ingest_files(
     return outputs, counts, {"files": records}
 
 
-def _count_by_file(table: pa.Table) -> dict[str, int]:
+def count_by_file(table: pa.Table) -> dict[str, int]:
     if table.num_rows == 0:
         return {}
     counts = table.group_by("file").aggregate([("file", "count")])
@@ -355,7 +355,7 @@ def _initial_steps(  # noqa: PLR0913 - the steps share this context
     work = ctx.province_dir(province)
     steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
 
-    ingested = steps.run("ingest", lambda _: _ingest_files(work, found.files, ctx.force))["files"]
+    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force))["files"]
 
     def staged(role: str) -> list[StagedFile]:
         return [
@@ -454,12 +454,12 @@ def _initial_steps(  # noqa: PLR0913 - the steps share this context
         [pq.read_table(r["rejects"]) for r in ingested] + [customer_rejects, account_rejects]
     )
     write_reject_file(rejects, work / "rejects.csv")
-    late_rejects = _count_by_file(pa.concat_tables([customer_rejects, account_rejects]))
+    late_rejects = count_by_file(pa.concat_tables([customer_rejects, account_rejects]))
     kept = {
-        **_count_by_file(customers_table),
-        **_count_by_file(pq.read_table(paths["accounts"], columns=["file"])),
+        **count_by_file(customers_table),
+        **count_by_file(pq.read_table(paths["accounts"], columns=["file"])),
     }
-    flagged = _count_by_file(customers_table.filter(pc.invert(customers_table.column("id_valid"))))
+    flagged = count_by_file(customers_table.filter(pc.invert(customers_table.column("id_valid"))))
     summary.files = [
         FileCounts(
             file=r["file"],

@@ -286,7 +286,7 @@ def conform_accounts(
 
     filtered: dict[str, int] = {}
     if export_filter is not None and drop_filtered:
-        under = _under_export_filter(table, export_filter)
+        under = under_export_filter(table, export_filter)
         dropped = table.filter(under)
         if dropped.num_rows:
             counts = dropped.group_by("file").aggregate([("line", "count")])
@@ -299,7 +299,7 @@ def conform_accounts(
             )
         table = table.filter(pc.invert(under))
     in_scope = (
-        pc.invert(_under_export_filter(table, export_filter))
+        pc.invert(under_export_filter(table, export_filter))
         if export_filter is not None
         else pa.array(np.ones(table.num_rows, dtype=bool))
     )
@@ -308,7 +308,7 @@ def conform_accounts(
     return Conformed(table, pa.concat_tables(rejects), filtered)
 
 
-def _under_export_filter(table: pa.Table, export_filter: Decimal) -> pa.Array:
+def under_export_filter(table: pa.Table, export_filter: Decimal) -> pa.Array:
     """RTL accounts whose exact CNY equivalent is strictly under the filter."""
     limit = pa.scalar(export_filter, CNY_EXACT)
     return pc.and_(
