@@ -108,3 +108,41 @@ def test_a_province_is_not_blocked_by_another_ones_open_transaction(pg_db_url: s
             holder.close()
     finally:
         warehouse.dispose()
+
+
+def test_a_first_load_attaches_while_others_hold_rows_and_readers_read(pg_db_url: str) -> None:
+    """A province's first publication attaches a partition to crm_account: it must not wait
+    for another province's open row writes, nor for a CRM reader's open transaction."""
+    warehouse = Warehouse(pg_db_url, chunk_rows=20)
+    warehouse.upgrade()
+    try:
+        warehouse.write_batch(make_batch(people(40, start=1000), province="GD"))
+        holder = warehouse.engine.connect()
+        reader = warehouse.engine.connect()
+        try:
+            holder.execute(text("UPDATE crm_account SET status = 'F' WHERE province = 'GD'"))
+            reader.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            seen = reader.execute(select(func.count()).select_from(crm_account)).scalar_one()
+            thread, outcome = _in_thread(
+                lambda: warehouse.write_batch(make_batch(people(60), province="SZ"))
+            )
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "SZ's first publication waited for GD or a reader"
+            assert isinstance(outcome[0], BatchResult) and outcome[0].published
+            # the reader's snapshot predates the publication: no SZ batch is published in it
+            published = reader.execute(
+                text("SELECT count(*) FROM crm_load_batch WHERE status = 'published'")
+            ).scalar_one()
+            assert published == 1 and seen > 0
+        finally:
+            reader.rollback()
+            reader.close()
+            holder.rollback()
+            holder.close()
+        with warehouse.engine.connect() as conn:
+            sz = conn.execute(
+                select(func.count()).select_from(crm_account).where(crm_account.c.province == "SZ")
+            ).scalar_one()
+        assert sz == outcome[0].accounts > 0
+    finally:
+        warehouse.dispose()
