@@ -146,3 +146,42 @@ def test_a_first_load_attaches_while_others_hold_rows_and_readers_read(pg_db_url
         assert sz == outcome[0].accounts > 0
     finally:
         warehouse.dispose()
+
+
+def test_repeatable_read_reader_following_the_rule_sees_no_partial_first_load(
+    pg_db_url: str,
+) -> None:
+    """The caveat of docs/warehouse.md: a REPEATABLE READ snapshot taken while a province's
+    first load is staged can, once the partition is attached, see its accounts; joined to
+    the published batches (the CRM's rule) it sees none of them."""
+    warehouse = Warehouse(pg_db_url, chunk_rows=20)
+    warehouse.upgrade()
+
+    def stop(stream: str, chunk: int) -> None:
+        if (stream, chunk) == ("stg_reject", 1):
+            raise RuntimeError("stopped before publication")
+
+    rule = text(
+        "SELECT count(*) FROM crm_account a JOIN crm_load_batch b ON b.batch_id = a.batch_id"
+        " WHERE b.status = 'published' AND a.province = 'SZ'"
+    )
+    try:
+        warehouse.write_batch(make_batch(people(40, start=1000), province="GD"))
+        batch = make_batch(people(60), province="SZ")
+        with pytest.raises(RuntimeError):
+            warehouse.write_batch(batch, on_chunk=stop)  # SZ's accounts staged, not published
+        reader = warehouse.engine.connect()
+        try:
+            reader.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            assert reader.execute(rule).scalar_one() == 0
+            assert warehouse.write_batch(batch).published
+            assert reader.execute(rule).scalar_one() == 0
+            customers = text("SELECT count(*) FROM crm_customer WHERE province = 'SZ'")
+            assert reader.execute(customers).scalar_one() == 0
+        finally:
+            reader.rollback()
+            reader.close()
+        with warehouse.engine.connect() as conn:
+            assert conn.execute(rule).scalar_one() > 0
+    finally:
+        warehouse.dispose()
