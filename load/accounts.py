@@ -28,6 +28,7 @@ always uses `stg_account`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, MetaData, Table
 from sqlalchemy import text as _text
@@ -43,6 +44,15 @@ def partition_name(province: str) -> str:
     if re.fullmatch(r"[A-Z0-9]{1,8}", province):
         return f"crm_account_p_{province.lower()}"
     return f"crm_account_p_x{province.encode().hex()}"
+
+
+# Tables created here at run time, not by the migrations: Alembic's autogenerate must not
+# propose dropping them (load/migrations/env.py passes this as `include_name`).
+_RUNTIME_TABLES = re.compile(r"crm_account_p_\w+|stg_account_b\d+")
+
+
+def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    return not (type_ == "table" and name is not None and _RUNTIME_TABLES.fullmatch(name))
 
 
 def batch_table_name(batch_id: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from load.accounts import include_name
 from load.tables import metadata
 
 config = context.config
@@ -20,6 +21,7 @@ def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=metadata,
+        include_name=include_name,
         literal_binds=True,
         render_as_batch=True,
     )
@@ -40,7 +42,12 @@ def run_migrations_online() -> None:
 
 def _run(connection: Connection) -> None:
     # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds the table.
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        include_name=include_name,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
