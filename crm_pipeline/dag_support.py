@@ -202,6 +202,11 @@ def province_landing(day: str, mode: str, province: str, landing: str = "") -> L
     known = config.provinces()
     folder = landing_dir(landing) / business_date(day)
     state = LandingState()
+    if config.settings().source.kind == "sftp":
+        # The runner's SFTP fetcher lands the files and waits for their flags itself
+        # (until its deadline); the local mirror is empty until then.
+        log.info("%s: files come from SFTP; the load fetches them", province)
+        return state
     if not (folder / province).is_dir():
         state.missing.append(f"{folder / province}/ (no folder yet)")
         return state
@@ -218,6 +223,28 @@ def province_landing(day: str, mode: str, province: str, landing: str = "") -> L
                 except FileRejected as exc:
                     state.broken.append(str(exc))
     return state
+
+
+def previous_day_gap(day: str, province: str) -> str:
+    """Why a daily load of `day` must wait for the province's previous date, or "".
+
+    Nights are loaded in order per province: the daily mode applies D's changes to D-1's
+    state, so D waits until D-1 is published (by a daily load, or by the initial load it
+    follows). Checked per province, so a province late or failed on D-1 holds back only
+    its own D; Airflow's depends_on_past would count every province's instance together.
+    """
+    from datetime import timedelta
+
+    from load.warehouse import Warehouse
+
+    the_day = datetime.strptime(business_date(day), "%Y%m%d").date()
+    before = the_day - timedelta(days=1)
+    warehouse = Warehouse(warehouse_url())
+    if any(
+        warehouse.batch_status(before, province, m) == "published" for m in ("daily", "initial")
+    ):
+        return ""
+    return f"{province} {before:%Y%m%d} is not published yet (nights load in order)"
 
 
 def fx_landing(day: str, landing: str = "") -> LandingState:
@@ -405,7 +432,7 @@ class FailureReport:
 
 
 _STEP_OF_TASK = {
-    "wait_for_files": "wait for files (.ok flags)",
+    "wait_for_files": "wait for files (.ok flags) and the previous date",
     "wait_for_fx_rates": "wait for FX rates (.ok flag)",
     "stage_fx_rates": "fx rates",
     "plan": "plan the run",
@@ -432,9 +459,12 @@ def failure_report(context: Mapping[str, Any]) -> FailureReport:
             mode = str(params.get("mode") or "initial")
             try:
                 state = province_landing(day, mode, province, str(params.get("landing", "")))
-                reason = "still missing after the sensor's timeout: " + ", ".join(
-                    state.missing[:10]
-                )
+                if state.missing:
+                    reason = "still missing after the sensor's timeout: " + ", ".join(
+                        state.missing[:10]
+                    )
+                elif mode == "daily":
+                    reason = previous_day_gap(day, province) or reason
             except Exception:
                 pass
     dag_run = context.get("dag_run")
@@ -557,16 +587,33 @@ def statement_provinces(requested: Sequence[str] = ()) -> list[str]:
 
 
 def run_month_statement(month: str, province: str) -> Any:
-    """`crm_pipeline.statement.run_statement(month, [province])`, once that module exists."""
+    """The month's statement of one province through `crm_pipeline.statement`.
+
+    Prefers `run_statement(month, provinces)`; falls back to `produce_statements`
+    (month as YYYY-MM) when that is what the module offers. A failed province raises
+    ProvinceFailed with the module's reason.
+    """
     if not re.fullmatch(r"\d{6}", month):
         raise PipelineError(f"month {month!r}: expected YYYYMM")
     try:
-        from crm_pipeline.statement import run_statement
+        import crm_pipeline.statement as statement
     except ImportError as exc:
-        raise PipelineError(
-            "crm_pipeline.statement.run_statement is not available in this build"
-        ) from exc
+        raise PipelineError("crm_pipeline.statement is not available in this build") from exc
     log.info("statement of %s for %s", month, province)
-    result = run_statement(month, [province])
-    log.info("statement of %s for %s done: %s", month, province, result)
-    return result if isinstance(result, (dict, list, str, int, float, type(None))) else str(result)
+    run_statement = getattr(statement, "run_statement", None)
+    if run_statement is not None:
+        result = run_statement(month, [province])
+    else:
+        produce = statement.produce_statements
+        url = warehouse_url()
+        _mask(url)
+        result = produce(f"{month[:4]}-{month[4:]}", [province], url, staging_dir())
+    rows = result if isinstance(result, list) else [result]
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        fields = {k: str(v) for k, v in getattr(row, "__dict__", {"result": row}).items()}
+        log.info("statement of %s for %s: %s", month, province, fields)
+        if fields.get("status") == "failed":
+            raise ProvinceFailed(province, "statement", fields.get("error") or "unknown")
+        out.append(fields)
+    return out

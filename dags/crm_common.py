@@ -47,17 +47,18 @@ def _on_failure(context: Any) -> None:
 
 
 def run_day(context: Any) -> str:
-    """The business date of this run: the `business_date` param, else the data interval.
+    """The business date of this run: the `business_date` param, else the logical date.
 
-    A scheduled run covers the business day its data interval starts on (in the bank's
-    time zone), so a rerun of an old run always reloads its own date, never "today".
+    A scheduled run's logical date is the start of its data interval, the business day it
+    covers (in the bank's time zone); a manual run with a logical date D loads D. A rerun
+    of an old run therefore always reloads its own date, never "today".
     """
     params = context.get("params") or {}
     if params.get("business_date"):
         from crm_pipeline.dag_support import business_date
 
         return business_date(str(params["business_date"]))
-    start = context.get("data_interval_start") or context.get("logical_date")
+    start = context.get("logical_date") or context.get("data_interval_start")
     if start is None:
         raise AirflowFailException("no business_date param and no data interval")
     import pendulum
@@ -130,11 +131,15 @@ def province_group(
     *,
     poke_interval: float,
     timeout: float,
-    depends_on_past: bool = False,
+    in_order: bool = False,
     fx: Any = None,
 ) -> Any:
     """The per-province task group (wait for files, then load), ready to be expanded.
 
+    `in_order`: the sensor also waits until the province's previous business date is
+    published, so a late day blocks the next for that province only. (Airflow's own
+    `depends_on_past` is not used: for a mapped task it counts every map index of the
+    previous run, so one province's failure would hold back every province the next night.)
     `fx` (the FX staging task) is made upstream of the load only, so provinces start
     waiting for their own files while the FX file is still on its way.
     """
@@ -147,19 +152,22 @@ def province_group(
             timeout=timeout,
             exponential_backoff=False,
             map_index_template=LABEL,
-            depends_on_past=depends_on_past,
             on_failure_callback=_on_failure,
         )
         def wait_for_files(province: str) -> PokeReturnValue:
             """Done once every file of the province has its `.ok`; holds no slot meanwhile."""
             import logging
 
-            from crm_pipeline.dag_support import province_landing
+            from crm_pipeline.dag_support import previous_day_gap, province_landing
 
             context = get_current_context()
             context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
-            state = province_landing(run_day(context), mode, province, _landing(context))
+            day = run_day(context)
             logger = logging.getLogger(__name__)
+            if in_order and (gap := previous_day_gap(day, province)):
+                logger.info("%s: waiting: %s", province, gap)
+                return PokeReturnValue(is_done=False)
+            state = province_landing(day, mode, province, _landing(context))
             if state.missing:
                 shown = ", ".join(state.missing[:8])
                 more = f" and {len(state.missing) - 8} more" if len(state.missing) > 8 else ""
@@ -172,7 +180,6 @@ def province_group(
 
         @task(
             map_index_template=LABEL,
-            depends_on_past=depends_on_past,
             outlets=[PUBLICATION],
             on_failure_callback=_on_failure,
             **RETRY_ARGS,

@@ -1,11 +1,13 @@
 """Airflow DAG `crm_daily`: the nightly incremental load, one run per business date, in order.
 
 Each night at 01:00 (Asia/Shanghai) a run starts for the business date that just ended
-(its data interval's first day). `catchup=True` with `max_active_runs=1` makes the
-scheduler create every missed date and run them one after the other; the province tasks
-have `depends_on_past=True`, so a province whose previous date failed or is still waiting
-for files does not load the next date (its row in the grid stays "no status"): a late day
-blocks the next instead of being skipped, while the other provinces go on.
+(its logical date = its data interval's first day). `catchup=True` with
+`max_active_runs=1` makes the scheduler create every missed date and run them one after
+the other; each province's sensor also waits until that province's previous date is
+published, so a province whose previous date failed or is late does not load the next
+date (its sensor says which date it waits for): a late day blocks the next instead of
+being skipped, while the other provinces go on. (Airflow's `depends_on_past` would do it
+for all provinces at once: for a mapped task it counts every province's instance.)
 
 Per province (the mapped `province` group): `wait_for_files` waits for the daily files'
 `.ok` flags in reschedule mode (no worker slot held), `load_province` runs the daily mode
@@ -52,7 +54,7 @@ def crm_daily() -> None:
     provinces = plan("daily")
     staged = fx_tasks("daily", poke_interval=300, timeout=8 * 60 * 60)
     groups = province_group(
-        "daily", poke_interval=300, timeout=8 * 60 * 60, depends_on_past=True, fx=staged
+        "daily", poke_interval=300, timeout=8 * 60 * 60, in_order=True, fx=staged
     ).expand(province=provinces)
     groups >> summary("daily", provinces)
 

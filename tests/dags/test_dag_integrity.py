@@ -83,17 +83,19 @@ def test_daily_runs_every_date_in_order_and_a_late_day_blocks_the_next() -> None
     dag = _bag().dags["crm_daily"]
     assert dag.catchup is True
     assert dag.max_active_runs == 1
-    assert dag.get_task("province.load_province").depends_on_past is True
-    assert dag.get_task("province.wait_for_files").depends_on_past is True
+    # Order is kept per province by the sensor (previous date published), not by
+    # depends_on_past, which for a mapped task would tie every province to the others.
+    assert dag.get_task("province.load_province").depends_on_past is False
+    assert "previous" in (dag.doc_md or "")
     assert dag.timetable.can_be_scheduled
 
 
-def test_business_date_is_the_data_interval_start_in_bank_time() -> None:
+def test_business_date_is_the_logical_date_in_bank_time() -> None:
     import pendulum
     from crm_common import run_day
 
     start = pendulum.datetime(2026, 11, 24, 1, tz="Asia/Shanghai").in_timezone("UTC")
-    assert run_day({"params": {}, "data_interval_start": start}) == "20261124"
+    assert run_day({"params": {}, "logical_date": start}) == "20261124"
     assert run_day({"params": {"business_date": "2026-11-20"}}) == "20261120"
 
 
