@@ -276,7 +276,7 @@ def stage_fx(day: str, mode: str, landing: str = "") -> str:
         warehouse_url=warehouse_url(),
     )
     try:
-        rates = runner._staged_fx(ctx)
+        rates = runner.stage_fx_rates(ctx)
     except PipelineError as exc:
         raise ProvinceFailed("FX", "fx rates", str(exc)) from exc
     log.info("FX rates of %s staged: %d currencies", ctx.business_date, rates.num_rows)

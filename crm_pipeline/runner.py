@@ -101,7 +101,7 @@ class StepLog:
         self.recorded.add(step)
 
 
-def _staged_fx(ctx: RunContext) -> pa.Table:
+def stage_fx_rates(ctx: RunContext) -> pa.Table:
     """The date's FX rates, ingested once for every province."""
     landed = fx_file(ctx.landing, ctx.business_date)
     layouts = cfg.layouts()
@@ -617,7 +617,7 @@ def run_date(
 
     def rates() -> pa.Table:
         if not fx_cache:
-            fx_cache.append(_staged_fx(ctx))
+            fx_cache.append(stage_fx_rates(ctx))
         return fx_cache[0]
 
     summaries = []
