@@ -2,8 +2,11 @@
 
 Everything here is set-based SQL that runs unchanged on PostgreSQL and SQLite (both
 understand `ON CONFLICT`, `UPDATE ... FROM` and `IS DISTINCT FROM`); the only dialect
-differences are the row lock taken before publishing and a byte-order collation for the
-id assignment order. No statement locks a table, so provinces load side by side.
+differences are the row lock taken before publishing, a byte-order collation for the
+id assignment order, and a province's first accounts, attached as its partition of
+crm_account instead of copied (load/accounts.py). No statement takes a lock that blocks
+another province's reads or row writes (the attach's SHARE UPDATE EXCLUSIVE on crm_account
+only waits for another attach), so provinces load side by side.
 """
 
 from __future__ import annotations
