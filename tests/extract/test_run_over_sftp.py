@@ -48,8 +48,10 @@ def test_run_with_sftp_source_fetches_verifies_and_publishes(
         },
     }
     (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    # A clean environment: earlier in-process DAG tests leave AIRFLOW_CTX_* behind, which
+    # would make the fetcher look for an Airflow connection instead of CRM_SFTP_*.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CTX_")},
         "CRM_CONFIG_DIR": str(configs),
         "CRM_SFTP_HOST": sshd_server.host,
         "CRM_SFTP_PORT": str(sshd_server.port),
