@@ -166,7 +166,7 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
         setattr(owner, name, timed)
 
     wrap(Warehouse, "upgrade", lambda a: ("warehouse schema (alembic)", "-"))
-    wrap(runner, "_staged_fx", lambda a: ("FX rates", "-"))
+    wrap(runner, "stage_fx_rates", lambda a: ("FX rates", "-"))
     # The runner's own restartable steps (ProvinceSteps.run(name, body)).
     wrap(runner.ProvinceSteps, "run", lambda a: (STEP_NAMES.get(a[1], a[1]), STEP_ROLES.get(a[1])))
 
