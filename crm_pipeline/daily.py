@@ -49,6 +49,7 @@ from crm_pipeline.runner import (
     count_by_file,
     crash_point,
     ingest_files,
+    run_load_step,
     state_dir,
 )
 from extract.landing import province_files
@@ -907,22 +908,7 @@ def _daily_steps(
         formula_ids=applied["formula_ids"],
     )
 
-    def load_step(step_id: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
-        result = warehouse.write_batch(
-            batch,
-            force=ctx.force,
-            run_id=run_id,
-            step_id=step_id,
-            on_chunk=lambda stream, chunk: crash_point(f"load:{stream}:{chunk}"),
-        )
-        counts = {
-            "written": int(result.customers or 0),
-            "chunks_written": result.chunks_written,
-            "chunks_skipped": result.chunks_skipped,
-        }
-        return [], counts, {"batch_id": result.batch_id, "status": result.status}
-
-    batch_id = int(steps.run("load", load_step)["batch_id"])
+    batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
 
     def txn_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
         txn_files = _load_transactions(ctx, warehouse, province, batch_id, ingested)

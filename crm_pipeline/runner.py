@@ -512,24 +512,31 @@ def _initial_steps(  # noqa: PLR0913 - the steps share this context
 
     steps.run("state", state_step)
 
+    summary.batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
+    summary.status = "published"
+
+
+def run_load_step(
+    steps: ProvinceSteps, warehouse: Any, batch: ProvinceBatch, force: bool, run_id: int
+) -> int:
+    """The "load" step: stage the batch in checkpointed chunks and publish it; its batch id."""
+
     def load_step(step_id: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
         result = warehouse.write_batch(
             batch,
-            force=ctx.force,
+            force=force,
             run_id=run_id,
             step_id=step_id,
             on_chunk=lambda stream, chunk: crash_point(f"load:{stream}:{chunk}"),
         )
         counts = {
-            "written": int(result.accounts or 0),
+            "written": int(result.customers or 0) + int(result.accounts or 0),
             "chunks_written": result.chunks_written,
             "chunks_skipped": result.chunks_skipped,
         }
         return [], counts, {"batch_id": result.batch_id, "status": result.status}
 
-    loaded = steps.run("load", load_step)
-    summary.batch_id = loaded["batch_id"]
-    summary.status = "published"
+    return int(steps.run("load", load_step)["batch_id"])
 
 
 def write_reject_file(rejects: pa.Table, path: Path) -> Path:
