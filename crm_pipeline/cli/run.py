@@ -35,12 +35,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="where the dumps come from (default: config/pipeline.yaml source.kind)",
     )
-    parser.add_argument(
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
         "--restart",
         action="store_true",
-        help="continue an interrupted run from its last finished step",
+        help="continue an interrupted run: finished steps and committed chunks are not redone"
+        " (a plain rerun does the same; the flag says it explicitly)",
     )
-    parser.add_argument("--force", action="store_true", help="redo a published date")
+    again.add_argument(
+        "--force", action="store_true", help="redo a published date from the start, cleanly"
+    )
     parser.set_defaults(handler=handle)
 
 
