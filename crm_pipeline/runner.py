@@ -95,7 +95,7 @@ class StepLog:
     def record(self, step: str, outputs: Sequence[Path], **info: Any) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         manifest = {"outputs": {str(p): p.stat().st_size for p in outputs}, **info}
-        tmp = self.directory / f"{step}.json.tmp"
+        tmp = self.directory / f"{step}.json.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(manifest, default=str))
         tmp.replace(self.directory / f"{step}.json")
         self.recorded.add(step)

@@ -150,6 +150,10 @@ class Warehouse:
         """Bring the schema to `revision` by running the Alembic migrations."""
         config = self._alembic()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several provinces' runs start at once against a new warehouse: one migrates,
+                # the others wait for it (the lock ends with this transaction).
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7262901)")
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
 

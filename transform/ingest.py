@@ -9,6 +9,7 @@ is right), which rewrites the staged file only when the file has duplicates.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -70,7 +71,8 @@ def ingest_file(
     """Parse, type and stage one file; raise FileRejected when it disagrees with its flag."""
     name = path.name
     staged.parent.mkdir(parents=True, exist_ok=True)
-    partial = staged.with_suffix(".partial")
+    # Private to this process: two runs staging the same shared file (the FX rates) race safely.
+    partial = staged.with_suffix(f".{os.getpid()}.partial")
     reject_rows: list[tuple[int, str, str, str | None]] = []
     key_tables: list[pa.Table] = []
     read = 0
