@@ -150,6 +150,8 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
                 "rss_children": _rss_mib(resource.RUSAGE_CHILDREN),
             }
         )
+        # progress on stderr, so that a run killed midway still shows where time went
+        print(f"[pipeline] {step}: {seconds:.2f} s", file=sys.stderr, flush=True)
 
     def wrap(owner: Any, name: str, label: Any) -> None:
         """Time every call of owner.name; label(args) -> (step name, input role)."""
