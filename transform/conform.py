@@ -54,9 +54,14 @@ def _renamed(table: pa.Table, layout: Layout) -> pa.Table:
 
 def _with_provenance(table: pa.Table, f: StagedFile) -> pa.Table:
     n = table.num_rows
-    table = table.append_column("source", pa.array([f.system] * n, pa.string()))
-    table = table.append_column("branch", pa.array([f.branch] * n, pa.string()))
-    return table.append_column("file", pa.array([f.source_path.name] * n, pa.string()))
+    table = table.append_column("source", _constant(f.system, n))
+    table = table.append_column("branch", _constant(f.branch, n))
+    return table.append_column("file", _constant(f.source_path.name, n))
+
+
+def _constant(value: str | None, n: int) -> pa.Array:
+    """A string column of one value (built in Arrow, not from a Python list of n items)."""
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def _rejects_for(rows: pa.Table, files: Sequence[StagedFile], reason: pa.Array) -> pa.Table:
@@ -204,7 +209,7 @@ def _account_table(f: StagedFile) -> pa.Table:
     kind = (
         table.column(f.layout.kind_from)
         if f.layout.kind_from
-        else pa.array([f.layout.kind] * n, pa.string())
+        else _constant(f.layout.kind, n)
     )
     table = table.append_column("kind", kind)
     table = conform(table, SOURCE_ACCOUNT)
