@@ -48,8 +48,9 @@ from extract.sftp_paths import (
     ok_name,
     remote_dir,
 )
+from extract.sftp_push import PushedFile, PushVerifyError, push_file
 from extract.sftp_session import SftpSession, open_session
-from extract.sftp_transfer import FetchedFile, Job, Progress, already_landed, fetch_file
+from extract.sftp_transfer import FetchedFile, Job, Progress, Ranged, already_landed, fetch_file
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ __all__ = [
     "FetchedFile",
     "FlagDeadlineError",
     "HostKeyError",
+    "PushVerifyError",
+    "PushedFile",
     "SftpAuthError",
     "SftpConfigError",
     "SftpConnectError",
@@ -66,6 +69,7 @@ __all__ = [
     "SftpFetcher",
     "SftpTransferError",
     "UnsafeRemoteName",
+    "push_file",
     "resolve_credentials",
 ]
 
@@ -104,7 +108,9 @@ class SftpFetcher:
     times a file is resumed over a fresh session after the link dropped; `progress` is
     called with (file name, bytes on disk, total) as data arrives. `verify_control_sum`
     False leaves the control sum to the parse step (bytes and line count are always
-    checked): the benchmark uses it to time the transfer alone.
+    checked): the benchmark uses it to time the transfer alone. `range_connections`
+    (default 3) is how many connections a file of 64 MiB or more may be split over, while
+    the total stays within `max_parallel` (1 disables splitting).
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class SftpFetcher:
         progress: Progress | None = None,
         clock: Callable[[], datetime] | None = None,
         verify_control_sum: bool = True,
+        range_connections: int = 3,
     ) -> None:
         self.settings = settings
         self.credentials = credentials or resolve_credentials(settings.connection)
@@ -126,6 +133,7 @@ class SftpFetcher:
         self.progress = progress
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.verify_control_sum = verify_control_sum
+        self.range_connections = max(1, range_connections)
 
     def connect(self) -> SftpSession:
         """A new authenticated session (host key checked against `known_hosts`)."""
@@ -355,11 +363,21 @@ class SftpFetcher:
         local = threading.local()
         sessions: list[SftpSession] = []
         lock = threading.Lock()
+        # One permit per open transfer connection: the workers' own sessions and the extra
+        # ones a large file is split over, so the server sees at most max_parallel (+ the
+        # control session) from us.
+        budget = threading.Semaphore(self.settings.max_parallel)
+        ranged = Ranged(self.connect, self.range_connections, budget)
 
         def session() -> SftpSession:
             current: SftpSession | None = getattr(local, "session", None)
             if current is None:
-                current = self.connect()
+                budget.acquire()
+                try:
+                    current = self.connect()
+                except BaseException:
+                    budget.release()
+                    raise
                 local.session = current
                 with lock:
                     sessions.append(current)
@@ -371,13 +389,14 @@ class SftpFetcher:
             if current is not None:
                 with contextlib.suppress(OSError, PipelineError, paramiko.SSHException, EOFError):
                     current.close()
+                budget.release()
 
         def run(job: Job) -> None:
             attempt = 0
             while True:
                 try:
                     fetched = fetch_file(
-                        session().sftp, job, self.progress, self.verify_control_sum
+                        session().sftp, job, self.progress, self.verify_control_sum, ranged
                     )
                 except FileRejected as exc:
                     with lock:

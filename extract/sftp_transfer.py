@@ -8,6 +8,15 @@ renamed, new `.ok` renamed last. At no moment does a landed `.ok` describe anoth
 
 A cut connection leaves the partial file and its flag; the next attempt continues from
 the partial file's size if the remote flag is still the same (a re-send restarts).
+
+Large files (`SPLIT_MIN` and up, downloaded from scratch) are split into ranges fetched
+over several connections at once (`Ranged`), each range written in place with `pwrite`.
+The partial file is then no longer a prefix, so a sidecar `.partial/{stem}.ranges`
+records, per range, `start done end`: bytes `[start, done)` are on disk. The sidecar is
+written before the first byte and rewritten only after the bytes it claims were written
+(and `fdatasync`ed), so it never claims more than the file holds. A resume fetches
+exactly the `[done, end)` holes, again in parallel if connections are available; without
+a sidecar, the partial file is a prefix as before.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -29,6 +38,7 @@ from extract.flag import Flag
 from extract.sftp_errors import UnsafeRemoteName
 from extract.sftp_paths import PARTIAL_DIR, check_regular, inside, ok_name
 from extract.sftp_reader import RemoteFileEnded, read_range
+from extract.sftp_session import SftpSession
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,14 @@ MAX_REQUESTS = 32
 WRITE_BLOCK = 8 * 1024 * 1024
 # Blocks received but not yet written (about 16 MiB): bounds memory if the disk is slow.
 QUEUE_BLOCKS = 64
+
+# Files at least this big are split over several connections when downloaded from scratch.
+# One Python process receiving and writing one stream is CPU-bound (docs/performance.md);
+# two or three streams keep both the disk writes and the other cores busy.
+SPLIT_MIN = 64 * 1024 * 1024
+# How often (bytes received, all ranges together) the range sidecar is brought up to date.
+SIDECAR_EVERY = 32 * 1024 * 1024
+RANGES_SUFFIX = ".ranges"
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes on disk, total bytes)
 Status = Literal["downloaded", "resumed", "replaced", "unchanged"]
@@ -68,6 +86,20 @@ class Job:
     local_dir: Path
     flag_text: str
     flag: Flag
+
+
+@dataclass
+class Ranged:
+    """Permission to split a large file: how to open more sessions and how many.
+
+    `connections` counts the caller's own session. Extra sessions are opened only while
+    `budget` (shared by all the fetcher's transfers) has a permit, so the server never sees
+    more transfer connections than the fetcher's `max_parallel`."""
+
+    connect: Callable[[], SftpSession]
+    connections: int = 3
+    budget: threading.Semaphore | None = None
+    min_size: int = field(default_factory=lambda: SPLIT_MIN)
 
 
 class _DiskWriter:
@@ -217,6 +249,7 @@ def fetch_file(
     job: Job,
     progress: Progress | None = None,
     control_sum: bool = True,
+    ranged: Ranged | None = None,
 ) -> FetchedFile:
     """Land one data file (see the module docstring). Raises FileRejected when the remote
     file disagrees with its flag, and paramiko/OS errors when the link fails (the partial
@@ -226,7 +259,7 @@ def fetch_file(
     if already_landed(job):
         return FetchedFile(job.name, final, "unchanged", job.flag.size)
     try:
-        return _fetch(sftp, job, final, final_ok, progress, control_sum)
+        return _fetch(sftp, job, final, final_ok, progress, control_sum, ranged)
     except (FileRejected, UnsafeRemoteName):
         # The server now holds another version (a re-send) and it is refused: the version
         # landed before is withdrawn too, or later steps would load what was replaced.
@@ -244,6 +277,7 @@ def _fetch(
     final_ok: Path,
     progress: Progress | None,
     control_sum: bool,
+    ranged: Ranged | None = None,
 ) -> FetchedFile:
     where = f"sftp:{job.remote_path}"
 
@@ -260,17 +294,41 @@ def _fetch(
     partial_dir.mkdir(parents=True, exist_ok=True)
     part = inside(partial_dir, job.name)
     part_ok = inside(partial_dir, ok_name(job.name))
-    offset = _resume_offset(part, part_ok, job)
-    if offset:
+    ranges_path = partial_dir / (job.name[: -len(".dat")] + RANGES_SUFFIX)
+    total = job.flag.size
+    segments = _load_segments(part, part_ok, ranges_path, job)
+    offset = 0
+    if segments is None:
+        offset = _resume_offset(part, part_ok, job)
+        if (
+            not offset
+            and ranged is not None
+            and ranged.connections > 1
+            and total >= max(ranged.min_size, 1)
+        ):
+            segments = _split(total, ranged.connections)
+            part_ok.write_text(job.flag_text, encoding="ascii")
+            _save_segments(ranges_path, segments)  # before any byte: never read as a prefix
+            with part.open("wb") as out:
+                out.truncate(total)
+
+    transferred = 0
+    if segments is not None:
+        offset = sum(done - start for start, done, _ in segments)  # bytes already on disk
+        lines = sum(_count_lines_range(part, start, done) for start, done, _ in segments)
+        got_lines, transferred = _download_segments(
+            sftp, job, part, segments, ranges_path, ranged, progress, offset, where
+        )
+        lines += got_lines
+        last = _last_byte(part, total)
+    elif offset:
         lines, last = _count_lines(part, offset)
     else:
         part_ok.write_text(job.flag_text, encoding="ascii")
         part.write_bytes(b"")
         lines, last = 0, -1
 
-    transferred = 0
-    total = job.flag.size
-    if offset < total:
+    if segments is None and offset < total:
         with sftp.open(job.remote_path, "rb") as remote, part.open("ab") as out:
             writer = _DiskWriter(out, job.name, offset, total, progress, lines, last)
             try:
@@ -294,7 +352,10 @@ def _fetch(
     except FileRejected:
         part.unlink(missing_ok=True)
         part_ok.unlink(missing_ok=True)
+        ranges_path.unlink(missing_ok=True)
         raise
+    # The file is whole and on disk: from here on it is a plain prefix (of full length).
+    ranges_path.unlink(missing_ok=True)
 
     replaced = final_ok.exists() or final.exists()
     final_ok.unlink(missing_ok=True)  # the old flag goes first: never a flag for another file
@@ -325,3 +386,206 @@ def _resume_offset(part: Path, part_ok: Path, job: Job) -> int:
     part.unlink(missing_ok=True)
     part_ok.unlink(missing_ok=True)
     return 0
+
+
+# -- ranged download ------------------------------------------------------------------------
+
+
+def _split(total: int, parts: int) -> list[list[int]]:
+    """`parts` ranges `[start, done=start, end]` tiling `[0, total)`, 1 MiB aligned."""
+    step = -(-total // parts)
+    step = -(-step // (1024 * 1024)) * 1024 * 1024
+    return [[start, start, min(start + step, total)] for start in range(0, total, step)]
+
+
+def _save_segments(path: Path, segments: list[list[int]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(f"{s} {d} {e}\n" for s, d, e in segments), encoding="ascii")
+    os.replace(tmp, path)
+
+
+def _load_segments(
+    part: Path, part_ok: Path, ranges_path: Path, job: Job
+) -> list[list[int]] | None:
+    """The sidecar's ranges if it belongs to this version of the file and is consistent;
+    otherwise the sidecar and the (sparse, so unusable) partial file are discarded."""
+    if not ranges_path.exists():
+        return None
+    try:
+        same_flag = part_ok.read_text(encoding="ascii") == job.flag_text
+        size = part.stat().st_size
+        segments = [
+            [int(x) for x in line.split()]
+            for line in ranges_path.read_text(encoding="ascii").splitlines()
+            if line.strip()
+        ]
+    except (OSError, ValueError, UnicodeDecodeError):
+        same_flag, size, segments = False, -1, []
+    consistent = (
+        same_flag
+        and size == job.flag.size
+        and bool(segments)
+        and all(len(s) == 3 and s[0] <= s[1] <= s[2] for s in segments)
+        and segments[0][0] == 0
+        and segments[-1][2] == job.flag.size
+        and all(a[2] == b[0] for a, b in zip(segments, segments[1:], strict=False))
+    )
+    if consistent:
+        return segments
+    log.info("discarding partial %s: re-sent file or inconsistent range sidecar", part)
+    for path in (part, part_ok, ranges_path):
+        path.unlink(missing_ok=True)
+    return None
+
+
+def _count_lines_range(path: Path, start: int, end: int) -> int:
+    lines = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = end - start
+        while remaining > 0:
+            block = handle.read(min(WRITE_BLOCK, remaining))
+            if not block:
+                break
+            lines += block.count(b"\n")
+            remaining -= len(block)
+    return lines
+
+
+def _last_byte(path: Path, size: int) -> int:
+    if not size:
+        return -1
+    with path.open("rb") as handle:
+        handle.seek(size - 1)
+        return handle.read(1)[0]
+
+
+def _download_segments(
+    sftp: paramiko.SFTPClient,
+    job: Job,
+    part: Path,
+    segments: list[list[int]],
+    ranges_path: Path,
+    ranged: Ranged | None,
+    progress: Progress | None,
+    on_disk: int,
+    where: str,
+) -> tuple[int, int]:
+    """Fetch every `[done, end)` hole of `segments` into `part`, over the caller's session
+    plus up to `ranged.connections - 1` extra ones; (lines received, bytes received).
+
+    Each connection takes the next unfinished range from a queue and writes it in place.
+    Whatever happens, the sidecar is left describing exactly what is on disk."""
+    total = job.flag.size
+    todo: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+    pending = [seg for seg in segments if seg[1] < seg[2]]
+    for seg in pending:
+        todo.put(seg)
+    lock = threading.Lock()
+    save_lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    state = {"lines": 0, "received": 0, "on_disk": on_disk, "saved": on_disk}
+    fd = os.open(part, os.O_WRONLY)
+
+    def save() -> None:
+        with lock:
+            snapshot = [list(seg) for seg in segments]
+        os.fdatasync(fd)  # the bytes first, then the sidecar that claims them
+        _save_segments(ranges_path, snapshot)
+
+    def pump(client: paramiko.SFTPClient) -> None:
+        with client.open(job.remote_path, "rb") as remote:
+            while not stop.is_set():
+                try:
+                    seg = todo.get_nowait()
+                except queue.Empty:
+                    return
+                for data in read_range(client, remote, seg[1], seg[2], REQUEST_SIZE, MAX_REQUESTS):
+                    os.pwrite(fd, data, seg[1])
+                    newlines = data.count(b"\n")
+                    with lock:
+                        seg[1] += len(data)
+                        state["lines"] += newlines
+                        state["received"] += len(data)
+                        state["on_disk"] += len(data)
+                        position = state["on_disk"]
+                        due = position - state["saved"] >= SIDECAR_EVERY
+                        if due:
+                            state["saved"] = position
+                    if progress is not None:
+                        progress(job.name, position, total)
+                    if due and save_lock.acquire(blocking=False):
+                        try:
+                            save()
+                        finally:
+                            save_lock.release()
+                    if stop.is_set():
+                        return
+
+    def guarded(run: Callable[[], None]) -> None:
+        try:
+            run()
+        except BaseException as exc:  # handed to the caller's thread
+            with lock:
+                errors.append(exc)
+            stop.set()
+
+    def extra(ready: threading.Event) -> None:
+        assert ranged is not None
+        try:
+            session = ranged.connect()
+        finally:
+            ready.set()
+        try:
+            pump(session.sftp)
+        finally:
+            session.close()
+
+    threads: list[threading.Thread] = []
+    readies: list[threading.Event] = []
+    permits = 0
+    wanted = min(len(pending), ranged.connections if ranged is not None else 1) - 1
+    try:
+        for number in range(wanted):
+            assert ranged is not None
+            if ranged.budget is not None and not ranged.budget.acquire(blocking=False):
+                break
+            permits += 1
+            ready = threading.Event()
+            readies.append(ready)
+            thread = threading.Thread(
+                target=guarded,
+                args=(lambda ready=ready: extra(ready),),
+                name=f"{threading.current_thread().name}-range{number + 1}",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        for ready in readies:  # every connection starts on its own range
+            ready.wait()
+        guarded(lambda: pump(sftp))
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        if ranged is not None and ranged.budget is not None:
+            for _ in range(permits):
+                ranged.budget.release()
+        try:
+            with save_lock:
+                save()
+            if not errors:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    if errors:
+        first = next((e for e in errors if isinstance(e, RemoteFileEnded)), errors[0])
+        if isinstance(first, RemoteFileEnded):
+            raise FileRejected(
+                where, f"the server's file ended before byte {total}: not landed"
+            ) from None
+        raise first
+    return state["lines"], state["received"]

@@ -160,7 +160,7 @@ def test_expected_entities_and_parallel_sessions(remote: Remote, tmp_path: Path)
         threading.current_thread().name))  # fmt: skip
     connect = fetch.connect
 
-    def counting_connect():  # type: ignore[no-untyped-def]
+    def counting_connect():
         sessions.append(threading.current_thread().name)
         return connect()
 
@@ -187,17 +187,17 @@ class ReadCounter:
         self.lowest_offset: int | None = None
         # (offset, length) of every READ, per SFTP session, in the order sessions appeared
         self.by_session: dict[int, list[tuple[int, int]]] = {}
-        handles: set[tuple[int, bytes]] = set()  # handles are per session
+        handles: set[tuple[int, object]] = set()  # handles are per session
         original_open = paramiko.SFTPClient.open
-        original_request = paramiko.SFTPClient._async_request
+        original_request = paramiko.SFTPClient._async_request  # type: ignore[attr-defined]
 
-        def opening(client, filename, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def opening(client, filename, *args, **kwargs):
             handle = original_open(client, filename, *args, **kwargs)
             if str(filename).endswith("/" + name):
                 handles.add((id(client), handle.handle))
             return handle
 
-        def counting(client, fileobj, t, *args):  # type: ignore[no-untyped-def]
+        def counting(client, fileobj, t, *args):
             if t == paramiko.sftp.CMD_READ and (id(client), args[0]) in handles:
                 offset, length = int(args[1]), int(args[2])
                 self.requested += length
@@ -233,11 +233,13 @@ def killer(
     in flight here (4 MiB instead of 32 MiB): the cut then surely lands mid-file."""
     monkeypatch.setattr("extract.sftp_transfer.MAX_REQUESTS", 16)
     state = {"killed": 0, "at": 0}
+    lock = threading.Lock()  # a split file reports progress from several threads
 
     def progress(name: str, position: int, total: int) -> None:
-        if not state["killed"] and position >= after:
-            state["killed"] = server.kill_sessions()
-            state["at"] = position
+        with lock:
+            if not state["killed"] and position >= after:
+                state["killed"] = server.kill_sessions()
+                state["at"] = position
 
     return state, progress
 
@@ -290,6 +292,81 @@ def test_dropped_link_is_resumed_automatically_within_one_run(
     assert min(offset for offset, _ in resumed) == fetched.resumed_from
     assert sum(length for _, length in resumed) == len(data) - fetched.resumed_from
     assert (tmp_path / D / "ZJ" / name).read_bytes() == data
+
+
+def read_ranges(path: Path) -> list[tuple[int, int, int]]:
+    return [
+        (int(a), int(b), int(c))
+        for a, b, c in (line.split() for line in path.read_text().splitlines())
+    ]
+
+
+def test_large_file_split_over_connections_then_resumed_from_the_range_sidecar(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file is fetched as 3 ranges over 3 connections; killed midway, the sidecar
+    says which bytes are on disk, and the resume asks for exactly the holes."""
+    monkeypatch.setattr("extract.sftp_transfer.SPLIT_MIN", 8 * 1024 * 1024)
+    monkeypatch.setattr("extract.sftp_transfer.SIDECAR_EVERY", 2 * 1024 * 1024)
+    name, data = big_file(remote)
+    counter = ReadCounter(monkeypatch, name)
+    state, progress = killer(remote.server, 12 * 1024 * 1024, monkeypatch)
+
+    with pytest.raises(SftpTransferError):
+        fetcher(remote, retries=0, progress=progress).fetch_date(D, ["ZJ"], tmp_path, now())
+    assert state["killed"] >= 1
+    assert len(counter.by_session) == 3  # three connections read the file
+    starts = sorted(min(o for o, _ in reads) for reads in counter.by_session.values())
+    partial = tmp_path / D / "ZJ" / PARTIAL_DIR / name
+    sidecar = partial.with_name(name.removesuffix(".dat") + ".ranges")
+    segments = read_ranges(sidecar)
+    assert [start for start, _, _ in segments] == starts == [0, 17 << 20, 34 << 20]
+    assert segments[-1][2] == len(data)
+    on_disk = sum(done - start for start, done, _ in segments)
+    assert state["at"] <= on_disk < len(data)
+    content = partial.read_bytes()
+    for start, done, _ in segments:  # what the sidecar claims is right
+        assert content[start:done] == data[start:done]
+    holes = [(done, end) for _, done, end in segments if done < end]
+    assert not (tmp_path / D / "ZJ" / name).exists()
+
+    counter.reset()
+    counter.by_session.clear()
+    report = fetcher(remote, retries=0).fetch_date(D, ["ZJ"], tmp_path, now())
+    fetched = report.by_name()[name]
+    assert fetched.status == "resumed" and fetched.resumed_from == on_disk
+    assert fetched.bytes_transferred == len(data) - on_disk
+    # the protocol-level proof: only the holes were asked for, each byte once
+    assert counter.requested == len(data) - on_disk
+    asked = sorted(r for reads in counter.by_session.values() for r in reads)
+    for offset, length in asked:
+        assert any(lo <= offset and offset + length <= hi for lo, hi in holes)
+    assert all(a[0] + a[1] <= b[0] for a, b in zip(asked, asked[1:], strict=False))
+    landed = tmp_path / D / "ZJ" / name
+    assert hashlib.sha256(landed.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert not partial.exists() and not sidecar.exists()
+
+
+def test_split_download_stays_within_max_parallel_and_resends_discard_the_sidecar(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("extract.sftp_transfer.SPLIT_MIN", 4 * 1024 * 1024)
+    name, data = big_file(remote, size=12 * 1024 * 1024)
+    counter = ReadCounter(monkeypatch, name)
+    # a stale sidecar and sparse partial of an earlier version must not be trusted
+    partial_dir = tmp_path / D / "ZJ" / PARTIAL_DIR
+    partial_dir.mkdir(parents=True)
+    (partial_dir / name).write_bytes(b"\0" * len(data))
+    (partial_dir / name).with_suffix(".ok").write_text(f"{name}|{len(data)}|1|0.00\n")
+    (partial_dir / name).with_suffix(".ranges").write_text(f"0 {len(data)} {len(data)}\n")
+    report = fetcher(remote, max_parallel=2).fetch_date(D, ["ZJ"], tmp_path, now())
+    assert report.by_name()[name].status == "downloaded"
+    # two files pending, max_parallel 2: no spare connection, the big file is not split
+    # unless the small one's worker was already done; never more than 2 at a time
+    assert 1 <= len(counter.by_session) <= 2
+    assert counter.requested == len(data)
+    assert (tmp_path / D / "ZJ" / name).read_bytes() == data
+    assert not list(partial_dir.iterdir())
 
 
 # -- flags, verification, re-sends ----------------------------------------------------------
@@ -375,7 +452,7 @@ def test_listing_session_dropped_while_waiting_is_reopened(
     fetch = fetcher(remote)
     original = fetch._list
 
-    def listing(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def listing(*args, **kwargs):
         drop_then_send()
         return original(*args, **kwargs)
 
