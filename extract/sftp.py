@@ -106,7 +106,8 @@ class SftpFetcher:
 
     `poll_seconds` is how often missing flags are looked for again; `retries` how many
     times a file is resumed over a fresh session after the link dropped; `progress` is
-    called with (file name, bytes on disk, total) as data arrives. `verify_control_sum`
+    called with (file name, bytes on disk, total) as data arrives (from several threads
+    at once for a file split over several connections). `verify_control_sum`
     False leaves the control sum to the parse step (bytes and line count are always
     checked): the benchmark uses it to time the transfer alone. `range_connections`
     (default 3) is how many connections a file of 64 MiB or more may be split over, while
