@@ -206,11 +206,7 @@ _ACCOUNT_DEFAULTS: dict[str, pa.Scalar] = {
 def _account_table(f: StagedFile) -> pa.Table:
     table = _with_provenance(_renamed(pq.read_table(f.staged), f.layout), f)
     n = table.num_rows
-    kind = (
-        table.column(f.layout.kind_from)
-        if f.layout.kind_from
-        else _constant(f.layout.kind, n)
-    )
+    kind = table.column(f.layout.kind_from) if f.layout.kind_from else _constant(f.layout.kind, n)
     table = table.append_column("kind", kind)
     table = conform(table, SOURCE_ACCOUNT)
     for name, default in _ACCOUNT_DEFAULTS.items():
