@@ -309,13 +309,15 @@ def revalue(
     only that, can change its owner's score, so a rate change matters exactly for the
     customers holding a moved account (any change: scores must agree to the fen). CNY
     accounts keep their values (their rate is always 100); only their scope is checked.
-    The result holds the CNY accounts first, then the others, each in their old order.
+    The result keeps the accounts' order; only the three CNY columns and `in_scope` are
+    new arrays (the foreign accounts' amounts are valued apart and put back in place),
+    the other columns are those of `accounts`, not copied.
     """
+    accounts = conform(accounts, STATE_ACCOUNT)
     foreign = pc.not_equal(accounts.column("currency"), "CNY")
-    cny = accounts.filter(pc.invert(foreign))
-    other = accounts.filter(foreign)
-    other = other.append_column("_i", pa.array(np.arange(other.num_rows)))
-    rated = with_rates(other.drop_columns(list(_CNY_COLUMNS)), rates)
+    foreign = _array(foreign)
+    other = accounts.select(["currency", *_CNY_SOURCES.values(), *_CNY_COLUMNS]).filter(foreign)
+    rated = with_rates(other, rates)
     missing = rated.filter(pc.is_null(rated.column("cny_per_100")))
     if missing.num_rows:
         currencies = sorted(set(missing.column("currency").to_pylist()))
@@ -323,18 +325,27 @@ def revalue(
             f"no FX rate for {', '.join(currencies)} on the business date, held by "
             f"{missing.num_rows} account(s) of the state: the FX file must list them"
         )
-    rated = rated.sort_by("_i")
+    moved_other = pa.array(np.zeros(other.num_rows, dtype=bool))
+    new = accounts
     for name, source in _CNY_SOURCES.items():
-        rated = rated.append_column(name, to_cny(rated.column(source), rated.column("cny_per_100")))
-    rated = rated.drop_columns(["cny_per_100", "_i"])
-    new = pa.concat_tables(
-        [_state_accounts(cny, export_filter), _state_accounts(rated, export_filter)]
+        fresh = _array(to_cny(rated.column(source), rated.column("cny_per_100")))
+        moved_other = pc.or_(moved_other, pc.not_equal(fresh, other.column(name)))
+        column = pc.replace_with_mask(accounts.column(name).combine_chunks(), foreign, fresh)
+        new = new.set_column(new.schema.get_field_index(name), STATE_ACCOUNT.field(name), column)
+    in_scope = _array(_in_scope(new, export_filter))
+    new = new.set_column(
+        new.schema.get_field_index("in_scope"), STATE_ACCOUNT.field("in_scope"), in_scope
     )
-    old = pa.concat_tables([cny, other.drop_columns(["_i"])])
-    moved = pc.not_equal(new.column("in_scope"), old.column("in_scope"))
-    for name in _CNY_COLUMNS:
-        moved = pc.or_(moved, pc.not_equal(new.column(name), old.column(name)))
+    moved = pc.or_(
+        _array(pc.not_equal(in_scope, accounts.column("in_scope"))),
+        pc.replace_with_mask(pa.array(np.zeros(accounts.num_rows, dtype=bool)), foreign,
+                             _array(moved_other)),
+    )  # fmt: skip
     return new, moved
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 # --- 4. what the day touched ------------------------------------------------------------
