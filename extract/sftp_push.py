@@ -112,7 +112,8 @@ def _upload(
             raise paramiko.SFTPError(f"unexpected SFTP reply type {kind} to a write")
         client._convert_status(msg)  # raises IOError on a failed write
 
-    with sftp.open(remote_tmp, "wb") as remote, local.open("rb") as source:
+    # "x": created anew (O_EXCL), so never written through a link planted under that name
+    with sftp.open(remote_tmp, "wbx") as remote, local.open("rb") as source:
         handle = remote.handle
         while block := source.read(READ_BLOCK):
             digest.update(block)
@@ -169,6 +170,9 @@ def push_file(
     tmp_ok = f"{folder}/.{ok_name(name)}.part"
     where = f"sftp:{final}"
 
+    for leftover in (tmp, tmp_ok):  # from an interrupted push; a planted link goes too
+        with contextlib.suppress(FileNotFoundError):
+            sftp.remove(leftover)
     size, records, local_hash = _upload(sftp, local, tmp, progress)
     try:
         remote_size = sftp.stat(tmp).st_size
@@ -196,7 +200,7 @@ def push_file(
     with contextlib.suppress(FileNotFoundError):
         sftp.remove(final_ok)  # the old flag goes first: never a flag for another file
     sftp.posix_rename(tmp, final)
-    with sftp.open(tmp_ok, "wb") as handle:
+    with sftp.open(tmp_ok, "wx") as handle:  # created anew: never through a link
         handle.write(flag_text.encode("ascii"))
     sftp.posix_rename(tmp_ok, final_ok)
     log.info("pushed %s (%d bytes, %d records%s)", final, size, records,

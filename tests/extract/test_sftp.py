@@ -616,6 +616,25 @@ def test_push_interrupted_leaves_nothing_under_the_final_name_and_re_push_replac
     assert sorted(p.name for p in inbound.iterdir()) == [local.name, f"{stem}.ok"]
 
 
+def test_push_never_writes_through_a_link_planted_at_the_temporary_name(
+    remote: Remote, tmp_path: Path
+) -> None:
+    inbound = push_target(remote)
+    victim = remote.root / "victim.txt"
+    victim.write_text("must stay\n")
+    remote.server.chown_to_user(victim)
+    local = tmp_path / f"CRM_SCORE_ZJ_{D}.dat"
+    local.write_bytes(b"a|b\n")
+    (inbound / f".{local.name}.part").symlink_to(victim)
+    (inbound / f".CRM_SCORE_ZJ_{D}.ok.part").symlink_to(victim)
+    with fetcher(remote).connect() as session:
+        push_file(session.sftp, local, str(inbound))
+    assert victim.read_text() == "must stay\n"
+    assert (inbound / local.name).read_bytes() == b"a|b\n"
+    assert not (inbound / local.name).is_symlink()
+    assert sorted(p.name for p in inbound.iterdir()) == [local.name, f"CRM_SCORE_ZJ_{D}.ok"]
+
+
 def test_push_refuses_bad_names_and_linked_folders(remote: Remote, tmp_path: Path) -> None:
     inbound = push_target(remote)
     (remote.root / "linked").symlink_to(inbound)
