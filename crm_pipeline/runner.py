@@ -315,10 +315,7 @@ def _run_province(
     ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
 ) -> None:
     from load.warehouse import Warehouse  # the load stage's I/O stays at the edge
-    from transform.scoring import load_formulas
 
-    provinces = cfg.provinces()
-    layouts = cfg.layouts()
     chunk_rows = os.environ.get("CRM_LOAD_CHUNK_ROWS")  # rows per committed load chunk
     warehouse = Warehouse(ctx.warehouse_url, chunk_rows=int(chunk_rows) if chunk_rows else None)
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
@@ -326,26 +323,25 @@ def _run_province(
         return
     run_id = warehouse.start_run(ctx.day, province, ctx.mode)
     try:
-        _initial_steps(
-            ctx, province, rates, summary, warehouse, run_id, provinces, layouts, load_formulas
-        )
+        _initial_steps(ctx, province, rates, summary, warehouse, run_id)
     except BaseException:
         warehouse.finish_run(run_id, "failed")
         raise
     warehouse.finish_run(run_id, "completed")
 
 
-def _initial_steps(  # noqa: PLR0913 - the steps share this context
+def _initial_steps(
     ctx: RunContext,
     province: str,
     rates: Callable[[], pa.Table],
     summary: ProvinceSummary,
     warehouse: Any,
     run_id: int,
-    provinces: cfg.ProvinceConfig,
-    layouts: cfg.LayoutConfig,
-    load_formulas: Callable[[Path], Any],
 ) -> None:
+    from transform.scoring import load_formulas
+
+    provinces = cfg.provinces()
+    layouts = cfg.layouts()
     found = province_files(ctx.landing, ctx.business_date, province, ctx.mode, provinces)
     if not found.branches:
         raise PipelineError(f"no branch folder of {province} for {ctx.business_date}")
@@ -575,9 +571,9 @@ def write_state(
     tmp.mkdir(parents=True, exist_ok=True)
     for name, table in (("customers", customers), ("accounts", accounts)):
         pq.write_table(table, tmp / f"{name}.parquet")
-        with pa.OSFile(str(tmp / f"{name}.arrow"), "wb") as sink:
-            with pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
+        arrow_path = str(tmp / f"{name}.arrow")
+        with pa.OSFile(arrow_path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
     if target.exists():
         import shutil
 
