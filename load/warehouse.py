@@ -260,6 +260,7 @@ class Warehouse:
         if account_tables.is_batch_table(account_table):
             account_tables.prepare_attach(self.engine, batch_id, batch.province)
         rejects = put(stg_reject, prepare.rejects(batch))
+        self._refresh_statistics()
         counts = publish.publish(self.engine, batch, batch_id, force=force, accounts=account_table)
         publish.drop_staging(self.engine, batch_id)
         if counts is None:
@@ -288,6 +289,19 @@ class Warehouse:
             chunks_written=written,
             chunks_skipped=skipped,
         )
+
+    def _refresh_statistics(self) -> None:
+        """Fresh planner statistics before publication (PostgreSQL).
+
+        The publishing statements join the just-filled staging tables to the CRM tables;
+        planned on the statistics of empty tables (a new warehouse, a first load), one of
+        them was seen running for minutes instead of seconds at 10 million accounts.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            for table in ("stg_customer", "stg_customer_source", "stg_contact", "crm_customer"):
+                conn.exec_driver_sql(f"ANALYZE {table}")
 
     # --- control data (job repository) -----------------------------------------------
 
