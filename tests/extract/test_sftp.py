@@ -310,7 +310,13 @@ def test_large_file_split_over_connections_then_resumed_from_the_range_sidecar(
     monkeypatch.setattr("extract.sftp_transfer.SIDECAR_EVERY", 2 * 1024 * 1024)
     name, data = big_file(remote)
     counter = ReadCounter(monkeypatch, name)
-    state, progress = killer(remote.server, 12 * 1024 * 1024, monkeypatch)
+    state, kill_at = killer(remote.server, 12 * 1024 * 1024, monkeypatch)
+
+    def progress(file: str, position: int, total: int) -> None:
+        # Cut the link only once all three ranges are being read: on a loaded machine the
+        # first range can otherwise pass the mark before the others have started.
+        if len(counter.by_session) == 3:
+            kill_at(file, position, total)
 
     with pytest.raises(SftpTransferError):
         fetcher(remote, retries=0, progress=progress).fetch_date(D, ["ZJ"], tmp_path, now())
