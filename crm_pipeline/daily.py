@@ -26,7 +26,6 @@ where *filtered* counts a `D` of an unknown key (ignored, core-dumps.md section 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -49,10 +48,12 @@ from crm_pipeline.runner import (
     count_by_file,
     crash_point,
     ingest_files,
+    landed_files,
+    province_warehouse,
+    record_run,
     run_load_step,
     state_dir,
 )
-from extract.landing import province_files
 from transform.batch import FileCounts, ProvinceBatch
 from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import (
@@ -840,10 +841,8 @@ def run_daily_province(
     forced.
     """
     from load import txn as wtxn
-    from load.warehouse import Warehouse
 
-    chunk_rows = os.environ.get("CRM_LOAD_CHUNK_ROWS")
-    warehouse = Warehouse(ctx.warehouse_url, chunk_rows=int(chunk_rows) if chunk_rows else None)
+    warehouse = province_warehouse(ctx)
     if (
         not ctx.force
         and warehouse.is_published(ctx.day, province, "daily")
@@ -851,13 +850,10 @@ def run_daily_province(
     ):
         summary.status = "already published"
         return
-    run_id = warehouse.start_run(ctx.day, province, "daily")
-    try:
-        _daily_steps(ctx, province, rates, summary, warehouse, run_id)
-    except BaseException:
-        warehouse.finish_run(run_id, "failed")
-        raise
-    warehouse.finish_run(run_id, "completed")
+    record_run(
+        warehouse, ctx, province,
+        lambda run_id: _daily_steps(ctx, province, rates, summary, warehouse, run_id),
+    )  # fmt: skip
 
 
 def _daily_steps(
@@ -868,11 +864,7 @@ def _daily_steps(
     warehouse: Any,
     run_id: int,
 ) -> None:
-    found = province_files(ctx.landing, ctx.business_date, province, "daily", cfg.provinces())
-    if not found.branches:
-        raise PipelineError(f"no branch folder of {province} for {ctx.business_date}")
-    if found.problems:
-        raise PipelineError("not published: " + "; ".join(str(p) for p in found.problems))
+    found = landed_files(ctx, province)
     work = ctx.province_dir(province)
     steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
     ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force))["files"]

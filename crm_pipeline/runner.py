@@ -26,7 +26,13 @@ import pyarrow.parquet as pq
 from crm_pipeline import config as cfg
 from crm_pipeline.errors import FileRejected, PipelineError
 from crm_pipeline.paths import formulas_dir, project_path
-from extract.landing import LandedFile, fx_file, province_files, provinces_in_landing
+from extract.landing import (
+    LandedFile,
+    ProvinceFiles,
+    fx_file,
+    province_files,
+    provinces_in_landing,
+)
 from transform.batch import FileCounts, ProvinceBatch
 from transform.conform import StagedFile, conform_accounts, conform_customers
 from transform.fx import rates_table
@@ -314,20 +320,45 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
 def _run_province(
     ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
 ) -> None:
-    from load.warehouse import Warehouse  # the load stage's I/O stays at the edge
-
-    chunk_rows = os.environ.get("CRM_LOAD_CHUNK_ROWS")  # rows per committed load chunk
-    warehouse = Warehouse(ctx.warehouse_url, chunk_rows=int(chunk_rows) if chunk_rows else None)
+    warehouse = province_warehouse(ctx)
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
         summary.status = "already published"
         return
+    record_run(
+        warehouse, ctx, province,
+        lambda run_id: _initial_steps(ctx, province, rates, summary, warehouse, run_id),
+    )  # fmt: skip
+
+
+def province_warehouse(ctx: RunContext) -> Any:
+    """The warehouse a province's run writes to (CRM_LOAD_CHUNK_ROWS: rows per load chunk)."""
+    from load.warehouse import Warehouse  # the load stage's I/O stays at the edge
+
+    chunk_rows = os.environ.get("CRM_LOAD_CHUNK_ROWS")
+    return Warehouse(ctx.warehouse_url, chunk_rows=int(chunk_rows) if chunk_rows else None)
+
+
+def record_run(
+    warehouse: Any, ctx: RunContext, province: str, steps: Callable[[int], None]
+) -> None:
+    """Run a province's steps as one `crm_run`, completed or failed."""
     run_id = warehouse.start_run(ctx.day, province, ctx.mode)
     try:
-        _initial_steps(ctx, province, rates, summary, warehouse, run_id)
+        steps(run_id)
     except BaseException:
         warehouse.finish_run(run_id, "failed")
         raise
     warehouse.finish_run(run_id, "completed")
+
+
+def landed_files(ctx: RunContext, province: str) -> ProvinceFiles:
+    """The province's files of the date and mode, all present and agreeing with their flags."""
+    found = province_files(ctx.landing, ctx.business_date, province, ctx.mode, cfg.provinces())
+    if not found.branches:
+        raise PipelineError(f"no branch folder of {province} for {ctx.business_date}")
+    if found.problems:
+        raise PipelineError("not published: " + "; ".join(str(p) for p in found.problems))
+    return found
 
 
 def _initial_steps(
@@ -342,11 +373,7 @@ def _initial_steps(
 
     provinces = cfg.provinces()
     layouts = cfg.layouts()
-    found = province_files(ctx.landing, ctx.business_date, province, ctx.mode, provinces)
-    if not found.branches:
-        raise PipelineError(f"no branch folder of {province} for {ctx.business_date}")
-    if found.problems:
-        raise PipelineError("not published: " + "; ".join(str(p) for p in found.problems))
+    found = landed_files(ctx, province)
     formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
     work = ctx.province_dir(province)
     steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
