@@ -45,11 +45,13 @@ from crm_pipeline.runner import (
     ProvinceSteps,
     ProvinceSummary,
     RunContext,
+    check_reconciled,
     count_by_file,
     crash_point,
     ingest_files,
     landed_files,
     province_warehouse,
+    reconciled_counts,
     record_run,
     run_load_step,
     state_dir,
@@ -618,16 +620,6 @@ def compute_day(
         {**customer_changes.ignored, **account_changes.ignored},
         applied_customers.applied,
     )
-    unbalanced = [f for f in files if not f.balanced()]
-    if unbalanced:
-        raise PipelineError(
-            "reconciliation failed: "
-            + "; ".join(
-                f"{f.file}: read {f.read} != kept {f.kept} + set aside {f.set_aside}"
-                f" + filtered {f.filtered}"
-                for f in unbalanced
-            )
-        )
     batch = ProvinceBatch(
         business_date=ctx.day,
         province=province,
@@ -702,27 +694,15 @@ def _change_file_counts(
     ignored: dict[str, int],
     customers_applied: pa.Table,
 ) -> list[FileCounts]:
-    """FileCounts of the change files (TXN files are counted once their details load)."""
+    """FileCounts of the change files, reconciled (TXN files are counted once their details
+    load)."""
     late = count_by_file(pa.concat_tables([_file_column(r) for r in late_rejects]))
     kept = count_by_file(pa.concat_tables([_file_column(a) for a in applied]))
     flagged = count_by_file(
         customers_applied.filter(pc.invert(customers_applied.column("id_valid")))
     )
-    return [
-        FileCounts(
-            file=r["file"],
-            branch=r["branch"],
-            system=r["system"],
-            entity=r["entity"],
-            read=r["read"],
-            kept=kept.get(r["file"], 0),
-            set_aside=r["set_aside"] + late.get(r["file"], 0),
-            filtered=ignored.get(r["file"], 0),
-            flagged=flagged.get(r["file"], 0),
-        )
-        for r in ingested
-        if r["entity"] != "TXN"
-    ]
+    changes = [r for r in ingested if r["entity"] != "TXN"]
+    return reconciled_counts(changes, kept, late, ignored, flagged)
 
 
 def _txn_rows(
@@ -804,13 +784,7 @@ def _load_transactions(
     txns, dup_rejects, txn_files = day_transactions(ingested)
     late = count_by_file(dup_rejects) if dup_rejects.num_rows else {}
     rows, files = _txn_rows(warehouse, province, ctx.day, txns, txn_files, late)
-    unbalanced = [f for f in files if not f.balanced() or f.filtered < 0]
-    if unbalanced:
-        raise PipelineError(
-            "reconciliation failed: "
-            + "; ".join(f"{f.file}: read {f.read}, kept {f.kept}, set aside {f.set_aside}"
-                        for f in unbalanced)
-        )  # fmt: skip
+    check_reconciled(files)
     wtxn.publish_transactions(
         warehouse.engine,
         province=province,

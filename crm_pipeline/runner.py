@@ -483,30 +483,7 @@ def _initial_steps(
         **count_by_file(pq.read_table(paths["accounts"], columns=["file"])),
     }
     flagged = count_by_file(customers_table.filter(pc.invert(customers_table.column("id_valid"))))
-    summary.files = [
-        FileCounts(
-            file=r["file"],
-            branch=r["branch"],
-            system=r["system"],
-            entity=r["entity"],
-            read=r["read"],
-            kept=kept.get(r["file"], 0),
-            set_aside=r["set_aside"] + late_rejects.get(r["file"], 0),
-            filtered=filtered_by_file.get(r["file"], 0),
-            flagged=flagged.get(r["file"], 0),
-        )
-        for r in ingested
-    ]
-    unbalanced = [f for f in summary.files if not f.balanced()]
-    if unbalanced:
-        raise PipelineError(
-            "reconciliation failed: "
-            + "; ".join(
-                f"{f.file}: read {f.read} != kept {f.kept} + set aside {f.set_aside}"
-                f" + filtered {f.filtered}"
-                for f in unbalanced
-            )
-        )
+    summary.files = reconciled_counts(ingested, kept, late_rejects, filtered_by_file, flagged)
     summary.source_customers = customers_table.num_rows
     summary.merged_customers = merged.num_rows
     summary.qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
@@ -537,6 +514,49 @@ def _initial_steps(
 
     summary.batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
     summary.status = "published"
+
+
+def reconciled_counts(
+    ingested: Sequence[dict[str, Any]],
+    kept: dict[str, int],
+    set_aside_later: dict[str, int],
+    filtered: dict[str, int],
+    flagged: dict[str, int],
+) -> list[FileCounts]:
+    """Each ingested file's FileCounts; PipelineError unless read = kept + set aside + filtered.
+
+    `ingested` are the ingest step's records (read and set aside at parsing); the dicts,
+    by file name, add what later steps kept, set aside, filtered and flagged.
+    """
+    files = [
+        FileCounts(
+            file=r["file"],
+            branch=r["branch"],
+            system=r["system"],
+            entity=r["entity"],
+            read=r["read"],
+            kept=kept.get(r["file"], 0),
+            set_aside=r["set_aside"] + set_aside_later.get(r["file"], 0),
+            filtered=filtered.get(r["file"], 0),
+            flagged=flagged.get(r["file"], 0),
+        )
+        for r in ingested
+    ]
+    check_reconciled(files)
+    return files
+
+
+def check_reconciled(files: Sequence[FileCounts]) -> None:
+    unbalanced = [f for f in files if not f.balanced()]
+    if unbalanced:
+        raise PipelineError(
+            "reconciliation failed: "
+            + "; ".join(
+                f"{f.file}: read {f.read} != kept {f.kept} + set aside {f.set_aside}"
+                f" + filtered {f.filtered}"
+                for f in unbalanced
+            )
+        )
 
 
 def run_load_step(

@@ -23,7 +23,8 @@ class FileCounts:
     flagged: int = 0  # kept, but with an identification number failing its check
 
     def balanced(self) -> bool:
-        return self.read == self.kept + self.set_aside + self.filtered
+        counts = (self.read, self.kept, self.set_aside, self.filtered)
+        return min(counts) >= 0 and self.read == self.kept + self.set_aside + self.filtered
 
 
 @dataclass(frozen=True)
