@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
+from typing import TypeAlias
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,61 @@ class FileCounts:
 
 
 @dataclass(frozen=True)
+class TableParts:
+    """A table kept on disk as Parquet parts, read one part at a time.
+
+    A province's initial load is transformed bucket by bucket (transform/partition.py):
+    every customer identity, with all its source records and accounts, falls in exactly one
+    bucket. The batch's big tables are then these parts, part i of every table belonging to
+    bucket i, so the load can stage them part by part and its memory is bounded by the
+    largest part, not by the province. Parts are read in order and always the same way, so
+    a restart slices the same chunks again.
+    """
+
+    paths: tuple[Path, ...]
+    schema: pa.Schema
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for path in self.paths:
+            yield pq.read_table(path, schema=self.schema)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.schema.names)
+
+    def read(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The whole table (or some of its columns) at once: for narrow reads and tests."""
+        if not self.paths:
+            table = self.schema.empty_table()
+            return table.select(list(columns)) if columns is not None else table
+        return pa.concat_tables(
+            pq.read_table(
+                p, columns=list(columns) if columns is not None else None, schema=self.schema
+            )
+            for p in self.paths
+        )
+
+
+# A table of a batch: in memory, or on disk in parts.
+BatchTable: TypeAlias = pa.Table | TableParts
+
+
+def parts_of(table: BatchTable) -> Iterator[pa.Table]:
+    """The parts of a batch table, in order (an in-memory table is one part)."""
+    if isinstance(table, pa.Table):
+        yield table
+    else:
+        yield from table
+
+
+@dataclass(frozen=True)
 class ProvinceBatch:
     """Everything one province's load writes to the warehouse, as Arrow tables.
 
@@ -36,15 +95,19 @@ class ProvinceBatch:
     source_customers: SOURCE_CUSTOMER (contact details per source record)
     accounts: SOURCE_ACCOUNT + cust_key, balance_cny (decimal128(38, 8)), in_scope (bool)
     rejects: REJECT
+
+    The four big tables may be TableParts; when they are, they have the same number of
+    parts and part i of each belongs to the same customers (bucket i): a customer's links,
+    source records and accounts are in the part where the customer is.
     """
 
     business_date: date
     province: str
     mode: str  # initial | daily
-    customers: pa.Table
-    links: pa.Table
-    source_customers: pa.Table
-    accounts: pa.Table
+    customers: BatchTable
+    links: BatchTable
+    source_customers: BatchTable
+    accounts: BatchTable
     rejects: pa.Table
     files: list[FileCounts] = field(default_factory=list)
     formula_ids: dict[str, str] = field(default_factory=dict)  # cust_type -> formula id
