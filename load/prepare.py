@@ -1,5 +1,10 @@
 """Shaping a ProvinceBatch's Arrow tables into the staging tables' columns (pure functions).
 
+The batch's big tables are in-memory Arrow tables or TableParts (Parquet parts, part i of
+every table holding the same customers); everything here works on one part at a time
+(`read_part`; an in-memory table is one part), so the load holds one part, never a whole
+province on disk.
+
 Only the rows of the batch's CRM customers go to the warehouse: `attach_ids` keeps the rows
 whose merged customer has a `crm_cust_id` (resolved in the database) and adds that id,
 preserving row order so that a restart slices the very same chunks again.
@@ -7,10 +12,13 @@ preserving row order so that a restart slices the very same chunks again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from transform.batch import ProvinceBatch
+from transform.batch import BatchTable, ProvinceBatch
 from transform.schema import MONEY
 
 CNY = pa.decimal128(38, 8)
@@ -42,9 +50,63 @@ def split_key(cust_key: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array,
     )
 
 
-def customers(batch: ProvinceBatch) -> pa.Table:
-    """stg_customer rows: every merged customer of the batch, with its score."""
-    table = batch.customers
+# Columns each shaping function reads (optional ones may be absent): a part on disk is
+# read with only these.
+CUSTOMER_COLUMNS = [
+    "cust_key",
+    "id_valid",
+    "name",
+    "master_source",
+    "master_cust_no",
+    "source_count",
+    "score",
+    "formula_id",
+    "qualified",
+]
+LINK_COLUMNS = ["source", "cust_no", "cust_key", "role"]
+CONTACT_COLUMNS = ["source", "cust_no", "phone", "mobile", "address", "postcode"]
+ACCOUNT_COLUMNS = [
+    "source",
+    "acct_no",
+    "cust_key",
+    "cust_no",
+    "kind",
+    "currency",
+    "balance",
+    "balance_cny",
+    "status",
+    "in_scope",
+    "open_date",
+    "maturity_date",
+]
+
+
+def part_count(table: BatchTable) -> int:
+    """How many parts `table` has (an in-memory table is one)."""
+    return 1 if isinstance(table, pa.Table) else len(table)
+
+
+def read_part(table: BatchTable, index: int, columns: Sequence[str]) -> pa.Table:
+    """Part `index` of `table`, only the `columns` it has (read from disk only now)."""
+    if isinstance(table, pa.Table):
+        assert index == 0, index
+        return table.select([c for c in columns if c in table.column_names])
+    present = [c for c in columns if c in table.column_names]
+    return pq.read_table(table.paths[index], columns=present, schema=table.schema)
+
+
+def customer_keys(table: pa.Table, *, qualified_only: bool) -> pa.Table:
+    """The rows of one part of the customers that are staged (`customers` keeps these):
+    every one, or only the qualified ones."""
+    if not qualified_only:
+        return table
+    return table.filter(pc.fill_null(table.column("qualified").cast(pa.bool_()), False))
+
+
+def customers(table: pa.Table, *, qualified_only: bool = False) -> pa.Table:
+    """stg_customer rows of one part: its merged customers with their scores (only the
+    qualified ones with `qualified_only`)."""
+    table = customer_keys(table, qualified_only=qualified_only)
     cust_type, id_type, id_no = split_key(table.column("cust_key"))
     return pa.table(
         {
@@ -73,15 +135,35 @@ def attach_ids(
     return table.filter(keep), pc.take(ids, pc.filter(position, keep))
 
 
+def ids_by_part(
+    part_keys: Sequence[pa.Array], cust_keys: pa.Array, cust_ids: pa.Array
+) -> list[tuple[pa.Array, pa.Array]]:
+    """Split the batch's (cust_key, crm_cust_id) by part: `part_keys[i]` are the customer
+    keys staged from part i; the result's item i holds those that are CRM customers and
+    their ids. One hash of the batch's CRM keys for all parts, so that each part's
+    links and accounts are then looked up among the part's own customers only."""
+    if not part_keys:
+        return []
+    every = pa.chunked_array(part_keys, pa.string()).combine_chunks()
+    position = pc.index_in(every, value_set=cust_keys)
+    result, start = [], 0
+    for keys in part_keys:
+        where = position.slice(start, len(keys))
+        keep = pc.is_valid(where)
+        result.append((pc.filter(keys, keep), pc.take(cust_ids, pc.filter(where, keep))))
+        start += len(keys)
+    return result
+
+
 def _source_key(
     source: pa.ChunkedArray | pa.Array, cust_no: pa.ChunkedArray | pa.Array
 ) -> pa.Array:
     return pc.binary_join_element_wise(source, cust_no, "\x1f")
 
 
-def links(batch: ProvinceBatch, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Table:
-    """stg_customer_source rows of the CRM customers."""
-    kept, ids = attach_ids(batch.links, batch.links.column("cust_key"), cust_keys, cust_ids)
+def links(table: pa.Table, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Table:
+    """stg_customer_source rows of the CRM customers (one part of CUSTOMER_LINK)."""
+    kept, ids = attach_ids(table, table.column("cust_key"), cust_keys, cust_ids)
     return pa.table(
         {
             "source": kept.column("source").cast(pa.string()),
@@ -92,9 +174,9 @@ def links(batch: ProvinceBatch, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.T
     )
 
 
-def contacts(batch: ProvinceBatch, staged_links: pa.Table) -> pa.Table:
-    """stg_contact rows: contact details of every source record of the CRM customers."""
-    table = batch.source_customers
+def contacts(table: pa.Table, staged_links: pa.Table) -> pa.Table:
+    """stg_contact rows: contact details of every source record of the CRM customers
+    (one part of SOURCE_CUSTOMER, and the stg_customer_source rows of the same part)."""
     kept, ids = attach_ids(
         table,
         _source_key(table.column("source"), table.column("cust_no")),
@@ -114,9 +196,8 @@ def contacts(batch: ProvinceBatch, staged_links: pa.Table) -> pa.Table:
     )
 
 
-def accounts(batch: ProvinceBatch, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Table:
-    """stg_account rows: every account, all systems, of the CRM customers."""
-    table = batch.accounts
+def accounts(table: pa.Table, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Table:
+    """stg_account rows: every account, all systems, of the CRM customers (one part)."""
     kept, ids = attach_ids(table, table.column("cust_key"), cust_keys, cust_ids)
     return pa.table(
         {
@@ -152,8 +233,22 @@ def rejects(batch: ProvinceBatch) -> pa.Table:
     )
 
 
+def qualified_count(table: BatchTable) -> int:
+    """Qualified customers of the batch, reading only that column, part by part."""
+    total = 0
+    for index in range(part_count(table)):
+        column = read_part(table, index, ["qualified"]).column("qualified")
+        total += pc.sum(column.cast(pa.int64())).as_py() or 0
+    return total
+
+
 def fingerprint(batch: ProvinceBatch) -> str:
-    """Identifies a batch's content well enough to refuse resuming a different one."""
+    """Identifies a batch's content well enough to refuse resuming a different one.
+
+    Sizes (a table on disk: from its parts' Parquet metadata), qualified customers (that
+    one column, part by part), and the number of parts when there are several: chunks
+    never span parts, so a restart must cut the tables into the same parts.
+    """
     sizes = [
         batch.customers.num_rows,
         batch.links.num_rows,
@@ -162,5 +257,6 @@ def fingerprint(batch: ProvinceBatch) -> str:
         batch.rejects.num_rows,
         len(batch.files),
     ]
-    qualified = pc.sum(batch.customers.column("qualified").cast(pa.int64())).as_py() or 0
-    return "/".join(str(n) for n in [*sizes, qualified])
+    text = "/".join(str(n) for n in [*sizes, qualified_count(batch.customers)])
+    parts = part_count(batch.customers)
+    return text if parts == 1 else f"{text}/parts={parts}"

@@ -18,15 +18,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, Table, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
 
 from load import accounts as account_tables
 from load import control, prepare, publish
-from load.bulk import ChunkHook, stage
+from load.bulk import ChunkHook, Stager
 from load.control import Checkpoint, StepRecord
 from load.publish import BatchKey
 from load.tables import (
+    ABANDONED,
     crm_load_batch,
     stg_account,
     stg_contact,
@@ -223,45 +224,105 @@ class Warehouse:
             if existing is not None:
                 log.info("%s already published as batch %s: unchanged", key, existing)
                 return BatchResult(batch_id=existing, status="unchanged")
+        parts = prepare.part_count(batch.customers)
+        for table in (batch.links, batch.source_customers, batch.accounts):
+            if prepare.part_count(table) != parts:
+                raise ValueError(
+                    f"{key}: the batch's tables come in {parts} and"
+                    f" {prepare.part_count(table)} parts; they must be cut alike"
+                )
         batch_id, resumed = publish.open_batch(self.engine, key, prepare.fingerprint(batch), run_id)
-        written = skipped = 0
+        stagers: list[Stager] = []
 
-        def put(target: Any, data: Any, stream: str | None = None) -> int:
-            nonlocal written, skipped
-            staged = stage(
+        def stager(target: Table, stream: str | None = None) -> Stager:
+            made = Stager(
                 self.engine,
                 target,
-                data,
                 batch_id=batch_id,
                 chunk_rows=self.chunk_rows,
                 step_id=step_id,
                 on_chunk=on_chunk,
                 stream=stream,
             )
-            written += staged.chunks_written
-            skipped += staged.chunks_skipped
-            return staged.rows
+            stagers.append(made)
+            return made
 
-        put(stg_customer, prepare.customers(batch))
+        # Customers, part by part: only the qualified ones on a province's first load (no
+        # other can be a CRM customer then), every one otherwise (see publish.customer_scope).
+        qualified_only = publish.customer_scope(self.engine, batch_id, batch.province, step_id)
+        customers = stager(stg_customer)
+        part_keys: list[pa.Array] = []
+        for part in range(parts):
+            if customers.needs(part):
+                table = prepare.read_part(batch.customers, part, prepare.CUSTOMER_COLUMNS)
+                rows = prepare.customers(table, qualified_only=qualified_only)
+                customers.put(part, rows)
+            else:  # committed by an earlier attempt: only its keys are needed
+                table = prepare.read_part(batch.customers, part, ["cust_key", "qualified"])
+                rows = prepare.customer_keys(table, qualified_only=qualified_only)
+            part_keys.append(rows.column("cust_key").combine_chunks())
+            del table, rows
         new_ids = publish.assign_ids(self.engine, batch_id, batch.province, step_id)
         keys, ids = publish.crm_ids(self.engine, batch_id)
-        links = prepare.links(batch, keys, ids)
-        sources = put(stg_customer_source, links)
-        contacts = put(stg_contact, prepare.contacts(batch, links))
-        # A province's first accounts go to a table of the batch's own, attached as the
+        crm = prepare.ids_by_part(part_keys, keys, ids)
+        del part_keys, keys, ids
+
+        # Then, part by part, the CRM customers' source records, contacts and accounts. A
+        # province's first accounts go to a table of the batch's own, attached as the
         # province's partition at publication (PostgreSQL; see load.accounts).
         account_table = account_tables.staging_table(self.engine, batch_id, batch.province)
-        account_rows = prepare.accounts(batch, keys, ids)
-        if account_tables.is_batch_table(account_table):
-            account_rows = account_rows.append_column(
-                "province", pa.array([batch.province] * account_rows.num_rows, pa.string())
-            )
-        accounts = put(account_table, account_rows, stream=stg_account.name)
-        if account_tables.is_batch_table(account_table):
+        attach = account_tables.is_batch_table(account_table)
+        sources = stager(stg_customer_source)
+        contacts = stager(stg_contact)
+        accounts = stager(account_table, stream=stg_account.name)
+        for part in range(parts):
+            part_keys_ids = crm[part]
+            if sources.needs(part) or contacts.needs(part):
+                links = prepare.links(
+                    prepare.read_part(batch.links, part, prepare.LINK_COLUMNS), *part_keys_ids
+                )
+                sources.put(part, links)
+                if contacts.needs(part):
+                    table = prepare.read_part(batch.source_customers, part, prepare.CONTACT_COLUMNS)
+                    contacts.put(part, prepare.contacts(table, links))
+                    del table
+                del links
+            if accounts.needs(part):
+                table = prepare.read_part(batch.accounts, part, prepare.ACCOUNT_COLUMNS)
+                rows = prepare.accounts(table, *part_keys_ids)
+                del table
+                if attach:
+                    rows = rows.append_column(
+                        "province", pa.array([batch.province] * rows.num_rows, pa.string())
+                    )
+                accounts.put(part, rows)
+                del rows
+        del crm
+        if attach:
             account_tables.prepare_attach(self.engine, batch_id, batch.province)
-        rejects = put(stg_reject, prepare.rejects(batch))
+        rejects = stager(stg_reject)
+        rejects.put(0, prepare.rejects(batch))
+        written = sum(made.written for made in stagers)
+        skipped = sum(made.skipped for made in stagers)
         self._refresh_statistics()
-        counts = publish.publish(self.engine, batch, batch_id, force=force, accounts=account_table)
+        try:
+            counts = publish.publish(
+                self.engine, batch, batch_id, force=force, accounts=account_table
+            )
+        except publish.ScopeChanged as changed:
+            # Staged as a first load, but the province was published meanwhile: write it
+            # again as a later load (a new batch; this one is abandoned).
+            log.warning("%s; batch %s abandoned, writing the batch again", changed, batch_id)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    crm_load_batch.update()
+                    .where(crm_load_batch.c.batch_id == batch_id)
+                    .values(status=ABANDONED)
+                )
+            publish.drop_staging(self.engine, batch_id)
+            return self.write_batch(
+                batch, force=force, run_id=run_id, step_id=step_id, on_chunk=on_chunk
+            )
         publish.drop_staging(self.engine, batch_id)
         if counts is None:
             # Lost a race with another writer of the same (date, province, mode).
@@ -269,7 +330,7 @@ class Warehouse:
                 conn.execute(
                     crm_load_batch.update()
                     .where(crm_load_batch.c.batch_id == batch_id)
-                    .values(status="abandoned")
+                    .values(status=ABANDONED)
                 )
                 existing = publish.published_batch(conn, key)
             return BatchResult(batch_id=existing or batch_id, status="unchanged")
@@ -281,10 +342,10 @@ class Warehouse:
             customers=counts["customers"],
             qualified=counts["qualified"],
             new_ids=new_ids,
-            sources=sources,
-            contacts=contacts,
-            accounts=accounts,
-            rejects=rejects,
+            sources=sources.staged().rows,
+            contacts=contacts.staged().rows,
+            accounts=accounts.staged().rows,
+            rejects=rejects.staged().rows,
             files=len(batch.files),
             chunks_written=written,
             chunks_skipped=skipped,
