@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from transform.batch import FileCounts, ProvinceBatch
+from transform.batch import FileCounts, ProvinceBatch, TableParts
 from transform.schema import (
     CUSTOMER_LINK,
     MERGED_CUSTOMER,
@@ -157,3 +159,53 @@ def people(n: int, *, qualified_every: int = 2, start: int = 0, accounts: int = 
         )
         for i in range(start, start + n)
     ]
+
+
+def as_parts(
+    batch: ProvinceBatch, directory: Path, parts: int, *, empty: int = -1
+) -> ProvinceBatch:
+    """The same batch with its four big tables as TableParts of `parts` Parquet parts each,
+    as the bucketed initial load hands them: customer i (and its links, source records and
+    accounts) in part (7 i) mod n, skipping part `empty` (left with no rows)."""
+    assert isinstance(batch.customers, pa.Table) and isinstance(batch.links, pa.Table)
+    assert isinstance(batch.source_customers, pa.Table) and isinstance(batch.accounts, pa.Table)
+    usable = [p for p in range(parts) if p != empty]
+    keys = batch.customers.column("cust_key")
+    part_of_key = {k: usable[(7 * i) % len(usable)] for i, k in enumerate(keys.to_pylist())}
+    link_keys = batch.links.column("cust_key").to_pylist()
+    records = zip(batch.links.column("source").to_pylist(),
+                  batch.links.column("cust_no").to_pylist(), strict=True)  # fmt: skip
+    part_of_record = {r: part_of_key[k] for r, k in zip(records, link_keys, strict=True)}
+
+    def split(name: str, table: pa.Table, part_of_row: list[int]) -> TableParts:
+        paths = []
+        for p in range(parts):
+            path = directory / f"{name}-{p:03d}.parquet"
+            pq.write_table(table.filter(pa.array([q == p for q in part_of_row])), path)
+            paths.append(path)
+        return TableParts(tuple(paths), table.schema)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    sources = batch.source_customers
+    return replace(
+        batch,
+        customers=split("customers", batch.customers, [part_of_key[k] for k in keys.to_pylist()]),
+        links=split("links", batch.links, [part_of_key[k] for k in link_keys]),
+        source_customers=split(
+            "source_customers",
+            sources,
+            [
+                part_of_record[r]
+                for r in zip(
+                    sources.column("source").to_pylist(),
+                    sources.column("cust_no").to_pylist(),
+                    strict=True,
+                )
+            ],
+        ),  # fmt: skip
+        accounts=split(
+            "accounts",
+            batch.accounts,
+            [part_of_key[k] for k in batch.accounts.column("cust_key").to_pylist()],
+        ),
+    )
