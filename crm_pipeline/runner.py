@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crm_pipeline import config as cfg
+from crm_pipeline.buckets import merge_bucket, score_bucket
 from crm_pipeline.errors import FileRejected, PipelineError
 from crm_pipeline.paths import formulas_dir, project_path
 from extract.landing import (
@@ -33,12 +33,12 @@ from extract.landing import (
     province_files,
     provinces_in_landing,
 )
-from transform.batch import FileCounts, ProvinceBatch
-from transform.conform import StagedFile, conform_accounts, conform_customers
+from transform.batch import BatchTable, FileCounts, ProvinceBatch, TableParts, parts_of
+from transform.conform import StagedFile
 from transform.fx import rates_table
 from transform.ingest import ingest_file
-from transform.merge import merge_customers
-from transform.schema import REJECT
+from transform.partition import bucket_count, partition_province
+from transform.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,59 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def worker_pool(workers: int) -> Any:
+    """A pool of `workers` processes, or None for one (the work is then done in-process)."""
+    if workers <= 1:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: a forked copy of a process running Arrow's thread pools can hang.
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One restartable piece of a step (a bucket): `run(*args)` writes `outputs`, returns counts."""
+
+    name: str
+    run: Callable[..., dict[str, int]]
+    args: tuple[Any, ...]
+    outputs: tuple[Path, ...]
+
+
+def run_jobs(
+    directory: Path, jobs: Sequence[Job], force: bool, workers: int
+) -> list[dict[str, int]]:
+    """Run each job whose own manifest (under `directory`) is not intact, in worker
+    processes, recording each as it completes; the counts of every job, in order."""
+    done = StepLog(directory, force)
+    todo = [job for job in jobs if done.done(job.name) is None]
+    pool = worker_pool(min(workers, len(todo)))
+    try:
+        futures = {job.name: pool.submit(job.run, *job.args) for job in todo} if pool else {}
+        results = []
+        for job in jobs:
+            manifest = done.done(job.name)
+            if manifest is None:
+                future = futures.get(job.name)
+                counts = future.result() if future is not None else job.run(*job.args)
+                done.record(job.name, list(job.outputs), counts=counts)
+                crash_point(f"{directory.name}:{job.name}")
+                manifest = done.done(job.name)
+                assert manifest is not None
+            results.append(manifest["counts"])
+        return results
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _ingest_one(landed: LandedFile, out: Path, rejects_out: Path) -> tuple[int, int, int]:
     """Parse, type and stage one file (in a worker process): its read, kept, set aside."""
     layouts = cfg.layouts()
@@ -226,20 +279,10 @@ def ingest_files(
     skipped = 0
     todo = [landed for landed in files if per_file.done(landed.name) is None]
     workers = _ingest_workers(todo)
-    pool = None
+    pool = worker_pool(workers)
     futures: dict[str, Any] = {}
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
+    if pool is not None:
         parsed.mkdir(parents=True, exist_ok=True)
-        # spawn, not fork: a forked copy of a process running Arrow's thread pools can hang.
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent,
-            initargs=(os.getpid(),),
-        )
         for landed in sorted(todo, key=lambda f: -f.path.stat().st_size):
             futures[landed.name] = pool.submit(
                 _ingest_one,
@@ -394,107 +437,103 @@ def _initial_steps(
             if layouts.layout_for(r["system"], r["entity"]).role == role
         ]
 
-    paths = {
-        name: work / f"{name}.parquet"
-        for name in (
-            "customers",
-            "accounts",
-            "customer_rejects",
-            "account_rejects",
-            "merged",
-            "links",
-            "scoring_input",
-            "scores",
-        )
-    }
+    buckets = bucket_count(sum(f.path.stat().st_size for f in found.files))
+    cut = work / "partition"
 
     def conform_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
-        customers = conform_customers(staged("customer"))
-        accounts = conform_accounts(
+        parts = partition_province(
+            staged("customer"),
             staged("account"),
-            customers.table,
             rates(),
             formulas.export_filter,
             drop_filtered=ctx.mode == "initial",
+            buckets=buckets,
+            out=cut,
         )
-        pq.write_table(customers.table, paths["customers"])
-        pq.write_table(accounts.table, paths["accounts"])
-        pq.write_table(customers.rejects.cast(REJECT), paths["customer_rejects"])
-        pq.write_table(accounts.rejects.cast(REJECT), paths["account_rejects"])
-        outputs = [
-            paths[n] for n in ("customers", "accounts", "customer_rejects", "account_rejects")
-        ]
+        late = pq.read_table(parts.rejects, columns=["file"]).num_rows
         counts = {
-            "kept": customers.table.num_rows + accounts.table.num_rows,
-            "set_aside": customers.rejects.num_rows + accounts.rejects.num_rows,
-            "filtered": sum(accounts.filtered.values()),
+            "kept": sum(parts.kept.values()),
+            "set_aside": late,
+            "filtered": sum(parts.filtered.values()),
+            "buckets": parts.buckets,
         }
-        return outputs, counts, {"filtered": accounts.filtered}
+        info = {
+            "buckets": parts.buckets,
+            "customers": [str(p) for p in parts.customers],
+            "accounts": [str(p) for p in parts.accounts],
+            "rejects": str(parts.rejects),
+            "kept": parts.kept,
+            "filtered": parts.filtered,
+            "flagged": parts.flagged,
+        }
+        return [*parts.customers, *parts.accounts, parts.rejects], counts, info
 
-    filtered_by_file: dict[str, int] = steps.run("conform", conform_step)["filtered"]
-    customers_table = pq.read_table(paths["customers"])
+    cut_info = steps.run("conform", conform_step)
+    bucket_names = [f"{b:04d}" for b in range(int(cut_info["buckets"]))]
+    source_customers = [Path(p) for p in cut_info["customers"]]
+    conformed_accounts = [Path(p) for p in cut_info["accounts"]]
+    workers = max(1, min(_bucket_workers(), len(bucket_names)))
+
+    def bucket_paths(folder: str) -> list[Path]:
+        (work / folder).mkdir(parents=True, exist_ok=True)
+        return [work / folder / f"{b}.parquet" for b in bucket_names]
+
+    merged_parts, link_parts = bucket_paths("merged"), bucket_paths("links")
+    keyed_parts, scored_parts = bucket_paths("scoring_input"), bucket_paths("scored")
 
     def merge_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
-        merged, links = merge_customers(customers_table, provinces.source_priority)
-        pq.write_table(merged, paths["merged"])
-        pq.write_table(links, paths["links"])
-        return (
-            [paths["merged"], paths["links"]],
-            {"read": customers_table.num_rows, "written": merged.num_rows},
-            {},
-        )
+        priority = tuple(provinces.source_priority)
+        jobs = [
+            Job(b, merge_bucket, (source_customers[i], merged_parts[i], link_parts[i], priority),
+                (merged_parts[i], link_parts[i]))
+            for i, b in enumerate(bucket_names)
+        ]  # fmt: skip
+        results = run_jobs(work / "merge", jobs, ctx.force, workers)
+        counts = {k: sum(r[k] for r in results) for k in ("read", "written")}
+        return [*merged_parts, *link_parts], counts, {}
 
-    steps.run("merge", merge_step)
-    merged = pq.read_table(paths["merged"])
-    links = pq.read_table(paths["links"])
+    merged_counts = steps.run("merge", merge_step)["counts"]
 
     def score_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
-        accounts = pq.read_table(paths["accounts"])
-        keyed = accounts.join(
-            links.select(["source", "cust_no", "cust_key"]),
-            keys=["source", "cust_no"],
-            join_type="inner",
-        )
-        keyed = keyed.join(merged.select(["cust_key", "cust_type"]), keys="cust_key")
-        keyed = keyed.sort_by([("file", "ascending"), ("line", "ascending")])
-        pq.write_table(keyed, paths["scoring_input"])
-        scores = formulas.score(keyed, merged)
-        pq.write_table(scores, paths["scores"])
-        qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
-        return (
-            [paths["scoring_input"], paths["scores"]],
-            {"read": keyed.num_rows, "written": scores.num_rows, "qualified": qualified},
-            {},
-        )
+        jobs = [
+            Job(
+                b,
+                score_bucket,
+                (province, ctx.day, conformed_accounts[i], link_parts[i], merged_parts[i],
+                 keyed_parts[i], scored_parts[i]),
+                (keyed_parts[i], scored_parts[i]),
+            )
+            for i, b in enumerate(bucket_names)
+        ]  # fmt: skip
+        results = run_jobs(work / "score", jobs, ctx.force, workers)
+        counts = {k: sum(r[k] for r in results) for k in ("read", "written", "qualified")}
+        return [*keyed_parts, *scored_parts], counts, {}
 
-    steps.run("score", score_step)
-    scores = pq.read_table(paths["scores"])
-    accounts_table = pq.read_table(paths["scoring_input"])
-    customer_rejects = pq.read_table(paths["customer_rejects"])
-    account_rejects = pq.read_table(paths["account_rejects"])
+    score_counts = steps.run("score", score_step)["counts"]
 
+    late_rejects_table = pq.read_table(cut_info["rejects"])
     rejects = pa.concat_tables(
-        [pq.read_table(r["rejects"]) for r in ingested] + [customer_rejects, account_rejects]
+        [pq.read_table(r["rejects"]) for r in ingested] + [late_rejects_table.cast(REJECT)]
     )
     write_reject_file(rejects, work / "rejects.csv")
-    late_rejects = count_by_file(pa.concat_tables([customer_rejects, account_rejects]))
-    kept = {
-        **count_by_file(customers_table),
-        **count_by_file(pq.read_table(paths["accounts"], columns=["file"])),
-    }
-    flagged = count_by_file(customers_table.filter(pc.invert(customers_table.column("id_valid"))))
-    summary.files = reconciled_counts(ingested, kept, late_rejects, filtered_by_file, flagged)
-    summary.source_customers = customers_table.num_rows
-    summary.merged_customers = merged.num_rows
-    summary.qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
+    summary.files = reconciled_counts(
+        ingested,
+        cut_info["kept"],
+        count_by_file(late_rejects_table),
+        cut_info["filtered"],
+        cut_info["flagged"],
+    )
+    summary.source_customers = int(merged_counts["read"])
+    summary.merged_customers = int(merged_counts["written"])
+    summary.qualified = int(score_counts["qualified"])
     batch = ProvinceBatch(
         business_date=ctx.day,
         province=province,
         mode=ctx.mode,
-        customers=merged.join(scores, keys="cust_key"),
-        links=links,
-        source_customers=customers_table,
-        accounts=accounts_table,
+        customers=TableParts(tuple(scored_parts), _schema_of(scored_parts)).read(),  # TEMP
+        links=TableParts(tuple(link_parts), CUSTOMER_LINK).read(),
+        source_customers=TableParts(tuple(source_customers), SOURCE_CUSTOMER).read(),
+        accounts=TableParts(tuple(keyed_parts), _schema_of(keyed_parts)).read(),
         rejects=rejects,
         files=summary.files,
         formula_ids=formulas.formula_ids,
@@ -505,8 +544,8 @@ def _initial_steps(
             ctx.staging,
             province,
             ctx.business_date,
-            customers_table,
-            pq.read_table(paths["accounts"]),
+            TableParts(tuple(source_customers), SOURCE_CUSTOMER),
+            TableParts(tuple(conformed_accounts), _schema_of(conformed_accounts)),
         )
         return [target / "customers.parquet", target / "accounts.parquet"], {}, {}
 
@@ -514,6 +553,19 @@ def _initial_steps(
 
     summary.batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
     summary.status = "published"
+
+
+# Buckets are merged and scored by this many worker processes (CRM_BUCKET_WORKERS).
+BUCKET_WORKERS = 2
+
+
+def _bucket_workers() -> int:
+    wanted = int(os.environ.get("CRM_BUCKET_WORKERS") or BUCKET_WORKERS)
+    return max(1, min(wanted, os.cpu_count() or 1))
+
+
+def _schema_of(parts: Sequence[Path]) -> pa.Schema:
+    return pq.read_schema(parts[0])
 
 
 def reconciled_counts(
@@ -607,7 +659,11 @@ def state_dir(staging: Path, province: str, business_date: str) -> Path:
 
 
 def write_state(
-    staging: Path, province: str, business_date: str, customers: pa.Table, accounts: pa.Table
+    staging: Path,
+    province: str,
+    business_date: str,
+    customers: BatchTable,
+    accounts: BatchTable,
 ) -> Path:
     """Write the initial load's state snapshot, atomically: each table as Parquet (the
     compact copy the `state` step lists) and as uncompressed Arrow IPC, the form the daily
@@ -617,10 +673,16 @@ def write_state(
     tmp = target.with_name(target.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for name, table in (("customers", customers), ("accounts", accounts)):
-        pq.write_table(table, tmp / f"{name}.parquet")
+        schema = table.schema
         arrow_path = str(tmp / f"{name}.arrow")
-        with pa.OSFile(arrow_path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        with (
+            pq.ParquetWriter(tmp / f"{name}.parquet", schema) as parquet,
+            pa.OSFile(arrow_path, "wb") as sink,
+            pa.ipc.new_file(sink, schema) as arrow,
+        ):
+            for part in parts_of(table):  # part by part: memory bounded by a bucket
+                parquet.write_table(part)
+                arrow.write_table(part)
     if target.exists():
         import shutil
 

@@ -49,7 +49,10 @@ POINTS = [
     *[f"ingest:{ZJ_FILES[i]}" for i in (0, 3, 7, 8, 14)],
     "after:ingest",
     "after:conform",
+    "merge:0001",  # buckets inside the merge and score steps
     "after:merge",
+    "score:0000",
+    "score:0002",
     "after:score",
     "after:state",
     "before:load",
@@ -64,7 +67,7 @@ POINTS = [
 ]
 SQLITE_POINTS = [
     "ingest:" + ZJ_FILES[2],
-    "after:merge",
+    "score:0001",
     "load:stg_customer:2",
     "load:stg_account:3",
 ]
@@ -151,7 +154,7 @@ def step_counts(url: str) -> list[tuple[str, str, dict[str, int]]]:
 
 
 def crashing_run(landing: Path, url: str, staging: Path, point: str) -> None:
-    env = {**os.environ, "CRM_CRASH_AT": point, "CRM_LOAD_CHUNK_ROWS": "40"}
+    env = {**os.environ, "CRM_CRASH_AT": point, "CRM_LOAD_CHUNK_ROWS": "40", "CRM_BUCKETS": "3"}
     proc = subprocess.run(
         [
             sys.executable,
@@ -184,6 +187,7 @@ def crashing_run(landing: Path, url: str, staging: Path, point: str) -> None:
 @pytest.fixture
 def chunked_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CRM_LOAD_CHUNK_ROWS", "40")
+    monkeypatch.setenv("CRM_BUCKETS", "3")  # a province cut in buckets, each its restart point
     yield
 
 

@@ -93,7 +93,7 @@ def _rejects_for(rows: pa.Table, files: Sequence[StagedFile], reason: pa.Array) 
     )
 
 
-def _first_occurrence(table: pa.Table, key: list[str]) -> np.ndarray:
+def first_occurrence(table: pa.Table, key: list[str]) -> np.ndarray:
     """Mask of the rows that are the first of their key (in file order, province first).
 
     Each key column is dictionary-encoded (Arrow hashes it once) and the codes combined
@@ -162,30 +162,37 @@ def _in_file_order(table: pa.Table) -> pa.Table:
     return pa.concat_tables([table.slice(int(starts[i]), int(ends[i] - starts[i])) for i in order])
 
 
-def conform_customers(files: Sequence[StagedFile]) -> Conformed:
-    """SOURCE_CUSTOMER of the province, ids normalized; cross-file duplicates set aside."""
-    parts = [
-        conform(_with_provenance(_renamed(pq.read_table(f.staged), f.layout), f), _CUSTOMER_IN)
-        for f in files
-    ]
-    table = pa.concat_tables(parts) if parts else _CUSTOMER_IN.empty_table()
-    first = _first_occurrence(table, ["source", "cust_no"])
-    dups = table.filter(pa.array(~first))
-    rejects = _rejects_for(
+def customer_rows(table: pa.Table, f: StagedFile) -> pa.Table:
+    """Staged rows of one customer file (or a slice of it) in the province's columns."""
+    return conform(_with_provenance(_renamed(table, f.layout), f), _CUSTOMER_IN)
+
+
+def duplicate_customer_rejects(dups: pa.Table, files: Sequence[StagedFile]) -> pa.Table:
+    return _rejects_for(
         dups,
         files,
         pc.binary_join_element_wise(
-            "customer number already sent in another branch file: ",
-            dups.column("cust_no"),
-            "",
+            "customer number already sent in another branch file: ", dups.column("cust_no"), ""
         ),
     )
-    table = table.filter(pa.array(first))
+
+
+def with_normalized_ids(table: pa.Table) -> pa.Table:
+    """SOURCE_CUSTOMER: the number as sent kept as `id_no_raw`, the normalized one as `id_no`."""
     ids = normalize_id_numbers(table.column("id_type"), table.column("id_no"))
     table = table.rename_columns(["id_no_raw" if n == "id_no" else n for n in table.column_names])
     table = table.append_column("id_no", ids.column("id_no"))
     table = table.append_column("id_valid", ids.column("id_valid"))
-    return Conformed(conform(table, SOURCE_CUSTOMER), rejects, {})
+    return conform(table, SOURCE_CUSTOMER)
+
+
+def conform_customers(files: Sequence[StagedFile]) -> Conformed:
+    """SOURCE_CUSTOMER of the province, ids normalized; cross-file duplicates set aside."""
+    parts = [customer_rows(pq.read_table(f.staged), f) for f in files]
+    table = pa.concat_tables(parts) if parts else _CUSTOMER_IN.empty_table()
+    first = first_occurrence(table, ["source", "cust_no"])
+    rejects = duplicate_customer_rejects(table.filter(pa.array(~first)), files)
+    return Conformed(with_normalized_ids(table.filter(pa.array(first))), rejects, {})
 
 
 # Customer columns as staged (before id normalization).
@@ -203,8 +210,9 @@ _ACCOUNT_DEFAULTS: dict[str, pa.Scalar] = {
 }
 
 
-def _account_table(f: StagedFile) -> pa.Table:
-    table = _with_provenance(_renamed(pq.read_table(f.staged), f.layout), f)
+def account_rows(table: pa.Table, f: StagedFile) -> pa.Table:
+    """Staged rows of one account file (or a slice of it) as SOURCE_ACCOUNT, defaults filled."""
+    table = _with_provenance(_renamed(table, f.layout), f)
     n = table.num_rows
     kind = table.column(f.layout.kind_from) if f.layout.kind_from else _constant(f.layout.kind, n)
     table = table.append_column("kind", kind)
@@ -229,11 +237,32 @@ def conform_accounts(
     counted as filtered. Otherwise every account is kept and the filter only decides the
     scoring scope of the day (`in_scope`). No filter (None) puts every account in scope.
     """
-    parts = [_account_table(f) for f in files]
+    parts = [account_rows(pq.read_table(f.staged), f) for f in files]
     table = pa.concat_tables(parts) if parts else SOURCE_ACCOUNT.empty_table()
+    first = first_occurrence(table, ["source", "acct_no"])
+    known = _known_customers(table, customers)
+    conformed = apply_account_rules(
+        table, first, known, files, rates, export_filter, drop_filtered=drop_filtered
+    )
+    return Conformed(_in_file_order(conformed.table), conformed.rejects, conformed.filtered)
+
+
+def apply_account_rules(
+    table: pa.Table,
+    first: np.ndarray,
+    known: np.ndarray,
+    files: Sequence[StagedFile],
+    rates: pa.Table,
+    export_filter: Decimal | None,
+    *,
+    drop_filtered: bool,
+) -> Conformed:
+    """The account rules, in their order, given the two that need the whole province:
+    `first` (first occurrence of its account number) and `known` (its customer is a kept
+    customer record of its system), both aligned with `table`. Row order is kept, so the
+    rules can be applied to a province at once or to its files slice by slice."""
     rejects: list[pa.Table] = []
 
-    first = _first_occurrence(table, ["source", "acct_no"])
     dups = table.filter(pa.array(~first))
     rejects.append(
         _rejects_for(
@@ -246,7 +275,7 @@ def conform_accounts(
     )
     table = table.filter(pa.array(first))
 
-    orphan = pa.array(~_known_customers(table, customers))
+    orphan = pa.array(~known[first])
     orphans = table.filter(orphan)
     rejects.append(
         _rejects_for(
@@ -305,7 +334,6 @@ def conform_accounts(
         else pa.array(np.ones(table.num_rows, dtype=bool))
     )
     table = table.append_column("in_scope", in_scope)
-    table = _in_file_order(table)
     return Conformed(table, pa.concat_tables(rejects), filtered)
 
 

@@ -148,9 +148,18 @@ def _staged(staging: Path, day: str, province: str, mode: str | None) -> Path | 
     candidates = [staging / day / province]
     candidates += [staging / day / province / m for m in ([mode] if mode else ["initial", "daily"])]
     for folder in candidates:
-        if (folder / "scoring_input.parquet").is_file() and (folder / "merged.parquet").is_file():
+        if _parts(folder, "scoring_input") and _parts(folder, "merged"):
             return folder
     return None
+
+
+def _parts(folder: Path, name: str) -> list[Path]:
+    """A staged table's bucket files (`{name}/0000.parquet`, ...: runner's score step)."""
+    return sorted((folder / name).glob("*.parquet")) if (folder / name).is_dir() else []
+
+
+def _read_parts(folder: Path, name: str) -> pa.Table:
+    return pa.concat_tables(pq.read_table(p) for p in _parts(folder, name))
 
 
 def _staged_provinces(staging: Path, day: str, mode: str | None) -> list[str]:
@@ -177,10 +186,10 @@ def handle_trial(args: argparse.Namespace) -> int:
         folder = _staged(staging, day, province, args.mode)
         if folder is None:
             raise PipelineError(
-                f"{province}: no staged scoring_input.parquet and merged.parquet under {staging / day / province}"
+                f"{province}: no staged scoring_input/ and merged/ under {staging / day / province}"
             )
-        accounts = pq.read_table(folder / "scoring_input.parquet")
-        customers = pq.read_table(folder / "merged.parquet")
+        accounts = _read_parts(folder, "scoring_input")
+        customers = _read_parts(folder, "merged")
         trials.append(
             run_trial(
                 province,

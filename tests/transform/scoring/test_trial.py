@@ -37,8 +37,13 @@ def setup(tmp_path: Path) -> dict[str, Path]:
         account(LEAVES, "FND", "FUND", "CNY", "160000.00"),
         account(NEVER, "RTL", "DEMAND", "CNY", "100.00"),
     ]
-    pq.write_table(accounts_table(rows), folder / "scoring_input.parquet")
-    pq.write_table(customers_table([ENTERS, STAYS, LEAVES, NEVER]), folder / "merged.parquet")
+    # staged in buckets, as the runner does: the trial reads every part
+    for name in ("scoring_input", "merged"):
+        (folder / name).mkdir()
+    pq.write_table(accounts_table(rows[:3]), folder / "scoring_input" / "0000.parquet")
+    pq.write_table(accounts_table(rows[3:]), folder / "scoring_input" / "0001.parquet")
+    pq.write_table(customers_table([ENTERS, STAYS]), folder / "merged" / "0000.parquet")
+    pq.write_table(customers_table([LEAVES, NEVER]), folder / "merged" / "0001.parquet")
     candidate = tmp_path / "work" / "reference.yaml"
     candidate.parent.mkdir()
     text = (formulas / "reference.yaml").read_text()

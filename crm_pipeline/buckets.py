@@ -1,0 +1,76 @@
+"""The per-bucket jobs of an initial load (transform/partition.py): merge, then score.
+
+Each job reads one bucket's Parquet files and writes its own, so it can run in a worker
+process (these functions are what the workers import) and a rerun redoes only the buckets
+whose outputs are missing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from crm_pipeline.paths import formulas_dir
+from transform.ingest import STAGED_PARQUET
+from transform.merge import merge_customers
+
+
+def merge_bucket(
+    customers: Path, merged: Path, links: Path, source_priority: tuple[str, ...]
+) -> dict[str, int]:
+    """One bucket's source customer records -> its merged customers and their links."""
+    table = pq.read_table(customers)
+    merged_table, link_table = merge_customers(table, source_priority)
+    pq.write_table(merged_table, merged, **STAGED_PARQUET)
+    pq.write_table(link_table, links, **STAGED_PARQUET)
+    return {"read": table.num_rows, "written": merged_table.num_rows}
+
+
+@cache
+def _formulas(province: str, business_date: date) -> Any:
+    from transform.scoring import load_formulas
+
+    return load_formulas(formulas_dir()).for_province(province, business_date)
+
+
+def keyed_accounts(accounts: pa.Table, links: pa.Table, merged: pa.Table) -> pa.Table:
+    """Accounts with their merged customer's key and type, in file and line order."""
+    keyed = accounts.join(
+        links.select(["source", "cust_no", "cust_key"]),
+        keys=["source", "cust_no"],
+        join_type="inner",
+    )
+    keyed = keyed.join(merged.select(["cust_key", "cust_type"]), keys="cust_key")
+    return keyed.sort_by([("file", "ascending"), ("line", "ascending")])
+
+
+def score_bucket(
+    province: str,
+    business_date: date,
+    accounts: Path,
+    links: Path,
+    merged: Path,
+    scoring_input: Path,
+    scored: Path,
+) -> dict[str, int]:
+    """One bucket's scores: the accounts keyed to their customers (the formula trial's
+    input) and the merged customers with score, qualified and formula id."""
+    formulas = _formulas(province, business_date)
+    merged_table = pq.read_table(merged)
+    keyed = keyed_accounts(pq.read_table(accounts), pq.read_table(links), merged_table)
+    pq.write_table(keyed, scoring_input, **STAGED_PARQUET)
+    scores = formulas.score(keyed, merged_table)
+    if not scores.column("cust_key").equals(merged_table.column("cust_key")):
+        raise AssertionError(f"{scored}: scores are not aligned with their customers")
+    customers = merged_table
+    for name in scores.column_names[1:]:
+        customers = customers.append_column(scores.schema.field(name), scores.column(name))
+    pq.write_table(customers, scored, **STAGED_PARQUET)
+    qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
+    return {"read": keyed.num_rows, "written": scores.num_rows, "qualified": int(qualified)}

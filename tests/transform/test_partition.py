@@ -1,0 +1,135 @@
+"""Cutting a province into buckets changes nothing but the order of its records."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from crm_pipeline import config as cfg
+from crm_pipeline.sample import write_sample
+from extract.flag import flag_path, read_flag
+from extract.landing import province_files
+from transform.conform import StagedFile, conform_accounts, conform_customers
+from transform.fx import rates_table
+from transform.ingest import ingest_file
+from transform.merge import resolve_keys
+from transform.partition import identity_buckets, partition_province, stable_hash
+from transform.schema import SOURCE_CUSTOMER
+
+DAY = date(2026, 11, 24)
+
+
+def test_stable_hash_is_the_strings_own() -> None:
+    values = pa.array(["C|22|330106242366160", "x", "", "C|22|330106242366160", "长的名字" * 9])
+    hashed = stable_hash(values)
+    assert hashed[0] == hashed[3]
+    assert len(set(hashed.tolist())) == 4
+    # the same string hashes the same alone, sliced, or beside longer ones (a restart
+    # must put a record in the same bucket whatever else its slice holds)
+    for i in range(len(values)):
+        assert stable_hash(values.slice(i, 1))[0] == hashed[i]
+    # FNV-1a of the length then the bytes: pinned, so a change of function is seen
+    assert int(stable_hash(pa.array(["a"]))[0]) == 0x082F4307B4E8C4D7
+
+
+def _customers(rows: list[tuple[str, str, str, str]]) -> pa.Table:
+    n = len(rows)
+    return pa.table(
+        {
+            "source": [r[0] for r in rows],
+            "cust_no": [f"{i:016d}" for i in range(n)],
+            "cust_type": [r[1] for r in rows],
+            "id_type": [r[2] for r in rows],
+            "id_no": [r[3] for r in rows],
+            "id_valid": [True] * n,
+        }
+    )
+
+
+@pytest.mark.parametrize("buckets", [2, 7, 64])
+def test_records_that_merge_share_a_bucket(buckets: int) -> None:
+    # an organization code, the credit code embedding it, the same person twice, no id
+    table = _customers(
+        [
+            ("RTL", "C", "21", "MA27UPL3X"),
+            ("LON", "C", "23", "91330106MA27UPL3XG"),
+            ("FND", "C", "23", "91330106MA27UPL3XG"),
+            ("RTL", "P", "01", "330106198001011235"),
+            ("CRD", "P", "01", "330106198001011235"),
+            ("RTL", "P", "01", ""),
+            *[("RTL", "P", "01", f"33010619800101{i:04d}") for i in range(200)],
+        ]
+    )
+    bucket = identity_buckets(table, buckets)
+    keys = resolve_keys(table).column("cust_key").to_pylist()
+    first: dict[str, int] = {}
+    for key, b in zip(keys, bucket.tolist(), strict=True):
+        assert first.setdefault(key, b) == b, key
+    assert bucket[0] == bucket[1] == bucket[2]  # 21 and the 23 that embeds it
+    assert set(bucket.tolist()) == set(range(buckets))  # and they do spread
+
+
+def _province(tmp_path: Path) -> tuple[list[StagedFile], list[StagedFile], pa.Table]:
+    landing = tmp_path / "landing"
+    write_sample(landing, DAY, ["ZJ", "NB"], 300, 3)
+    day = DAY.strftime("%Y%m%d")
+    layouts = cfg.layouts()
+    found = province_files(landing, day, "ZJ", "initial", cfg.provinces())
+    assert not found.problems
+    staged: dict[str, list[StagedFile]] = {"customer": [], "account": []}
+    for landed in found.files:
+        layout = layouts.layout_for(landed.system, landed.entity)
+        out = tmp_path / "parsed" / landed.name.replace(".dat", ".parquet")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+        staged[layout.role].append(
+            StagedFile(landed.path, out, layout, landed.system, landed.entity, landed.branch)
+        )
+    fx = next((landing / day).glob("FXR_RATE_*.dat"))
+    fx_out = tmp_path / "parsed" / "fx.parquet"
+    ingest_file(fx, layouts.layouts["FXR_RATE"], layouts, read_flag(flag_path(fx)), fx_out, "")
+    return staged["customer"], staged["account"], rates_table(pq.read_table(fx_out))
+
+
+def _rows(table: pa.Table) -> list[tuple[object, ...]]:
+    names = sorted(table.column_names)
+    return sorted(tuple(str(v) for v in row.values()) for row in table.select(names).to_pylist())
+
+
+def _numbers(path: Path) -> set[tuple[str, str]]:
+    table = pq.read_table(path, columns=["source", "cust_no"])
+    return set(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+
+
+@pytest.mark.parametrize("buckets", [1, 4])
+def test_partition_equals_the_province_at_once(tmp_path: Path, buckets: int) -> None:
+    customer_files, account_files, rates = _province(tmp_path)
+    limit = Decimal("50000")
+    customers = conform_customers(customer_files)
+    accounts = conform_accounts(account_files, customers.table, rates, limit)
+
+    parts = partition_province(
+        customer_files, account_files, rates, limit,
+        drop_filtered=True, buckets=buckets, out=tmp_path / "cut",
+    )  # fmt: skip
+    assert len(parts.customers) == len(parts.accounts) == buckets
+    cut_customers = pa.concat_tables(pq.read_table(p) for p in parts.customers)
+    cut_accounts = pa.concat_tables(pq.read_table(p) for p in parts.accounts)
+    cut_rejects = pq.read_table(parts.rejects)
+
+    assert cut_customers.schema.equals(SOURCE_CUSTOMER)
+    assert _rows(cut_customers) == _rows(customers.table)
+    assert _rows(cut_accounts) == _rows(accounts.table)
+    assert _rows(cut_rejects) == _rows(pa.concat_tables([customers.rejects, accounts.rejects]))
+    assert cut_rejects.num_rows > 0  # the sample injects duplicates and orphans
+    assert parts.filtered == accounts.filtered and sum(parts.filtered.values()) > 0
+    kept = cut_customers.num_rows + cut_accounts.num_rows
+    assert sum(parts.kept.values()) == kept
+    # every account sits in the bucket of its customer
+    for b, (c, a) in enumerate(zip(parts.customers, parts.accounts, strict=True)):
+        assert _numbers(a) <= _numbers(c), f"bucket {b}"
