@@ -27,6 +27,7 @@ from transform.parse import CHUNK_BYTES, RawChunk, iter_line_blocks, iter_raw_ch
 from transform.schema import REJECT
 
 RAW_BLOCK_BYTES = 16 * 1024 * 1024  # read size when looking up raw lines
+REWRITE_ROWS = 256 * 1024  # rows at a time when a staged file is rewritten
 # Staged files are intermediates read once or twice on the same machine: uncompressed
 # Parquet writes two to three times faster than snappy and reads faster too.
 STAGED_PARQUET = {"compression": "none"}
@@ -101,18 +102,13 @@ def ingest_file(
     duplicates = _duplicate_lines(key_tables, layout.key)
     table_rows = pq.read_metadata(partial).num_rows
     if len(duplicates):
-        kept_table = pq.read_table(partial)
-        is_dup = pc.is_in(kept_table.column("line"), value_set=duplicates)
-        dup_rows = kept_table.filter(is_dup)
+        dup_rows, table_rows = _drop_lines(partial, duplicates, ["line", *layout.key])
         dup_lines = dup_rows.column("line").to_pylist()
         raws = raw_lines(path, set(dup_lines), layout)
         key_values = zip(*(dup_rows.column(k).to_pylist() for k in layout.key), strict=True)
         for line, values in zip(dup_lines, key_values, strict=True):
             key_text = ",".join(f"{k}={v!r}" for k, v in zip(layout.key, values, strict=True))
             reject_rows.append((line, raws[line], f"duplicate key: {key_text}", layout.key[0]))
-        kept_table = kept_table.filter(pc.invert(is_dup))
-        pq.write_table(kept_table, partial, **STAGED_PARQUET)
-        table_rows = kept_table.num_rows
     partial.replace(staged)
     rejects = _reject_table(sorted(reject_rows), name, branch)
     if table_rows + rejects.num_rows != read:
@@ -121,6 +117,25 @@ def ingest_file(
             f"{rejects.num_rows} set aside"
         )
     return IngestedFile(name, staged, rejects, read, table_rows, rejects.num_rows, control_sum)
+
+
+def _drop_lines(staged: Path, lines: pa.Array, columns: list[str]) -> tuple[pa.Table, int]:
+    """Rewrite a staged file without the rows of `lines`, slice by slice (a large file is
+    never read whole); the dropped rows' `columns`, and the number of rows kept."""
+    rewritten = staged.with_suffix(".rewrite")
+    source = pq.ParquetFile(staged)
+    dropped: list[pa.Table] = []
+    kept = 0
+    with pq.ParquetWriter(rewritten, source.schema_arrow, **STAGED_PARQUET) as writer:
+        for batch in source.iter_batches(batch_size=REWRITE_ROWS):
+            table = pa.Table.from_batches([batch], source.schema_arrow)
+            drop = pc.is_in(table.column("line"), value_set=lines)
+            dropped.append(table.filter(drop).select(columns))
+            table = table.filter(pc.invert(drop))
+            writer.write_table(table)
+            kept += table.num_rows
+    rewritten.replace(staged)
+    return pa.concat_tables(dropped), kept
 
 
 def _write_empty(partial: Path, layout: Layout, codes: LayoutConfig) -> None:
