@@ -21,6 +21,13 @@ server in the same run:
 Prints rows/s for each and the ratios. Best of --repeat runs (a fresh database each).
 
     .venv/bin/python bench/load_postgres.py [--rows 1000000] [--repeat 3] [--no-row-path]
+        [--per-customer 20] [--qualified 1.0] [--parts N]
+
+`--qualified 0.3 --per-customer 3` is shaped like a province's initial load (about 30% of
+the merged customers qualify; only their accounts are published); `--parts N` hands the
+batch's big tables as TableParts of N Parquet parts (as the bucketed initial load does).
+"peak memory" is the process's resident memory during the first write_batch above what it
+was before (the batch itself, in memory or not, is not counted).
 
 Needs the PostgreSQL binaries (make system-deps); as root it runs the server as `crmpg`.
 """
@@ -30,29 +37,35 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
+import tempfile
+import threading
 import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from load import Warehouse  # noqa: E402
 from load.prepare import CNY  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
-from transform.batch import FileCounts, ProvinceBatch  # noqa: E402
+from transform.batch import FileCounts, ProvinceBatch, TableParts  # noqa: E402
 from transform.schema import MONEY  # noqa: E402
 
 DAY = date(2026, 11, 24)
 NEXT_DAY = date(2026, 11, 25)
 
 
-def build_batch(rows: int, per_customer: int) -> ProvinceBatch:
-    """A ZJ batch of `rows` accounts, built column-wise (no per-row Python dicts)."""
+def build_batch(rows: int, per_customer: int, qualified: float = 1.0) -> ProvinceBatch:
+    """A ZJ batch of `rows` accounts, built column-wise (no per-row Python dicts); a
+    `qualified` share of the customers qualifies (spread evenly)."""
     customers = -(-rows // per_customer)
     cust = pa.array([f"R{i:09d}" for i in range(customers)])
     id_no = pa.array([f"3301{i:014d}" for i in range(customers)])
@@ -72,7 +85,9 @@ def build_batch(rows: int, per_customer: int) -> ProvinceBatch:
             "master_cust_no": cust,
             "source_count": pa.array([1] * n, pa.int32()),
             "score": pa.array([600000] * n, pa.decimal128(20, 0)).cast(MONEY),
-            "qualified": pa.array([True] * n),
+            "qualified": pa.array(
+                [int((i + 1) * qualified) > int(i * qualified) for i in range(n)]
+            ),
             "formula_id": pa.array(["zj_personal@0123456789ab"] * n),
         }
     )
@@ -138,32 +153,89 @@ def next_day(batch: ProvinceBatch) -> ProvinceBatch:
     return dataclasses.replace(batch, business_date=NEXT_DAY, accounts=accounts)
 
 
+def as_parts(batch: ProvinceBatch, directory: Path, parts: int) -> ProvinceBatch:
+    """The batch with its big tables as TableParts: customer i (its link, source record and
+    accounts) in part i mod `parts`, as the bucketed initial load hands them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    assert isinstance(batch.customers, pa.Table) and isinstance(batch.accounts, pa.Table)
+    keys = batch.customers.column("cust_key")
+    customer_part = np.arange(len(keys)) % parts
+    owners = pc.index_in(batch.accounts.column("cust_key"), value_set=keys).to_numpy()
+    tables: dict[str, TableParts] = {}
+    for name in ("customers", "links", "source_customers", "accounts"):
+        table = getattr(batch, name)
+        bucket = customer_part[owners] if name == "accounts" else customer_part
+        paths = []
+        for part in range(parts):
+            path = directory / f"{name}-{part:03d}.parquet"
+            pq.write_table(table.filter(pa.array(bucket == part)), path)
+            paths.append(path)
+        tables[name] = TableParts(tuple(paths), table.schema)
+    return dataclasses.replace(batch, **tables)  # type: ignore[arg-type]
+
+
+class PeakRss:
+    """Peak resident memory of this process while in the `with` block, sampled every 10 ms,
+    above what it was on entering it."""
+
+    def __enter__(self) -> PeakRss:
+        self.base = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    @property
+    def mib(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
 def pipeline_run(
-    url: str, batch: ProvinceBatch, chunk_rows: int, later: ProvinceBatch | None
-) -> tuple[float, float, float]:
+    url: str, batch: ProvinceBatch, chunk_rows: int, later: ProvinceBatch | None, crm_rows: int
+) -> tuple[float, float, float, float]:
     """Seconds for write_batch, for staging the account rows, and for the next date's
-    write_batch (row path; 0 without `later`)."""
+    write_batch (row path; 0 without `later`); MiB of peak memory above the batch's own
+    during the first write_batch."""
     warehouse = Warehouse(url, chunk_rows=chunk_rows)
     warehouse.upgrade()
-    marks: dict[str, float] = {}
+    spent: dict[str, float] = {}
+    last = [0.0]
 
     def hook(stream: str, _chunk: int) -> None:
-        marks[stream] = time.perf_counter()  # the last chunk of each stream wins
+        # Time since the previous chunk (of any stream) goes to this chunk's stream: for
+        # accounts, reading and shaping the part's rows and COPYing them.
+        now = time.perf_counter()
+        spent[stream] = spent.get(stream, 0.0) + now - last[0]
+        last[0] = now
 
     try:
-        start = time.perf_counter()
-        result = warehouse.write_batch(batch, on_chunk=hook)
+        start = last[0] = time.perf_counter()
+        with PeakRss() as memory:
+            result = warehouse.write_batch(batch, on_chunk=hook)
         total = time.perf_counter() - start
         row_path = 0.0
         if later is not None:
             start = time.perf_counter()
             again = warehouse.write_batch(later)
             row_path = time.perf_counter() - start
-            assert again.published and again.accounts == later.accounts.num_rows, again
+            assert again.published and again.accounts == crm_rows, again
     finally:
         warehouse.dispose()
-    assert result.published and result.accounts == batch.accounts.num_rows, result
-    return total, marks["stg_account"] - marks["stg_contact"], row_path
+    assert result.published and result.accounts == crm_rows, result
+    return total, spent["stg_account"], row_path, memory.mib
 
 
 def copy_run(server: PostgresServer, database: str, csv_path: Path, columns: list[str]) -> float:
@@ -184,9 +256,17 @@ def copy_run(server: PostgresServer, database: str, csv_path: Path, columns: lis
     return seconds
 
 
+def crm_accounts(batch: ProvinceBatch) -> pa.Table:
+    """The accounts of the batch's qualified customers: what its first load publishes."""
+    assert isinstance(batch.customers, pa.Table) and isinstance(batch.accounts, pa.Table)
+    customers = batch.customers.filter(batch.customers.column("qualified"))
+    keys = batch.accounts.column("cust_key")
+    return batch.accounts.filter(pc.is_in(keys, value_set=customers.column("cust_key")))
+
+
 def write_copy_file(server: PostgresServer, batch: ProvinceBatch) -> tuple[Path, list[str]]:
     """The account rows exactly as crm_account holds them, as a CSV file the server reads."""
-    accounts = batch.accounts
+    accounts = crm_accounts(batch)
     table = pa.table(
         {
             "province": pa.array(["ZJ"] * accounts.num_rows),
@@ -212,8 +292,14 @@ def write_copy_file(server: PostgresServer, batch: ProvinceBatch) -> tuple[Path,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="account records")
     parser.add_argument("--per-customer", type=int, default=20)
+    parser.add_argument(
+        "--qualified", type=float, default=1.0, help="share of the customers that qualify"
+    )
+    parser.add_argument(
+        "--parts", type=int, default=0, help="hand the batch as TableParts of this many parts"
+    )
     parser.add_argument("--chunk-rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -221,39 +307,52 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    print(f"building a batch of {args.rows:,} account rows ...", flush=True)
-    batch = build_batch(args.rows, args.per_customer)
+    print(f"building a batch of {args.rows:,} account records ...", flush=True)
+    batch = build_batch(args.rows, args.per_customer, args.qualified)
+    crm_rows = crm_accounts(batch).num_rows
     later = None if args.no_row_path else next_day(batch)
     server = PostgresServer(fsync=True)
     server.start()
+    parts_dir = Path(tempfile.mkdtemp(prefix="load-bench-"))
     try:
         csv_path, columns = write_copy_file(server, batch)
-        best_total = best_stage = best_copy = best_rows = float("inf")
+        if args.parts:
+            batch = as_parts(batch, parts_dir / "first", args.parts)
+            if later is not None:
+                later = as_parts(later, parts_dir / "next", args.parts)
+        best_total = best_stage = best_copy = best_rows = best_mib = float("inf")
         for attempt in range(1, args.repeat + 1):
             database = server.create_database()
-            total, staging, row_path = pipeline_run(
-                server.url(database), batch, args.chunk_rows, later
+            total, staging, row_path, mib = pipeline_run(
+                server.url(database), batch, args.chunk_rows, later, crm_rows
             )
             copy = copy_run(server, database, csv_path, columns)
             server.drop_database(database)
             print(
-                f"run {attempt}: pipeline {total:.2f}s (account staging {staging:.2f}s),"
-                f" COPY FROM file {copy:.2f}s"
+                f"run {attempt}: pipeline {total:.2f}s (account staging {staging:.2f}s,"
+                f" peak +{mib:,.0f} MiB), COPY FROM file {copy:.2f}s"
                 + (f", next date row path {row_path:.2f}s" if later is not None else ""),
                 flush=True,
             )
             best_total, best_stage = min(best_total, total), min(best_stage, staging)
-            best_copy = min(best_copy, copy)
+            best_copy, best_mib = min(best_copy, copy), min(best_mib, mib)
             if later is not None:
                 best_rows = min(best_rows, row_path)
     finally:
         server.stop()
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
-    rows = args.rows
+    rows = crm_rows
     pipeline, staging, copy = rows / best_total, rows / best_stage, rows / best_copy
+    customers = -(-args.rows // args.per_customer)
     print()
-    print(f"rows: {rows:,} crm_account rows ({rows // args.per_customer:,} customers)")
+    print(
+        f"batch: {args.rows:,} account records, {customers:,} customers,"
+        f" {args.qualified:.0%} qualified: {rows:,} crm_account rows"
+        + (f"; as {args.parts} TableParts" if args.parts else "; in memory")
+    )
     print(f"pipeline write_batch, first load (stage + publish): {pipeline:>12,.0f} rows/s")
+    print(f"  best time {best_total:.2f} s; least peak memory above the batch {best_mib:,.0f} MiB")
     print(f"  of which account staging (COPY STDIN):          {staging:>12,.0f} rows/s")
     if later is not None:
         print(
