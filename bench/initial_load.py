@@ -58,7 +58,7 @@ STEP_NAMES = {
     "conform": "conform: customers + ids, accounts + FX",
     "merge": "merge customers",
     "score": "score (join keys, formulas)",
-    "state": "state snapshot (Parquet)",
+    "state": "state snapshot (Arrow IPC)",
     "load": "warehouse load (COPY, publish)",
 }
 STEP_ROLES: dict[str, str | None] = {"merge": "customer", "score": "account"}

@@ -158,8 +158,8 @@ def previous_business_date(engine: Any, landing: Path, province: str, day: date)
 
 
 def _read_snapshot(folder: Path, name: str) -> pa.Table | None:
-    """One table of a state snapshot: Arrow IPC (daily runs; initial loads write it next
-    to their Parquet copy) or else Parquet (initial loads written before they did)."""
+    """One table of a state snapshot: Arrow IPC, or Parquet (initial loads of earlier
+    versions wrote a Parquet copy, and before that only Parquet)."""
     arrow, parquet = folder / f"{name}.arrow", folder / f"{name}.parquet"
     if arrow.exists():
         return pa.ipc.open_file(pa.memory_map(str(arrow))).read_all()
@@ -195,7 +195,7 @@ def write_daily_state(
     mapped when read) that costs a tenth of Parquet, which matters because it is the one
     part of a daily run that grows with the province rather than with the day's changes.
     The layout is `runner.state_dir`'s; `runner.write_state` (the initial load) writes the
-    same Arrow IPC files next to its Parquet ones, and a Parquet-only snapshot is read too.
+    same files, and the Parquet snapshots of earlier initial loads are read too.
     """
     import shutil
 

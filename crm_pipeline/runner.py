@@ -547,7 +547,7 @@ def _initial_steps(
             TableParts(tuple(source_customers), SOURCE_CUSTOMER),
             TableParts(tuple(conformed_accounts), _schema_of(conformed_accounts)),
         )
-        return [target / "customers.parquet", target / "accounts.parquet"], {}, {}
+        return [target / "customers.arrow", target / "accounts.arrow"], {}, {}
 
     steps.run("state", state_step)
 
@@ -665,23 +665,18 @@ def write_state(
     customers: BatchTable,
     accounts: BatchTable,
 ) -> Path:
-    """Write the initial load's state snapshot, atomically: each table as Parquet (the
-    compact copy the `state` step lists) and as uncompressed Arrow IPC, the form the daily
-    run of the next date reads (memory-mapped: no decoding, a fraction of Parquet's read
-    time, which is a daily cost while the extra write here is paid once per province)."""
+    """Write the initial load's state snapshot, atomically, as uncompressed Arrow IPC: the
+    form a daily run writes and the next one reads (memory-mapped, no decoding). Written
+    part by part, so memory is bounded by a bucket."""
     target = state_dir(staging, province, business_date)
     tmp = target.with_name(target.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for name, table in (("customers", customers), ("accounts", accounts)):
-        schema = table.schema
-        arrow_path = str(tmp / f"{name}.arrow")
         with (
-            pq.ParquetWriter(tmp / f"{name}.parquet", schema) as parquet,
-            pa.OSFile(arrow_path, "wb") as sink,
-            pa.ipc.new_file(sink, schema) as arrow,
+            pa.OSFile(str(tmp / f"{name}.arrow"), "wb") as sink,
+            pa.ipc.new_file(sink, table.schema) as arrow,
         ):
-            for part in parts_of(table):  # part by part: memory bounded by a bucket
-                parquet.write_table(part)
+            for part in parts_of(table):
                 arrow.write_table(part)
     if target.exists():
         import shutil
