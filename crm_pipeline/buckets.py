@@ -7,6 +7,7 @@ whose outputs are missing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -21,11 +22,22 @@ from transform.ingest import STAGED_PARQUET
 from transform.merge import merge_customers
 
 
+def _read(paths: Sequence[Path]) -> pa.Table:
+    """A bucket's table from its files (one per staged file, in file order)."""
+    return pa.concat_tables(pq.read_table(p) for p in paths)
+
+
 def merge_bucket(
-    customers: Path, merged: Path, links: Path, source_priority: tuple[str, ...]
+    customers: Sequence[Path],
+    source_customers: Path,
+    merged: Path,
+    links: Path,
+    source_priority: tuple[str, ...],
 ) -> dict[str, int]:
-    """One bucket's source customer records -> its merged customers and their links."""
-    table = pq.read_table(customers)
+    """One bucket's source customer records (written back as one file, the load's and the
+    state's part) -> its merged customers and their links."""
+    table = _read(customers)
+    pq.write_table(table, source_customers, **STAGED_PARQUET)
     merged_table, link_table = merge_customers(table, source_priority)
     pq.write_table(merged_table, merged, **STAGED_PARQUET)
     pq.write_table(link_table, links, **STAGED_PARQUET)
@@ -53,7 +65,7 @@ def keyed_accounts(accounts: pa.Table, links: pa.Table, merged: pa.Table) -> pa.
 def score_bucket(
     province: str,
     business_date: date,
-    accounts: Path,
+    accounts: Sequence[Path],
     links: Path,
     merged: Path,
     scoring_input: Path,
@@ -63,7 +75,7 @@ def score_bucket(
     input) and the merged customers with score, qualified and formula id."""
     formulas = _formulas(province, business_date)
     merged_table = pq.read_table(merged)
-    keyed = keyed_accounts(pq.read_table(accounts), pq.read_table(links), merged_table)
+    keyed = keyed_accounts(_read(accounts), pq.read_table(links), merged_table)
     pq.write_table(keyed, scoring_input, **STAGED_PARQUET)
     scores = formulas.score(keyed, merged_table)
     if not scores.column("cust_key").equals(merged_table.column("cust_key")):

@@ -37,7 +37,16 @@ from transform.batch import BatchTable, FileCounts, ProvinceBatch, TableParts, p
 from transform.conform import StagedFile
 from transform.fx import rates_table
 from transform.ingest import ingest_file
-from transform.partition import bucket_count, partition_province
+from transform.partition import (
+    FileCut,
+    bucket_count,
+    cut_accounts,
+    cut_customers,
+    file_cut,
+    first_rows,
+    numbers_of,
+    partitioned,
+)
 from transform.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 
 log = logging.getLogger(__name__)
@@ -438,59 +447,70 @@ def _initial_steps(
         ]
 
     buckets = bucket_count(sum(f.path.stat().st_size for f in found.files))
+    workers = 1 if buckets == 1 else _bucket_workers()
     cut = work / "partition"
+    customer_files, account_files = staged("customer"), staged("account")
 
     def conform_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
-        parts = partition_province(
-            staged("customer"),
-            staged("account"),
-            rates(),
-            formulas.export_filter,
-            drop_filtered=ctx.mode == "initial",
-            buckets=buckets,
-            out=cut,
-        )
-        late = pq.read_table(parts.rejects, columns=["file"]).num_rows
-        counts = {
-            "kept": sum(parts.kept.values()),
-            "set_aside": late,
-            "filtered": sum(parts.filtered.values()),
-            "buckets": parts.buckets,
-        }
+        """Each file cut into buckets by a worker (its own restart point); customer files
+        first, since an account goes to the bucket of its customer."""
+        masks = first_rows(customer_files, "cust_no")
+        jobs = [
+            Job(f.source_path.name, cut_customers, (f, first, buckets, cut),
+                _cut_outputs(file_cut(cut, "customers", f), buckets, numbers=True))
+            for f, first in zip(customer_files, masks, strict=True)
+        ]  # fmt: skip
+        del masks
+        counts = run_jobs(work / "conform", jobs, ctx.force, workers)
+        masks = first_rows(account_files, "acct_no")
+        jobs = [
+            Job(f.source_path.name, cut_accounts,
+                (f, first, numbers_of(cut, customer_files, f.system), rates(),
+                 formulas.export_filter, ctx.mode == "initial", buckets, cut),
+                _cut_outputs(file_cut(cut, "accounts", f), buckets, numbers=False))
+            for f, first in zip(account_files, masks, strict=True)
+        ]  # fmt: skip
+        del masks
+        counts += run_jobs(work / "conform", jobs, ctx.force, workers)
+        parts = partitioned(customer_files, account_files, counts, buckets, cut)
+        total = {k: sum(c[k] for c in counts) for k in ("kept", "set_aside", "filtered")}
         info = {
             "buckets": parts.buckets,
-            "customers": [str(p) for p in parts.customers],
-            "accounts": [str(p) for p in parts.accounts],
-            "rejects": str(parts.rejects),
+            "customers": [[str(p) for p in ps] for ps in parts.customers],
+            "accounts": [[str(p) for p in ps] for ps in parts.accounts],
+            "rejects": [str(p) for p in parts.rejects],
             "kept": parts.kept,
             "filtered": parts.filtered,
             "flagged": parts.flagged,
         }
-        return [*parts.customers, *parts.accounts, parts.rejects], counts, info
+        outputs = [p for ps in parts.customers + parts.accounts for p in ps] + parts.rejects
+        return outputs, {**total, "buckets": buckets}, info
 
     cut_info = steps.run("conform", conform_step)
     bucket_names = [f"{b:04d}" for b in range(int(cut_info["buckets"]))]
-    source_customers = [Path(p) for p in cut_info["customers"]]
-    conformed_accounts = [Path(p) for p in cut_info["accounts"]]
-    workers = max(1, min(_bucket_workers(), len(bucket_names)))
+    customer_cuts = [[Path(p) for p in ps] for ps in cut_info["customers"]]
+    account_cuts = [[Path(p) for p in ps] for ps in cut_info["accounts"]]
+    conformed_accounts = [p for ps in account_cuts for p in ps]
 
     def bucket_paths(folder: str) -> list[Path]:
         (work / folder).mkdir(parents=True, exist_ok=True)
         return [work / folder / f"{b}.parquet" for b in bucket_names]
 
+    source_customers = bucket_paths("customers")
     merged_parts, link_parts = bucket_paths("merged"), bucket_paths("links")
     keyed_parts, scored_parts = bucket_paths("scoring_input"), bucket_paths("scored")
 
     def merge_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
         priority = tuple(provinces.source_priority)
         jobs = [
-            Job(b, merge_bucket, (source_customers[i], merged_parts[i], link_parts[i], priority),
-                (merged_parts[i], link_parts[i]))
+            Job(b, merge_bucket,
+                (customer_cuts[i], source_customers[i], merged_parts[i], link_parts[i], priority),
+                (source_customers[i], merged_parts[i], link_parts[i]))
             for i, b in enumerate(bucket_names)
         ]  # fmt: skip
         results = run_jobs(work / "merge", jobs, ctx.force, workers)
         counts = {k: sum(r[k] for r in results) for k in ("read", "written")}
-        return [*merged_parts, *link_parts], counts, {}
+        return [*source_customers, *merged_parts, *link_parts], counts, {}
 
     merged_counts = steps.run("merge", merge_step)["counts"]
 
@@ -499,7 +519,7 @@ def _initial_steps(
             Job(
                 b,
                 score_bucket,
-                (province, ctx.day, conformed_accounts[i], link_parts[i], merged_parts[i],
+                (province, ctx.day, account_cuts[i], link_parts[i], merged_parts[i],
                  keyed_parts[i], scored_parts[i]),
                 (keyed_parts[i], scored_parts[i]),
             )
@@ -511,9 +531,11 @@ def _initial_steps(
 
     score_counts = steps.run("score", score_step)["counts"]
 
-    late_rejects_table = pq.read_table(cut_info["rejects"])
+    late_rejects_table = pa.concat_tables(
+        pq.read_table(p).cast(REJECT) for p in cut_info["rejects"]
+    )
     rejects = pa.concat_tables(
-        [pq.read_table(r["rejects"]) for r in ingested] + [late_rejects_table.cast(REJECT)]
+        [pq.read_table(r["rejects"]) for r in ingested] + [late_rejects_table]
     )
     write_reject_file(rejects, work / "rejects.csv")
     summary.files = reconciled_counts(
@@ -562,6 +584,11 @@ BUCKET_WORKERS = 2
 def _bucket_workers() -> int:
     wanted = int(os.environ.get("CRM_BUCKET_WORKERS") or BUCKET_WORKERS)
     return max(1, min(wanted, os.cpu_count() or 1))
+
+
+def _cut_outputs(cut: FileCut, buckets: int, *, numbers: bool) -> tuple[Path, ...]:
+    extra = (cut.numbers,) if numbers else ()
+    return (*(cut.bucket(b) for b in range(buckets)), cut.rejects, *extra)
 
 
 def _schema_of(parts: Sequence[Path]) -> pa.Schema:

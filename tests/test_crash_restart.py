@@ -48,6 +48,7 @@ POINTS = [
     "before:ingest",
     *[f"ingest:{ZJ_FILES[i]}" for i in (0, 3, 7, 8, 14)],
     "after:ingest",
+    "conform:" + ZJ_FILES[4],  # files inside the conform step
     "after:conform",
     "merge:0001",  # buckets inside the merge and score steps
     "after:merge",

@@ -117,14 +117,38 @@ def identity_buckets(customers: pa.Table, buckets: int) -> npt.NDArray[np.int32]
     return (stable_hash(key) % np.uint64(buckets)).astype(np.int32)
 
 
+@dataclass(frozen=True)
+class FileCut:
+    """Where one staged file's records went: `{folder}/{stem}/{bucket}.parquet`."""
+
+    folder: Path  # customers/ or accounts/ of the cut
+    stem: str
+
+    def bucket(self, b: int) -> Path:
+        return self.folder / self.stem / f"{b:04d}.parquet"
+
+    @property
+    def rejects(self) -> Path:
+        return self.folder / self.stem / "rejects.parquet"
+
+    @property
+    def numbers(self) -> Path:
+        """A customer file's kept customer numbers and their buckets (where accounts go)."""
+        return self.folder / self.stem / "numbers.parquet"
+
+
+def file_cut(out: Path, role: str, f: StagedFile) -> FileCut:
+    return FileCut(out / role, f.source_path.name.removesuffix(".dat"))
+
+
 @dataclass
 class Partitioned:
     """Where the buckets are, and the per-file counts the reconciliation needs."""
 
     buckets: int
-    customers: list[Path]  # SOURCE_CUSTOMER, one file per bucket
-    accounts: list[Path]  # conformed accounts (+ CNY, in_scope), one file per bucket
-    rejects: Path  # REJECT: records set aside by the province-wide rules
+    customers: list[list[Path]]  # per bucket, its SOURCE_CUSTOMER files (one per file)
+    accounts: list[list[Path]]  # per bucket, its conformed account files (+ CNY, in_scope)
+    rejects: list[Path]  # REJECT, per file: records set aside by the province-wide rules
     kept: dict[str, int] = field(default_factory=dict)
     filtered: dict[str, int] = field(default_factory=dict)
     flagged: dict[str, int] = field(default_factory=dict)
@@ -133,9 +157,9 @@ class Partitioned:
 class BucketWriters:
     """One Parquet file per bucket, appended to slice by slice (rows keep their order)."""
 
-    def __init__(self, folder: Path, buckets: int, schema: pa.Schema) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.paths = [folder / f"{b:04d}.parquet" for b in range(buckets)]
+    def __init__(self, cut: FileCut, buckets: int, schema: pa.Schema) -> None:
+        (cut.folder / cut.stem).mkdir(parents=True, exist_ok=True)
+        self.paths = [cut.bucket(b) for b in range(buckets)]
         self.schema = schema
         self.writers: dict[int, pq.ParquetWriter] = {}
 
@@ -177,7 +201,7 @@ def _slices(f: StagedFile) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-def _first_rows(files: Sequence[StagedFile], column: str) -> list[npt.NDArray[np.bool_]]:
+def first_rows(files: Sequence[StagedFile], column: str) -> list[npt.NDArray[np.bool_]]:
     """Per file, the mask of rows whose `column` value is the first of its system in file
     order: the province-wide duplicate rule, from one narrow column per file."""
     masks: list[npt.NDArray[np.bool_]] = [np.zeros(0, bool)] * len(files)
@@ -205,6 +229,139 @@ def _add(counts: dict[str, int], name: str, value: int) -> None:
         counts[name] = counts.get(name, 0) + value
 
 
+def _write_rejects(rejects: list[pa.Table], path: Path) -> int:
+    table = pa.concat_tables([r.cast(REJECT) for r in rejects]) if rejects else REJECT.empty_table()
+    pq.write_table(table, path)
+    return table.num_rows
+
+
+def cut_customers(
+    f: StagedFile, first: npt.NDArray[np.bool_], buckets: int, out: Path
+) -> dict[str, int]:
+    """One customer file's records, duplicates set aside (`first`: `first_rows`' mask for
+    the file), ids normalized, cut into buckets; with its customer numbers' buckets."""
+    cut = file_cut(out, "customers", f)
+    writers = BucketWriters(cut, buckets, SOURCE_CUSTOMER)
+    rejects: list[pa.Table] = []
+    numbers: list[pa.Table] = []
+    kept = flagged = offset = 0
+    for raw in _slices(f):
+        table = customer_rows(raw, f)
+        keep = first[offset : offset + table.num_rows]
+        offset += table.num_rows
+        if not keep.all():
+            rejects.append(duplicate_customer_rejects(table.filter(pa.array(~keep)), [f]))
+            table = table.filter(pa.array(keep))
+        table = with_normalized_ids(table)
+        bucket = identity_buckets(table, buckets)
+        writers.write(table, bucket)
+        kept += table.num_rows
+        flagged += int(pc.sum(pc.invert(table.column("id_valid")).cast(pa.int64())).as_py() or 0)
+        numbers.append(pa.table({"cust_no": table.column("cust_no"), "bucket": bucket}))
+    writers.close()
+    pq.write_table(pa.concat_tables(numbers) if numbers else _NUMBERS.empty_table(), cut.numbers)
+    set_aside = _write_rejects(rejects, cut.rejects)
+    return {"kept": kept, "flagged": flagged, "filtered": 0, "set_aside": set_aside}
+
+
+_NUMBERS = pa.schema([pa.field("cust_no", pa.string()), pa.field("bucket", pa.int32())])
+
+
+def account_schema(
+    rates: pa.Table, export_filter: Decimal | None, drop_filtered: bool
+) -> pa.Schema:
+    """The columns of conformed accounts (what the account rules make of SOURCE_ACCOUNT)."""
+    none = np.zeros(0, bool)
+    empty = SOURCE_ACCOUNT.empty_table()
+    conformed = apply_account_rules(
+        empty, none, none, [], rates, export_filter, drop_filtered=drop_filtered
+    )
+    return conformed.table.schema
+
+
+def cut_accounts(
+    f: StagedFile,
+    first: npt.NDArray[np.bool_],
+    numbers: Sequence[Path],
+    rates: pa.Table,
+    export_filter: Decimal | None,
+    drop_filtered: bool,
+    buckets: int,
+    out: Path,
+) -> dict[str, int]:
+    """One account file's records through the account rules, each kept one in the bucket of
+    its customer (`numbers`: the `FileCut.numbers` of its system's customer files)."""
+    owner = _owner_buckets(f, numbers)
+    cut = file_cut(out, "accounts", f)
+    writers = BucketWriters(cut, buckets, account_schema(rates, export_filter, drop_filtered))
+    rejects: list[pa.Table] = []
+    kept = filtered = offset = 0
+    for raw in _slices(f):
+        table = account_rows(raw, f)
+        n = table.num_rows
+        table = table.append_column("__bucket", pa.array(owner[offset : offset + n]))
+        conformed = apply_account_rules(
+            table,
+            first[offset : offset + n],
+            owner[offset : offset + n] >= 0,
+            [f],
+            rates,
+            export_filter,
+            drop_filtered=drop_filtered,
+        )
+        offset += n
+        bucket = conformed.table.column("__bucket").to_numpy()
+        writers.write(conformed.table.drop_columns(["__bucket"]), bucket)
+        kept += conformed.table.num_rows
+        filtered += sum(conformed.filtered.values())
+        if conformed.rejects.num_rows:
+            rejects.append(conformed.rejects)
+    writers.close()
+    set_aside = _write_rejects(rejects, cut.rejects)
+    return {"kept": kept, "flagged": 0, "filtered": filtered, "set_aside": set_aside}
+
+
+def _owner_buckets(f: StagedFile, numbers: Sequence[Path]) -> npt.NDArray[np.int32]:
+    """Per account row of `f`, the bucket of its customer, or -1 for an orphan."""
+    column = pq.read_table(f.staged, columns=[_staged_name(f, "cust_no")]).column(0)
+    cust_no = column.combine_chunks().cast(pa.string())
+    if not numbers:
+        return np.full(len(cust_no), -1, np.int32)
+    known = pa.concat_tables(pq.read_table(p) for p in numbers)
+    position = pc.index_in(cust_no, value_set=known.column("cust_no").combine_chunks())
+    found = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    owner = np.full(len(found), -1, np.int32)
+    hit = found >= 0
+    owner[hit] = known.column("bucket").to_numpy()[found[hit]]
+    return owner
+
+
+def numbers_of(out: Path, customer_files: Sequence[StagedFile], system: str) -> list[Path]:
+    return [file_cut(out, "customers", c).numbers for c in customer_files if c.system == system]
+
+
+def partitioned(
+    customer_files: Sequence[StagedFile],
+    account_files: Sequence[StagedFile],
+    counts: Sequence[dict[str, int]],
+    buckets: int,
+    out: Path,
+) -> Partitioned:
+    """The cut of a province whose files were all cut (`counts`: theirs, files in order)."""
+    customer_cuts = [file_cut(out, "customers", f) for f in customer_files]
+    account_cuts = [file_cut(out, "accounts", f) for f in account_files]
+    result = Partitioned(
+        buckets,
+        [[c.bucket(b) for c in customer_cuts] for b in range(buckets)],
+        [[c.bucket(b) for c in account_cuts] for b in range(buckets)],
+        [c.rejects for c in customer_cuts + account_cuts],
+    )
+    for f, count in zip([*customer_files, *account_files], counts, strict=True):
+        for name in ("kept", "filtered", "flagged"):
+            _add(getattr(result, name), f.source_path.name, count[name])
+    return result
+
+
 def partition_province(
     customer_files: Sequence[StagedFile],
     account_files: Sequence[StagedFile],
@@ -215,96 +372,19 @@ def partition_province(
     buckets: int,
     out: Path,
 ) -> Partitioned:
-    """Apply the conform rules to a province's staged files and cut it into `buckets`.
+    """Apply the conform rules to a province's staged files and cut it into `buckets`, in
+    this process (the runner runs the same file jobs in worker processes).
 
     Equivalent, record for record, to `conform_customers` + `conform_accounts` over the
     whole province; only the order differs (bucket by bucket, file order within one).
     """
-    result = Partitioned(buckets, [], [], out / "rejects.parquet")
-    rejects: list[pa.Table] = []
-
-    customers = BucketWriters(out / "customers", buckets, SOURCE_CUSTOMER)
-    numbers: dict[str, list[pa.Array]] = defaultdict(list)  # system -> kept cust_no slices
-    number_buckets: dict[str, list[npt.NDArray[np.int32]]] = defaultdict(list)
-    for f, first in zip(customer_files, _first_rows(customer_files, "cust_no"), strict=True):
-        offset = 0
-        for raw in _slices(f):
-            table = customer_rows(raw, f)
-            keep = first[offset : offset + table.num_rows]
-            offset += table.num_rows
-            if not keep.all():
-                rejects.append(duplicate_customer_rejects(table.filter(pa.array(~keep)), [f]))
-                table = table.filter(pa.array(keep))
-            table = with_normalized_ids(table)
-            bucket = identity_buckets(table, buckets)
-            customers.write(table, bucket)
-            _add(result.kept, f.source_path.name, table.num_rows)
-            invalid = pc.sum(pc.invert(table.column("id_valid")).cast(pa.int64())).as_py()
-            _add(result.flagged, f.source_path.name, int(invalid or 0))
-            numbers[f.system].append(table.column("cust_no").combine_chunks())
-            number_buckets[f.system].append(bucket)
-    result.customers = customers.close()
-
-    # Each system's kept customer numbers and their buckets: where an account goes.
-    known_numbers = {s: pa.concat_arrays(a) for s, a in numbers.items()}
-    known_buckets = {s: np.concatenate(b) for s, b in number_buckets.items()}
-    del numbers, number_buckets
-
-    account_schema = apply_account_rules(
-        SOURCE_ACCOUNT.empty_table(),
-        np.zeros(0, bool),
-        np.zeros(0, bool),
-        [],
-        rates,
-        export_filter,
-        drop_filtered=drop_filtered,
-    ).table.schema
-    accounts = BucketWriters(out / "accounts", buckets, account_schema)
-    for f, first in zip(account_files, _first_rows(account_files, "acct_no"), strict=True):
-        owner = _owner_buckets(f, known_numbers, known_buckets)
-        offset = 0
-        for raw in _slices(f):
-            table = account_rows(raw, f)
-            n = table.num_rows
-            table = table.append_column("__bucket", pa.array(owner[offset : offset + n]))
-            conformed = apply_account_rules(
-                table,
-                first[offset : offset + n],
-                owner[offset : offset + n] >= 0,
-                [f],
-                rates,
-                export_filter,
-                drop_filtered=drop_filtered,
-            )
-            offset += n
-            kept = conformed.table
-            bucket = kept.column("__bucket").to_numpy()
-            accounts.write(kept.drop_columns(["__bucket"]), bucket)
-            _add(result.kept, f.source_path.name, kept.num_rows)
-            for name, count in conformed.filtered.items():
-                _add(result.filtered, name, count)
-            if conformed.rejects.num_rows:
-                rejects.append(conformed.rejects)
-    result.accounts = accounts.close()
-
-    table = pa.concat_tables([r.cast(REJECT) for r in rejects]) if rejects else REJECT.empty_table()
-    pq.write_table(table, result.rejects)
-    return result
-
-
-def _owner_buckets(
-    f: StagedFile,
-    known_numbers: dict[str, pa.Array],
-    known_buckets: dict[str, npt.NDArray[np.int32]],
-) -> npt.NDArray[np.int32]:
-    """Per account row of `f`, the bucket of its customer, or -1 for an orphan."""
-    column = pq.read_table(f.staged, columns=[_staged_name(f, "cust_no")]).column(0)
-    cust_no = column.combine_chunks().cast(pa.string())
-    if f.system not in known_numbers:
-        return np.full(len(cust_no), -1, np.int32)
-    position = pc.index_in(cust_no, value_set=known_numbers[f.system])
-    found = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    owner = np.full(len(found), -1, np.int32)
-    hit = found >= 0
-    owner[hit] = known_buckets[f.system][found[hit]]
-    return owner
+    counts = [
+        cut_customers(f, first, buckets, out)
+        for f, first in zip(customer_files, first_rows(customer_files, "cust_no"), strict=True)
+    ]
+    for f, first in zip(account_files, first_rows(account_files, "acct_no"), strict=True):
+        numbers = numbers_of(out, customer_files, f.system)
+        counts.append(
+            cut_accounts(f, first, numbers, rates, export_filter, drop_filtered, buckets, out)
+        )
+    return partitioned(customer_files, account_files, counts, buckets, out)
