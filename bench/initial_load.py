@@ -488,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         url = server.url(server.create_database())
     staging = work / f"staging-{opts.accounts}-s{opts.seed}"
+    shutil.rmtree(staging, ignore_errors=True)  # several GB a run: never left behind
     try:
         pipe = run_child(
             "pipeline",
@@ -497,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(staging, ignore_errors=True)
     floor = None if opts.skip_floor else run_child("floor", {"landing": str(landing)})
     peer = (
         None
