@@ -31,6 +31,7 @@ import functools
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -458,8 +459,6 @@ def main(argv: list[str] | None = None) -> int:
     landing = landing_dir(work, opts.accounts, opts.seed)
     generated: float | None = None
     if not (landing / "READY").exists():
-        import shutil
-
         shutil.rmtree(landing, ignore_errors=True)
         run = run_child(
             "generate",
