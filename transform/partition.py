@@ -41,7 +41,6 @@ from transform.conform import (
     apply_account_rules,
     customer_rows,
     duplicate_customer_rejects,
-    first_occurrence,
     with_normalized_ids,
 )
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
@@ -201,6 +200,20 @@ def _slices(f: StagedFile) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
+def first_appearance(values: pa.Array) -> npt.NDArray[np.bool_]:
+    """Mask of the values seen for the first time, in order.
+
+    Dictionary encoding numbers distinct values in order of first appearance, so a value
+    is new exactly when its code exceeds every code before it: one pass, no sort (at tens
+    of millions of account numbers the sort of `first_occurrence` costs seconds and copies).
+    """
+    codes = pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False)
+    first = np.ones(len(codes), bool)
+    if len(codes) > 1:
+        first[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
+    return first
+
+
 def first_rows(files: Sequence[StagedFile], column: str) -> list[npt.NDArray[np.bool_]]:
     """Per file, the mask of rows whose `column` value is the first of its system in file
     order: the province-wide duplicate rule, from one narrow column per file."""
@@ -213,14 +226,15 @@ def first_rows(files: Sequence[StagedFile], column: str) -> list[npt.NDArray[np.
             pq.read_table(files[i].staged, columns=[_staged_name(files[i], column)]).column(0)
             for i in indexes
         ]
-        keys = pa.chunked_array(
-            [c.cast(pa.string()) for c in columns], pa.string()
-        ).combine_chunks()
-        first = first_occurrence(pa.table({column: keys}), [column])
+        lengths = [len(c) for c in columns]
+        keys = pa.chunked_array([c.cast(pa.string()) for c in columns], pa.string())
+        del columns
+        first = first_appearance(keys.combine_chunks().fill_null(""))
+        del keys
         offset = 0
-        for i, c in zip(indexes, columns, strict=True):
-            masks[i] = first[offset : offset + len(c)]
-            offset += len(c)
+        for i, length in zip(indexes, lengths, strict=True):
+            masks[i] = first[offset : offset + length]
+            offset += length
     return masks
 
 

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -14,11 +15,16 @@ from crm_pipeline import config as cfg
 from crm_pipeline.sample import write_sample
 from extract.flag import flag_path, read_flag
 from extract.landing import province_files
-from transform.conform import StagedFile, conform_accounts, conform_customers
+from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
 from transform.fx import rates_table
 from transform.ingest import ingest_file
 from transform.merge import resolve_keys
-from transform.partition import identity_buckets, partition_province, stable_hash
+from transform.partition import (
+    first_appearance,
+    identity_buckets,
+    partition_province,
+    stable_hash,
+)
 from transform.schema import SOURCE_CUSTOMER
 
 DAY = date(2026, 11, 24)
@@ -134,3 +140,13 @@ def test_partition_equals_the_province_at_once(tmp_path: Path, buckets: int) -> 
     for b, (c, a) in enumerate(zip(parts.customers, parts.accounts, strict=True)):
         customers_in_b = set().union(*(_numbers(p) for p in c))
         assert set().union(*(_numbers(p) for p in a)) <= customers_in_b, f"bucket {b}"
+
+
+def test_first_appearance_is_first_occurrence() -> None:
+    rng = np.random.default_rng(5)
+    values = pa.array([f"K{v}" for v in rng.integers(0, 3000, 20000)])
+    expected = first_occurrence(pa.table({"k": values}), ["k"])
+    assert first_appearance(values).tolist() == expected.tolist()
+    assert first_appearance(pa.array(["a", "b", "a", "c", "b"])).tolist() == [
+        True, True, False, True, False,
+    ]  # fmt: skip
