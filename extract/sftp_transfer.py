@@ -37,7 +37,7 @@ from crm_pipeline.errors import FileRejected
 from extract.flag import Flag
 from extract.sftp_errors import UnsafeRemoteName
 from extract.sftp_paths import PARTIAL_DIR, check_regular, inside, ok_name
-from extract.sftp_reader import RemoteFileEnded, read_range
+from extract.sftp_reader import RemoteFileEnded, newlines, read_range
 from extract.sftp_session import SftpSession
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class _DiskWriter:
         self.lines = lines
         self.last = last
         self.error: BaseException | None = None
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_BLOCKS)
+        self._queue: queue.Queue[memoryview | None] = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._closed = False
         self._thread = threading.Thread(
             target=self._run, name=f"{threading.current_thread().name}-disk", daemon=True
@@ -140,7 +140,7 @@ class _DiskWriter:
         try:
             while (data := self._queue.get()) is not None:
                 self.out.write(data)
-                self.lines += data.count(b"\n")
+                self.lines += newlines(data)
                 self.last = data[-1]
                 self.position += len(data)
                 if self.progress is not None:
@@ -150,7 +150,7 @@ class _DiskWriter:
             while self._queue.get() is not None:  # keep the producer from blocking
                 pass
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: memoryview) -> None:
         if self.error is not None:
             raise self.error
         self._queue.put(data)
@@ -174,7 +174,7 @@ def _count_lines(path: Path, size: int) -> tuple[int, int]:
             block = handle.read(min(WRITE_BLOCK, remaining))
             if not block:
                 break
-            lines += block.count(b"\n")
+            lines += newlines(block)
             last = block[-1]
             remaining -= len(block)
     return lines, last
@@ -447,9 +447,15 @@ def _count_lines_range(path: Path, start: int, end: int) -> int:
             block = handle.read(min(WRITE_BLOCK, remaining))
             if not block:
                 break
-            lines += block.count(b"\n")
+            lines += newlines(block)
             remaining -= len(block)
     return lines
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
 
 
 def _last_byte(path: Path, size: int) -> int:
@@ -502,11 +508,11 @@ def _download_segments(
                 except queue.Empty:
                     return
                 for data in read_range(client, remote, seg[1], seg[2], REQUEST_SIZE, MAX_REQUESTS):
-                    os.pwrite(fd, data, seg[1])
-                    newlines = data.count(b"\n")
+                    _pwrite_all(fd, data, seg[1])
+                    count = newlines(data)
                     with lock:
                         seg[1] += len(data)
-                        state["lines"] += newlines
+                        state["lines"] += count
                         state["received"] += len(data)
                         state["on_disk"] += len(data)
                         position = state["on_disk"]
