@@ -544,12 +544,14 @@ def _download_segments(
         finally:
             ready.set()
         try:
+            go.wait()  # a connection that is quick to open must not take two ranges
             pump(session.sftp)
         finally:
             session.close()
 
     threads: list[threading.Thread] = []
     readies: list[threading.Event] = []
+    go = threading.Event()  # set once every extra connection is open (or failed)
     permits = 0
     wanted = min(len(pending), ranged.connections if ranged is not None else 1) - 1
     try:
@@ -570,11 +572,13 @@ def _download_segments(
             threads.append(thread)
         for ready in readies:  # every connection starts on its own range
             ready.wait()
+        go.set()
         guarded(lambda: pump(sftp))
         for thread in threads:
             thread.join()
     finally:
         stop.set()
+        go.set()
         for thread in threads:
             thread.join()
         if ranged is not None and ranged.budget is not None:
