@@ -21,10 +21,11 @@ server in the same run:
 Prints rows/s for each and the ratios. Best of --repeat runs (a fresh database each).
 
     .venv/bin/python bench/load_postgres.py [--rows 1000000] [--repeat 3] [--no-row-path]
-        [--per-customer 20] [--qualified 1.0] [--parts N]
+        [--per-customer 20] [--qualified 1.0] [--parts N] [--sources 1]
 
-`--qualified 0.3 --per-customer 3` is shaped like a province's initial load (about 30% of
-the merged customers qualify; only their accounts are published); `--parts N` hands the
+`--qualified 0.3 --per-customer 3 --sources 2` is shaped like a province's initial load
+(about 30% of the merged customers qualify, only their accounts are published; a merged
+customer has about 2.2 source records, each with its contact row); `--parts N` hands the
 batch's big tables as TableParts of N Parquet parts (as the bucketed initial load does).
 "peak memory" is the process's resident memory during the first write_batch above what it
 was before (the batch itself, in memory or not, is not counted).
@@ -63,9 +64,12 @@ DAY = date(2026, 11, 24)
 NEXT_DAY = date(2026, 11, 25)
 
 
-def build_batch(rows: int, per_customer: int, qualified: float = 1.0) -> ProvinceBatch:
+def build_batch(
+    rows: int, per_customer: int, qualified: float = 1.0, sources: int = 1
+) -> ProvinceBatch:
     """A ZJ batch of `rows` accounts, built column-wise (no per-row Python dicts); a
-    `qualified` share of the customers qualifies (spread evenly)."""
+    `qualified` share of the customers qualifies (spread evenly); each customer merges
+    `sources` source records (its RTL master, then contacts in CRD, LON, FND)."""
     customers = -(-rows // per_customer)
     cust = pa.array([f"R{i:09d}" for i in range(customers)])
     id_no = pa.array([f"3301{i:014d}" for i in range(customers)])
@@ -91,22 +95,28 @@ def build_batch(rows: int, per_customer: int, qualified: float = 1.0) -> Provinc
             "formula_id": pa.array(["zj_personal@0123456789ab"] * n),
         }
     )
-    links = pa.table(
-        {
-            "source": pa.array(["RTL"] * n),
-            "cust_no": cust,
-            "cust_key": cust_key,
-            "role": pa.array(["master"] * n),
-        }
+    systems = ["RTL", "CRD", "LON", "FND"][: max(1, min(sources, 4))]
+    links = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "source": pa.array([system] * n),
+                    "cust_no": cust,
+                    "cust_key": cust_key,
+                    "role": pa.array(["master" if system == "RTL" else "contact"] * n),
+                }
+            )
+            for system in systems
+        ]
     )
     source_customers = pa.table(
         {
-            "source": pa.array(["RTL"] * n),
-            "cust_no": cust,
-            "mobile": pa.array(["13800000000"] * n),
-            "phone": pa.array(["0571-88888888"] * n),
-            "address": pa.array(["浙江省杭州市西湖区文三路 100 号"] * n),
-            "postcode": pa.array(["310000"] * n),
+            "source": links.column("source"),
+            "cust_no": links.column("cust_no"),
+            "mobile": pa.array(["13800000000"] * links.num_rows),
+            "phone": pa.array(["0571-88888888"] * links.num_rows),
+            "address": pa.array(["浙江省杭州市西湖区文三路 100 号"] * links.num_rows),
+            "postcode": pa.array(["310000"] * links.num_rows),
         }
     )
     accounts = pa.table(
@@ -161,10 +171,15 @@ def as_parts(batch: ProvinceBatch, directory: Path, parts: int) -> ProvinceBatch
     keys = batch.customers.column("cust_key")
     customer_part = np.arange(len(keys)) % parts
     owners = pc.index_in(batch.accounts.column("cust_key"), value_set=keys).to_numpy()
+    assert isinstance(batch.links, pa.Table)
+    linked = pc.index_in(batch.links.column("cust_key"), value_set=keys).to_numpy()
     tables: dict[str, TableParts] = {}
     for name in ("customers", "links", "source_customers", "accounts"):
         table = getattr(batch, name)
-        bucket = customer_part[owners] if name == "accounts" else customer_part
+        bucket = {"accounts": customer_part[owners], "customers": customer_part}.get(
+            name,
+            customer_part[linked],  # links and source records: row for row alike
+        )
         paths = []
         for part in range(parts):
             path = directory / f"{name}-{part:03d}.parquet"
@@ -300,6 +315,7 @@ def main() -> int:
     parser.add_argument(
         "--parts", type=int, default=0, help="hand the batch as TableParts of this many parts"
     )
+    parser.add_argument("--sources", type=int, default=1, help="source records per customer (1-4)")
     parser.add_argument("--chunk-rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -308,7 +324,7 @@ def main() -> int:
     args = parser.parse_args()
 
     print(f"building a batch of {args.rows:,} account records ...", flush=True)
-    batch = build_batch(args.rows, args.per_customer, args.qualified)
+    batch = build_batch(args.rows, args.per_customer, args.qualified, args.sources)
     crm_rows = crm_accounts(batch).num_rows
     later = None if args.no_row_path else next_day(batch)
     server = PostgresServer(fsync=True)
@@ -348,7 +364,8 @@ def main() -> int:
     print()
     print(
         f"batch: {args.rows:,} account records, {customers:,} customers,"
-        f" {args.qualified:.0%} qualified: {rows:,} crm_account rows"
+        f" {args.qualified:.0%} qualified, {args.sources} source record(s) each:"
+        f" {rows:,} crm_account rows"
         + (f"; as {args.parts} TableParts" if args.parts else "; in memory")
     )
     print(f"pipeline write_batch, first load (stage + publish): {pipeline:>12,.0f} rows/s")
