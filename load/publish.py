@@ -3,10 +3,11 @@
 Everything here is set-based SQL that runs unchanged on PostgreSQL and SQLite (both
 understand `ON CONFLICT`, `UPDATE ... FROM` and `IS DISTINCT FROM`); the only dialect
 differences are the row lock taken before publishing, a byte-order collation for the
-id assignment order, and a province's first accounts, attached as its partition of
-crm_account instead of copied (load/accounts.py). No statement takes a lock that blocks
-another province's reads or row writes (the attach's SHARE UPDATE EXCLUSIVE on crm_account
-only waits for another attach), so provinces load side by side.
+id assignment order, and a province's first accounts, source records and contacts,
+attached as its partitions of crm_account, crm_customer_source and crm_contact instead of
+copied (load/accounts.py). No statement takes a lock that blocks another province's reads
+or row writes (the attach's SHARE UPDATE EXCLUSIVE only waits for another attach), so
+provinces load side by side.
 """
 
 from __future__ import annotations
@@ -151,8 +152,8 @@ def open_batch(
 
 def drop_staging(engine: Engine, batch_id: int) -> None:
     """Delete a batch's staging rows, one table per transaction (row deletes, no TRUNCATE:
-    a TRUNCATE would lock out the provinces loading at the same time), and its own account
-    table if it has one that was not attached (see load.accounts)."""
+    a TRUNCATE would lock out the provinces loading at the same time), and its own tables
+    that were not attached (see load.accounts)."""
     for table in STAGING_TABLES:
         with engine.begin() as conn:
             conn.execute(delete(table).where(table.c.batch_id == batch_id))
@@ -364,13 +365,14 @@ def publish(
     batch_id: int,
     *,
     force: bool,
-    accounts: Table = stg_account,
+    staged: dict[str, Table] | None = None,
 ) -> dict[str, int] | None:
     """Move the staged batch into the CRM tables and mark it published, in ONE transaction.
 
-    `accounts`: where the batch's accounts were staged, `stg_account` or the batch's own
-    table (load.accounts), which is attached as the province's partition of crm_account
-    when the province still has none.
+    `staged`: where the batch's rows of a partitioned CRM table (crm_account,
+    crm_customer_source, crm_contact; by name) were staged when not in the shared `stg_*`
+    table: the batch's own table (load.accounts), which is attached as the province's
+    partition when the province still has none.
 
     Returns the published counts, or None when another (date, province, mode) batch is
     already published and `force` is not set: nothing is changed then.
@@ -411,14 +413,15 @@ def publish(
             for table in (crm_reject, crm_file_count):
                 conn.execute(delete(table).where(table.c.batch_id == old))
         _publish_customers(conn, params, first=first)
-        attach = account_tables.is_batch_table(accounts) and not account_tables.has_partition(
-            conn, batch.province
-        )
+        staged = staged or {}
+        attach: list[Table] = []
         for target, staging, keys, values in _UPSERTS:
-            if staging is stg_account:
-                if attach:
-                    continue  # attached last, below: the lock it takes is held shortest
-                staging = accounts
+            staging = staged.get(target.name, staging)
+            if account_tables.is_batch_table(staging) and not account_tables.has_partition(
+                conn, batch.province, target
+            ):
+                attach.append(target)  # attached last, below: its lock is held shortest
+                continue
             first = _province_empty(conn, target, batch.province)
             _publish_rows(conn, params, target, staging, keys, values, first=first)
         conn.execute(
@@ -449,9 +452,9 @@ def publish(
                 ],
             )
         _record_formulas(conn, batch, batch_id)
-        counts = _counts(conn, batch_id, accounts)
-        if attach:
-            account_tables.attach(conn, batch_id, batch.province)
+        counts = _counts(conn, batch_id, staged.get(crm_account.name, stg_account))
+        for target in attach:  # in _UPSERTS order, which is load.accounts.ATTACHED's
+            account_tables.attach(conn, batch_id, batch.province, target)
         conn.execute(
             update(crm_load_batch)
             .where(crm_load_batch.c.batch_id == batch_id)

@@ -124,6 +124,8 @@ crm_customer_source = Table(
     Column("role", String(8), nullable=False),
     Column("batch_id", BigId, nullable=False),
     Index("ix_crm_customer_source_cust", "crm_cust_id"),
+    # One partition per province on PostgreSQL (migration 0004), as crm_account.
+    postgresql_partition_by="LIST (province)",
 )
 
 crm_contact = Table(
@@ -139,6 +141,8 @@ crm_contact = Table(
     Column("postcode", String(10)),
     Column("batch_id", BigId, nullable=False),
     Index("ix_crm_contact_cust", "crm_cust_id"),
+    # One partition per province on PostgreSQL (migration 0004), as crm_account.
+    postgresql_partition_by="LIST (province)",
 )
 
 crm_account = Table(

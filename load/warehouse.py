@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from alembic import command
@@ -28,6 +30,9 @@ from load.control import Checkpoint, StepRecord
 from load.publish import BatchKey
 from load.tables import (
     ABANDONED,
+    crm_account,
+    crm_contact,
+    crm_customer_source,
     crm_load_batch,
     stg_account,
     stg_contact,
@@ -38,10 +43,37 @@ from load.tables import (
 from transform.batch import ProvinceBatch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows per committed chunk when staging, unless the caller or the configuration says.
 DEFAULT_CHUNK_ROWS = 200_000
+
+
+def prefetched(read: Callable[[int], T], parts: int) -> Iterator[tuple[int, T]]:
+    """(i, read(i)) for each part in order, read(i + 1) running in a thread meanwhile.
+
+    The caller stages part i (COPY: PostgreSQL's core) while the next part is read from
+    Parquet and shaped (Arrow releases the GIL: the other core). At most two parts are in
+    memory. `read` must depend on nothing the caller changes while staging part i (the
+    stagers' `needs(i + 1)` does not: staging part i never completes part i + 1).
+    """
+    if parts <= 1:
+        for part in range(parts):
+            yield part, read(part)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-prefetch") as pool:
+        ahead: Future[T] = pool.submit(read, 0)
+        for part in range(parts):
+            current = ahead.result()
+            if part + 1 < parts:
+                ahead = pool.submit(read, part + 1)
+            try:
+                yield part, current
+            except BaseException:
+                ahead.cancel()
+                raise
+            del current
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -252,63 +284,80 @@ class Warehouse:
         qualified_only = publish.customer_scope(self.engine, batch_id, batch.province, step_id)
         customers = stager(stg_customer)
         part_keys: list[pa.Array] = []
-        for part in range(parts):
+
+        def customer_rows(part: int) -> tuple[pa.Table, bool]:
             if customers.needs(part):
                 table = prepare.read_part(batch.customers, part, prepare.CUSTOMER_COLUMNS)
-                rows = prepare.customers(table, qualified_only=qualified_only)
+                return prepare.customers(table, qualified_only=qualified_only), True
+            # Committed by an earlier attempt: only its keys are needed.
+            table = prepare.read_part(batch.customers, part, ["cust_key", "qualified"])
+            return prepare.customer_keys(table, qualified_only=qualified_only), False
+
+        for part, (rows, stage) in prefetched(customer_rows, parts):
+            if stage:
                 customers.put(part, rows)
-            else:  # committed by an earlier attempt: only its keys are needed
-                table = prepare.read_part(batch.customers, part, ["cust_key", "qualified"])
-                rows = prepare.customer_keys(table, qualified_only=qualified_only)
             part_keys.append(rows.column("cust_key").combine_chunks())
-            del table, rows
+            del rows
         new_ids = publish.assign_ids(self.engine, batch_id, batch.province, step_id)
         keys, ids = publish.crm_ids(self.engine, batch_id)
         crm = prepare.ids_by_part(part_keys, keys, ids)
         del part_keys, keys, ids
 
         # Then, part by part, the CRM customers' source records, contacts and accounts. A
-        # province's first accounts go to a table of the batch's own, attached as the
+        # province's first rows of each go to a table of the batch's own, attached as the
         # province's partition at publication (PostgreSQL; see load.accounts).
-        account_table = account_tables.staging_table(self.engine, batch_id, batch.province)
-        attach = account_tables.is_batch_table(account_table)
-        sources = stager(stg_customer_source)
-        contacts = stager(stg_contact)
-        accounts = stager(account_table, stream=stg_account.name)
-        for part in range(parts):
+        own = {
+            target.name: account_tables.staging_table(self.engine, batch_id, batch.province, target)
+            for target in (crm_customer_source, crm_contact, crm_account)
+        }
+        attach = [name for name, table in own.items() if account_tables.is_batch_table(table)]
+        sources = stager(own[crm_customer_source.name], stream=stg_customer_source.name)
+        contacts = stager(own[crm_contact.name], stream=stg_contact.name)
+        accounts = stager(own[crm_account.name], stream=stg_account.name)
+
+        def with_province(rows: pa.Table, target: Table) -> pa.Table:
+            if target.name not in attach:
+                return rows
+            return rows.append_column(
+                "province", pa.array([batch.province] * rows.num_rows, pa.string())
+            )
+
+        def part_rows(part: int) -> tuple[pa.Table | None, pa.Table | None, pa.Table | None]:
+            """Part `part`'s rows still to stage: links, contacts, accounts (None: none)."""
             part_keys_ids = crm[part]
+            links = contact_rows = account_rows = None
             if sources.needs(part) or contacts.needs(part):
                 links = prepare.links(
                     prepare.read_part(batch.links, part, prepare.LINK_COLUMNS), *part_keys_ids
                 )
-                sources.put(part, links)
                 if contacts.needs(part):
                     table = prepare.read_part(batch.source_customers, part, prepare.CONTACT_COLUMNS)
-                    contacts.put(part, prepare.contacts(table, links))
-                    del table
-                del links
+                    contact_rows = with_province(prepare.contacts(table, links), crm_contact)
+                links = with_province(links, crm_customer_source)
             if accounts.needs(part):
                 table = prepare.read_part(batch.accounts, part, prepare.ACCOUNT_COLUMNS)
-                rows = prepare.accounts(table, *part_keys_ids)
-                del table
-                if attach:
-                    rows = rows.append_column(
-                        "province", pa.array([batch.province] * rows.num_rows, pa.string())
-                    )
-                accounts.put(part, rows)
-                del rows
-        del crm
-        if attach:
-            account_tables.prepare_attach(self.engine, batch_id, batch.province)
+                account_rows = with_province(prepare.accounts(table, *part_keys_ids), crm_account)
+            return links, contact_rows, account_rows
+
+        for part, (links, contact_rows, account_rows) in prefetched(part_rows, parts):
+            if links is not None:
+                sources.put(part, links)
+            if contact_rows is not None:
+                contacts.put(part, contact_rows)
+            if account_rows is not None:
+                accounts.put(part, account_rows)
+            del links, contact_rows, account_rows
+        crm.clear()  # the parts' keys and ids are no longer needed
+        for name in attach:
+            target = account_tables.ATTACHED[name][0]
+            account_tables.prepare_attach(self.engine, batch_id, batch.province, target)
         rejects = stager(stg_reject)
         rejects.put(0, prepare.rejects(batch))
         written = sum(made.written for made in stagers)
         skipped = sum(made.skipped for made in stagers)
         self._refresh_statistics()
         try:
-            counts = publish.publish(
-                self.engine, batch, batch_id, force=force, accounts=account_table
-            )
+            counts = publish.publish(self.engine, batch, batch_id, force=force, staged=own)
         except publish.ScopeChanged as changed:
             # Staged as a first load, but the province was published meanwhile: write it
             # again as a later load (a new batch; this one is abandoned).

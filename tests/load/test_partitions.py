@@ -1,4 +1,5 @@
-"""A province's first accounts are attached as its partition of crm_account (PostgreSQL),
+"""A province's first accounts, source records and contacts are attached as its partitions
+of crm_account, crm_customer_source and crm_contact (PostgreSQL),
 with the same guarantees as the row-by-row path: restart after the last chunk, nothing
 visible before the publication commits, the same warehouse as an uninterrupted run."""
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select, text
 
 from load import Warehouse, publish
 from load.accounts import batch_table_name, include_name, partition_name
-from load.tables import crm_account, metadata
+from load.tables import crm_account, crm_contact, crm_customer_source, metadata
 from tests.load.conftest import crm_view, snapshot
 from tests.load.factory import DAY1, DAY2, make_batch, people
 from tests.load.test_restart import Crash, _comparable, crash_at
@@ -49,7 +50,7 @@ def _reference(tmp_path: Path, steps: Any) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize(
     ("stream", "chunk"), [("stg_customer", 2), ("stg_account", 1), ("stg_account", 3),
-                          ("stg_reject", 1)],
+                          ("stg_customer_source", 2), ("stg_contact", 1), ("stg_reject", 1)],
 )  # fmt: skip
 def test_first_load_restarts_after_the_last_chunk(
     make_warehouse: Any, tmp_path: Path, stream: str, chunk: int
@@ -65,8 +66,9 @@ def test_first_load_restarts_after_the_last_chunk(
     assert result.published and result.resumed and result.chunks_skipped > 0
     assert all(c > chunk for s, c in written if s == stream)
     if warehouse.engine.dialect.name == "postgresql":
-        assert _tables(warehouse, "crm_account_p_%") == [partition_name("ZJ")]
-    assert _tables(warehouse, "stg_account_b%") == []
+        for table in (crm_account, crm_customer_source, crm_contact):
+            assert _tables(warehouse, f"{table.name}_p_%") == [partition_name("ZJ", table)]
+    assert _tables(warehouse, "stg_%_b%") == []
     expected = _reference(tmp_path, lambda ref: ref.write_batch(batch))
     assert _comparable(snapshot(warehouse.engine)) == expected
 
@@ -109,8 +111,9 @@ def test_partition_attached_by_another_batch_meanwhile(make_warehouse: Any,
 
     steps(warehouse, crash_at("stg_reject", 1))
     if warehouse.engine.dialect.name == "postgresql":
-        assert _tables(warehouse, "crm_account_p_%") == [partition_name("ZJ")]
-    assert _tables(warehouse, "stg_account_b%") == []
+        for table in (crm_account, crm_customer_source, crm_contact):
+            assert _tables(warehouse, f"{table.name}_p_%") == [partition_name("ZJ", table)]
+    assert _tables(warehouse, "stg_%_b%") == []
     assert warehouse.is_published(DAY1, "ZJ", "initial")
     expected = _reference(tmp_path, lambda ref: steps(ref, crash_at("stg_reject", 1)))
     assert _comparable(snapshot(warehouse.engine)) == expected
@@ -121,9 +124,11 @@ def test_abandoned_batch_drops_its_table(make_warehouse: Any) -> None:
     with pytest.raises(Crash):
         warehouse.write_batch(make_batch(people(6)), on_chunk=crash_at("stg_account", 1))
     if warehouse.engine.dialect.name == "postgresql":
-        assert _tables(warehouse, "stg_account_b%") == [batch_table_name(1)]
+        assert _tables(warehouse, "stg_%_b%") == sorted(
+            batch_table_name(1, table) for table in (crm_account, crm_customer_source, crm_contact)
+        )
     assert warehouse.write_batch(make_batch(people(8))).published
-    assert _tables(warehouse, "stg_account_b%") == []
+    assert _tables(warehouse, "stg_%_b%") == []
 
 
 @pytest.mark.postgres
@@ -138,21 +143,23 @@ def test_migration_partitions_an_existing_warehouse(pg_db_url: str) -> None:
         with warehouse.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.downgrade(config, "0002")
-        assert _tables(warehouse, "crm_account%") == ["crm_account"]
+        for table in (crm_account, crm_customer_source, crm_contact):
+            assert _tables(warehouse, f"{table.name}%") == [table.name]
         assert snapshot(warehouse.engine) == before
-        # an existing warehouse with accounts of two provinces: one partition each
+        # an existing warehouse with rows of two provinces: one partition each
         warehouse.upgrade()
-        assert _tables(warehouse, "crm_account%") == [
-            "crm_account",
-            partition_name("GD"),
-            partition_name("ZJ"),
-        ]
+        for table in (crm_account, crm_customer_source, crm_contact):
+            assert _tables(warehouse, f"{table.name}%") == [
+                table.name,
+                partition_name("GD", table),
+                partition_name("ZJ", table),
+            ]
         assert snapshot(warehouse.engine) == before
         # the next day's loads update the partitions row by row
         assert warehouse.write_batch(
             make_batch(people(8), province="ZJ", business_date=DAY2)
         ).published
-        assert _tables(warehouse, "stg_account_b%") == []
+        assert _tables(warehouse, "stg_%_b%") == []
     finally:
         warehouse.dispose()
 
@@ -165,6 +172,7 @@ def test_schema_still_matches_with_partitions_and_batch_tables(make_warehouse: A
         warehouse.write_batch(make_batch(people(6)), on_chunk=crash_at("stg_account", 1))
     if warehouse.engine.dialect.name == "postgresql":
         assert _tables(warehouse, "stg_account_b%") and _tables(warehouse, "crm_account_p_%")
+        assert _tables(warehouse, "stg_contact_b%") and _tables(warehouse, "crm_contact_p_%")
     with warehouse.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_name": include_name})
         assert compare_metadata(context, metadata) == []
