@@ -150,3 +150,10 @@ def test_first_appearance_is_first_occurrence() -> None:
     assert first_appearance(pa.array(["a", "b", "a", "c", "b"])).tolist() == [
         True, True, False, True, False,
     ]  # fmt: skip
+
+
+def test_first_appearance_across_chunks_and_nulls() -> None:
+    chunked = pa.chunked_array([["a", "b"], ["a", None], ["c", "", None, "b"]])
+    assert first_appearance(chunked).tolist() == [
+        True, True, False, True, True, False, False, False,
+    ]  # fmt: skip
