@@ -208,19 +208,29 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
     """Register new qualified customers of the batch; returns how many got a new id.
 
     New ids are drawn in sorted key order (byte order on both databases), so the same
-    batch gets the same numbering whatever the order its rows arrived in. `ON CONFLICT DO
-    NOTHING` on the registry's unique key makes a concurrent registration of the same
-    person harmless; the identity/AUTOINCREMENT counter never gives a number twice.
+    batch gets the same numbering whatever the order its rows arrived in. Registrations of
+    one province never overlap: on PostgreSQL they hold a transaction-level advisory lock
+    of the province's registry (other provinces are not blocked), so the anti-join sees
+    every key registered before and the insert needs no `ON CONFLICT` (its speculative
+    insertion doubled the statement: 1.9 s against 0.9 s for 300,000 new keys); SQLite
+    writers take turns anyway (BEGIN IMMEDIATE) and keep `ON CONFLICT DO NOTHING`. The
+    identity/AUTOINCREMENT counter never gives a number twice.
     Resolves, in the same transaction, which of the batch's customers are CRM customers
     (`stg_customer.crm_cust_id`): the qualified ones and those already in `crm_customer`.
     """
+    params = {"b": batch_id, "p": province, "now": now()}
+    conflict = " ON CONFLICT (province, cust_type, id_type, id_no) DO NOTHING"
     with engine.begin() as conn:
-        if batch_checkpoint(conn, batch_id, "resolve_ids") is not None:
-            return 0
         if engine.dialect.name == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('crm_customer_key'), hashtext(:p))"),
+                params,
+            )
             # The sort below in memory (the 4MB default spills a province to disk).
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-        params = {"b": batch_id, "p": province, "now": now()}
+            conflict = ""
+        if batch_checkpoint(conn, batch_id, "resolve_ids") is not None:
+            return 0
         order = _c_order(engine, "s.cust_type", "s.id_type", "s.id_no")
         added = conn.execute(
             text(
@@ -231,8 +241,7 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
                 "  SELECT 1 FROM crm_customer_key k WHERE k.province = :p"
                 "  AND k.cust_type = s.cust_type AND k.id_type = s.id_type"
                 "  AND k.id_no = s.id_no)"
-                f" ORDER BY {order}"
-                " ON CONFLICT (province, cust_type, id_type, id_no) DO NOTHING"
+                f" ORDER BY {order}{conflict}"
             ),
             params,
         ).rowcount

@@ -185,3 +185,49 @@ def test_repeatable_read_reader_following_the_rule_sees_no_partial_first_load(
             assert conn.execute(rule).scalar_one() > 0
     finally:
         warehouse.dispose()
+
+
+def test_one_province_registering_the_same_customers_at_once(pg_db_url: str) -> None:
+    """Two batches of one province resolve ids at the same moment for the same people: the
+    registry lock makes one wait for the other (no unique violation without ON CONFLICT),
+    and every person has one number."""
+    setup = Warehouse(pg_db_url)
+    setup.upgrade()
+    setup.dispose()
+    barrier = threading.Barrier(2, timeout=60)
+
+    def write(business_date: Any) -> BatchResult:
+        waited: list[bool] = []
+
+        def hook(stream: str, chunk: int) -> None:
+            # The last customer chunk, ids next; only once (the first load that loses the
+            # race is written again, see ScopeChanged).
+            if (stream, chunk) == ("stg_customer", 1) and not waited:
+                waited.append(True)
+                barrier.wait()
+
+        warehouse = Warehouse(pg_db_url, chunk_rows=1000)
+        try:
+            batch = make_batch(people(300, accounts=1), business_date=business_date)
+            return warehouse.write_batch(batch, on_chunk=hook)
+        finally:
+            warehouse.dispose()
+
+    threads = [_in_thread(lambda d=d: write(d)) for d in (DAY1, DAY2)]
+    for thread, _ in threads:
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "a registration hung"
+    for _, outcome in threads:
+        assert isinstance(outcome[0], BatchResult) and outcome[0].published, outcome[0]
+    check = Warehouse(pg_db_url)
+    try:
+        with check.engine.connect() as conn:
+            keys = conn.execute(
+                text("SELECT count(*), count(DISTINCT (cust_type, id_type, id_no))"
+                     " FROM crm_customer_key WHERE province = 'ZJ'")
+            ).one()  # fmt: skip
+            customers = conn.execute(select(func.count()).select_from(crm_customer)).scalar_one()
+    finally:
+        check.dispose()
+    assert keys[0] == keys[1] > 0
+    assert customers == keys[0]
