@@ -155,6 +155,17 @@ def _duplicate_lines(key_tables: list[pa.Table], key: list[str]) -> pa.Array:
     if not key_tables:
         return pa.array([], pa.int64())
     keys = pa.concat_tables(key_tables)
+    if len(key) == 1:  # every layout's key: codes and counts, no group-by and join copies
+        column = keys.column(key[0])
+        codes = pc.dictionary_encode(column.fill_null("") if column.null_count else column)
+        code = np.concatenate(
+            [c.indices.to_numpy(zero_copy_only=False) for c in codes.chunks]
+            or [np.zeros(0, np.int32)]
+        )
+        repeated = np.bincount(code)[code] > 1
+        if not repeated.any():
+            return pa.array([], pa.int64())
+        return keys.column("line").filter(pa.array(repeated)).combine_chunks()
     counts = keys.group_by(key).aggregate([("line", "count")])
     dup = counts.filter(pc.greater(counts.column("line_count"), 1))
     if dup.num_rows == 0:
