@@ -45,9 +45,10 @@ log = logging.getLogger(__name__)
 # Bytes per SFTP read request. OpenSSH's sftp-server answers reads of up to 255 KiB;
 # fewer, larger requests mean far less Python work per byte than paramiko's 32 KiB default.
 REQUEST_SIZE = 252 * 1024
-# Read requests in flight per file: 8 MiB. OpenSSH's client keeps 64 requests of up to
-# 255 KiB. More is not better here: paramiko's channel buffer moves its whole unread
-# content on every read, so bytes in flight beyond what hides the link's latency cost CPU.
+# Read requests in flight per connection: 8 MiB. OpenSSH's client keeps 64 requests of up
+# to 255 KiB. 64 made the reader alone faster but the whole fetcher no faster measurably
+# (docs/performance.md); with paramiko's own channel buffer, which moved its whole unread
+# content on every read, more than 32 cost CPU (sftp_reader.ChunkPipe no longer does that).
 MAX_REQUESTS = 32
 WRITE_BLOCK = 8 * 1024 * 1024
 # Blocks received but not yet written (about 16 MiB): bounds memory if the disk is slow.
