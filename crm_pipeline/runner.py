@@ -226,6 +226,16 @@ def worker_pool(workers: int) -> Any:
     )
 
 
+def _released(run: Callable[..., dict[str, int]], *args: Any) -> dict[str, int]:
+    """`run(*args)`, then Arrow's unused memory handed back to the system: its allocator
+    keeps freed memory for reuse, and a process that has finished a large job would
+    otherwise hold its peak while the other worker reaches its own."""
+    try:
+        return run(*args)
+    finally:
+        pa.default_memory_pool().release_unused()
+
+
 @dataclass(frozen=True)
 class Job:
     """One restartable piece of a step (a bucket): `run(*args)` writes `outputs`, returns counts."""
@@ -245,13 +255,15 @@ def run_jobs(
     todo = [job for job in jobs if done.done(job.name) is None]
     pool = worker_pool(min(workers, len(todo)))
     try:
-        futures = {job.name: pool.submit(job.run, *job.args) for job in todo} if pool else {}
+        futures = (
+            {job.name: pool.submit(_released, job.run, *job.args) for job in todo} if pool else {}
+        )
         results = []
         for job in jobs:
             manifest = done.done(job.name)
             if manifest is None:
                 future = futures.get(job.name)
-                counts = future.result() if future is not None else job.run(*job.args)
+                counts = future.result() if future is not None else _released(job.run, *job.args)
                 done.record(job.name, list(job.outputs), counts=counts)
                 crash_point(f"{directory.name}:{job.name}")
                 manifest = done.done(job.name)
@@ -461,8 +473,10 @@ def _initial_steps(
             for f, first in zip(customer_files, masks, strict=True)
         ]  # fmt: skip
         del masks
+        pa.default_memory_pool().release_unused()
         counts = run_jobs(work / "conform", jobs, ctx.force, workers)
         masks = first_rows(account_files, "acct_no")
+        pa.default_memory_pool().release_unused()
         jobs = [
             Job(f.source_path.name, cut_accounts,
                 (f, first, numbers_of(cut, customer_files, f.system), rates(),

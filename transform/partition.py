@@ -349,12 +349,14 @@ def _owner_buckets(f: StagedFile, numbers: Sequence[Path]) -> npt.NDArray[np.int
     cust_no = column.combine_chunks().cast(pa.string())
     if not numbers:
         return np.full(len(cust_no), -1, np.int32)
-    known = pa.concat_tables(pq.read_table(p) for p in numbers)
-    position = pc.index_in(cust_no, value_set=known.column("cust_no").combine_chunks())
-    found = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    owner = np.full(len(found), -1, np.int32)
-    hit = found >= 0
-    owner[hit] = known.column("bucket").to_numpy()[found[hit]]
+    owner = np.full(len(cust_no), -1, np.int32)
+    for path in numbers:  # one customer file's numbers (and Arrow's hash of them) at a time
+        known = pq.read_table(path)
+        position = pc.index_in(cust_no, value_set=known.column("cust_no").combine_chunks())
+        found = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        hit = found >= 0
+        owner[hit] = known.column("bucket").to_numpy()[found[hit]]
+        del known, position, found
     return owner
 
 
