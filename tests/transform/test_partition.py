@@ -157,3 +157,14 @@ def test_first_appearance_across_chunks_and_nulls() -> None:
     assert first_appearance(chunked).tolist() == [
         True, True, False, True, True, False, False, False,
     ]  # fmt: skip
+
+
+def test_first_appearance_is_exact_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a hash of 2 bits: almost every value shares its hash with others, and the answer
+    # must still be the exact one (strings compared where hashes are equal)
+    real = stable_hash
+    monkeypatch.setattr("transform.partition.stable_hash", lambda v: real(v) % np.uint64(4))
+    rng = np.random.default_rng(9)
+    values = pa.array([f"A{v}" for v in rng.integers(0, 500, 4000)])
+    expected = first_occurrence(pa.table({"k": values}), ["k"])
+    assert first_appearance(values).tolist() == expected.tolist()
