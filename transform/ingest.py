@@ -23,6 +23,7 @@ from crm_pipeline.config import Layout, LayoutConfig
 from crm_pipeline.errors import FileRejected
 from extract.flag import Flag
 from transform.fields import TypedChunk, type_chunk
+from transform.hashing import shared_hash_rows
 from transform.parse import CHUNK_BYTES, RawChunk, iter_line_blocks, iter_raw_chunks
 from transform.schema import REJECT
 
@@ -155,17 +156,17 @@ def _duplicate_lines(key_tables: list[pa.Table], key: list[str]) -> pa.Array:
     if not key_tables:
         return pa.array([], pa.int64())
     keys = pa.concat_tables(key_tables)
-    if len(key) == 1:  # every layout's key: codes and counts, no group-by and join copies
+    if len(key) == 1:  # every layout's key: hashes, and strings only where they are shared
         column = keys.column(key[0])
-        codes = pc.dictionary_encode(column.fill_null("") if column.null_count else column)
-        code = np.concatenate(
-            [c.indices.to_numpy(zero_copy_only=False) for c in codes.chunks]
-            or [np.zeros(0, np.int32)]
-        )
-        repeated = np.bincount(code)[code] > 1
-        if not repeated.any():
+        column = column.fill_null("") if column.null_count else column
+        rows = shared_hash_rows(column.cast(pa.string()))
+        if len(rows) == 0:
             return pa.array([], pa.int64())
-        return keys.column("line").filter(pa.array(repeated)).combine_chunks()
+        candidates = column.take(pa.array(rows)).combine_chunks()
+        code = pc.dictionary_encode(candidates).indices.to_numpy(zero_copy_only=False)
+        repeated = np.bincount(code)[code] > 1
+        lines = keys.column("line").take(pa.array(rows[repeated]))
+        return lines.combine_chunks()
     counts = keys.group_by(key).aggregate([("line", "count")])
     dup = counts.filter(pc.greater(counts.column("line_count"), 1))
     if dup.num_rows == 0:

@@ -43,6 +43,7 @@ from transform.conform import (
     duplicate_customer_rejects,
     with_normalized_ids,
 )
+from transform.hashing import shared_hash_rows, stable_hash
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
 from transform.ingest import STAGED_PARQUET
 from transform.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
@@ -52,9 +53,6 @@ from transform.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
 BUCKET_INPUT_BYTES = 64 * 2**20
 READ_ROWS = 256 * 1024  # rows of a staged file read at a time
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-
 
 def bucket_count(input_bytes: int) -> int:
     """How many buckets a province of `input_bytes` of landed files is cut into."""
@@ -62,35 +60,6 @@ def bucket_count(input_bytes: int) -> int:
     if wanted:
         return max(1, int(wanted))
     return max(1, math.ceil(input_bytes / BUCKET_INPUT_BYTES))
-
-
-def stable_hash(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint64]:
-    """FNV-1a (64 bits) of each string's UTF-8 bytes, and of its length.
-
-    Stable across processes, runs and versions (unlike Python's `hash`), which is what a
-    restart needs: the same record must fall in the same bucket every time. Vectorized by
-    byte position, so the cost is (longest string) passes over the array, no per-row Python.
-    """
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if values.type != pa.string():
-        values = values.cast(pa.string())
-    values = values.fill_null("")
-    n = len(values)
-    _, offsets_buf, data_buf = values.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int32)[values.offset : values.offset + n + 1]
-    starts = offsets[:-1].astype(np.int64)
-    lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
-    hashed = np.full(n, _FNV_OFFSET, dtype=np.uint64) ^ lengths.astype(np.uint64)
-    hashed *= _FNV_PRIME
-    longest = int(lengths.max()) if n else 0
-    last = max(len(data) - 1, 0)
-    for position in range(longest):
-        byte = data[np.minimum(starts + position, last)].astype(np.uint64)
-        mixed = (hashed ^ byte) * _FNV_PRIME
-        hashed = np.where(lengths > position, mixed, hashed)  # past its end, a string is done
-    return hashed
 
 
 def identity_buckets(customers: pa.Table, buckets: int) -> npt.NDArray[np.int32]:
@@ -203,31 +172,16 @@ def _slices(f: StagedFile) -> Iterator[pa.Table]:
 def first_appearance(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
     """Mask of the values seen for the first time, in order (a null is the value "").
 
-    From 64-bit hashes rather than a hash table over the strings: at thirty million
-    account numbers Arrow's dictionary encoding (a copy of every distinct string and a
-    table of twice as many slots) took 2 GiB where the hashes and their sort take a
-    quarter of it. Only values whose hash is shared (the real repeats, and in theory a
-    collision) are then compared as strings, so the result is exact.
+    From 64-bit hashes rather than a hash table over the strings (`transform.hashing`): at
+    thirty million account numbers Arrow's dictionary encoding took 2 GiB where the hashes
+    and their sort take a quarter of it. Exact: values sharing a hash are compared.
     """
     if values.null_count:
         values = values.fill_null("")
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    hashed = np.concatenate([stable_hash(c) for c in chunks] or [np.zeros(0, np.uint64)])
-    first = np.ones(len(hashed), bool)
-    if len(hashed) < 2:
-        return first
-    order = np.argsort(hashed, kind="stable")
-    ordered = hashed[order]
-    del hashed
-    same = ordered[1:] == ordered[:-1]
-    del ordered
-    shared = np.zeros(len(order), bool)
-    shared[1:] |= same
-    shared[:-1] |= same
-    rows = np.sort(order[shared])
-    del order, shared, same
+    column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    first = np.ones(len(column), bool)
+    rows = shared_hash_rows(column)
     if len(rows):
-        column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
         repeated = column.take(pa.array(rows)).combine_chunks()
         codes = pc.dictionary_encode(repeated).indices.to_numpy(zero_copy_only=False)
         new = np.ones(len(codes), bool)

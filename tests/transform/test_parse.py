@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from crm_pipeline.config import layouts
 from crm_pipeline.errors import FileRejected
 from extract.flag import Flag
-from transform import ingest
+from transform import hashing, ingest
 from transform.ingest import ingest_file
 
 CFG = layouts()
@@ -136,12 +137,15 @@ def test_delimited_gb18030_with_pipe_trail_byte(tmp_path: Path) -> None:
     assert result.rejects.column("reason").to_pylist() == ["4 fields, expected 11"]
 
 
-@pytest.mark.parametrize("rewrite_rows", [1, 2, 1000])
+@pytest.mark.parametrize(("rewrite_rows", "hash_bits"), [(1, 64), (2, 64), (1000, 64), (1000, 1)])
 def test_duplicate_keys_set_aside_every_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewrite_rows: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewrite_rows: int, hash_bits: int
 ) -> None:
     # the staged file is rewritten slice by slice: slices of 1 and 2 rows cross the copies
     monkeypatch.setattr(ingest, "REWRITE_ROWS", rewrite_rows)
+    if hash_bits == 1:  # every key shares its hash: only the strings can tell
+        real = hashing.stable_hash
+        monkeypatch.setattr(hashing, "stable_hash", lambda v: real(v) % np.uint64(2))
     rows = [
         "H1|C1|F001|100.00|1.0000|100.00|CNY|330100001",
         "H2|C1|F001|10.00|1.5000|15.00|CNY|330100001",

@@ -163,7 +163,7 @@ def test_first_appearance_is_exact_when_hashes_collide(monkeypatch: pytest.Monke
     # a hash of 2 bits: almost every value shares its hash with others, and the answer
     # must still be the exact one (strings compared where hashes are equal)
     real = stable_hash
-    monkeypatch.setattr("transform.partition.stable_hash", lambda v: real(v) % np.uint64(4))
+    monkeypatch.setattr("transform.hashing.stable_hash", lambda v: real(v) % np.uint64(4))
     rng = np.random.default_rng(9)
     values = pa.array([f"A{v}" for v in rng.integers(0, 500, 4000)])
     expected = first_occurrence(pa.table({"k": values}), ["k"])
