@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crm_pipeline.errors import PipelineError
 from crm_pipeline.paths import formulas_dir
 from transform.ingest import STAGED_PARQUET
 from transform.merge import merge_customers
@@ -75,7 +76,15 @@ def score_bucket(
     input) and the merged customers with score, qualified and formula id."""
     formulas = _formulas(province, business_date)
     merged_table = pq.read_table(merged)
-    keyed = keyed_accounts(_read(accounts), pq.read_table(links), merged_table)
+    account_table = _read(accounts)
+    keyed = keyed_accounts(account_table, pq.read_table(links), merged_table)
+    if keyed.num_rows != account_table.num_rows:
+        # Every account was put in its customer's bucket; one without its customer here
+        # would otherwise vanish from the load while the reconciliation counts it as kept.
+        raise PipelineError(
+            f"{scoring_input.name}: {account_table.num_rows - keyed.num_rows} of"
+            f" {account_table.num_rows} accounts have no customer in their bucket"
+        )
     pq.write_table(keyed, scoring_input, **STAGED_PARQUET)
     scores = formulas.score(keyed, merged_table)
     if not scores.column("cust_key").equals(merged_table.column("cust_key")):

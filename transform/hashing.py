@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -60,3 +61,39 @@ def shared_hash_rows(values: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     shared[1:] |= same
     shared[:-1] |= same
     return np.sort(order[shared]).astype(np.int64)
+
+
+def _candidates(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], npt.NDArray]:
+    """The rows whose hash is shared and, for them, dictionary codes of their strings in
+    order of first appearance (a null is the value ""): the exact comparison, done only
+    where it can matter."""
+    if values.null_count:
+        values = values.fill_null("")
+    column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    column = column.cast(pa.string())
+    rows = shared_hash_rows(column)
+    if len(rows) == 0:
+        return rows, np.zeros(0, np.int32)
+    repeated = column.take(pa.array(rows)).combine_chunks()
+    return rows, pc.dictionary_encode(repeated).indices.to_numpy(zero_copy_only=False)
+
+
+def first_appearance(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Mask of the values seen for the first time, in order (a null is the value "").
+
+    Dictionary codes number distinct values in order of first appearance, so among the
+    candidates a value is new exactly when its code exceeds every code before it.
+    """
+    first = np.ones(len(values), bool)
+    rows, codes = _candidates(values)
+    if len(rows):
+        new = np.ones(len(codes), bool)
+        new[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
+        first[rows] = new
+    return first
+
+
+def repeated_rows(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Rows (ascending) whose value occurs more than once (a null is the value "")."""
+    rows, codes = _candidates(values)
+    return rows[np.bincount(codes)[codes] > 1] if len(rows) else rows

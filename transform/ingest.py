@@ -23,7 +23,7 @@ from crm_pipeline.config import Layout, LayoutConfig
 from crm_pipeline.errors import FileRejected
 from extract.flag import Flag
 from transform.fields import TypedChunk, type_chunk
-from transform.hashing import shared_hash_rows
+from transform.hashing import repeated_rows
 from transform.parse import CHUNK_BYTES, RawChunk, iter_line_blocks, iter_raw_chunks
 from transform.schema import REJECT
 
@@ -156,17 +156,9 @@ def _duplicate_lines(key_tables: list[pa.Table], key: list[str]) -> pa.Array:
     if not key_tables:
         return pa.array([], pa.int64())
     keys = pa.concat_tables(key_tables)
-    if len(key) == 1:  # every layout's key: hashes, and strings only where they are shared
-        column = keys.column(key[0])
-        column = column.fill_null("") if column.null_count else column
-        rows = shared_hash_rows(column.cast(pa.string()))
-        if len(rows) == 0:
-            return pa.array([], pa.int64())
-        candidates = column.take(pa.array(rows)).combine_chunks()
-        code = pc.dictionary_encode(candidates).indices.to_numpy(zero_copy_only=False)
-        repeated = np.bincount(code)[code] > 1
-        lines = keys.column("line").take(pa.array(rows[repeated]))
-        return lines.combine_chunks()
+    if len(key) == 1:  # every layout's key: from hashes, no hash table over the file's keys
+        rows = repeated_rows(keys.column(key[0]))
+        return keys.column("line").take(pa.array(rows)).combine_chunks()
     counts = keys.group_by(key).aggregate([("line", "count")])
     dup = counts.filter(pc.greater(counts.column("line_count"), 1))
     if dup.num_rows == 0:

@@ -43,7 +43,7 @@ from transform.conform import (
     duplicate_customer_rejects,
     with_normalized_ids,
 )
-from transform.hashing import shared_hash_rows, stable_hash
+from transform.hashing import first_appearance, stable_hash
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
 from transform.ingest import STAGED_PARQUET
 from transform.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
@@ -167,27 +167,6 @@ def _staged_name(f: StagedFile, column: str) -> str:
 def _slices(f: StagedFile) -> Iterator[pa.Table]:
     for batch in pq.ParquetFile(f.staged).iter_batches(batch_size=READ_ROWS):
         yield pa.Table.from_batches([batch])
-
-
-def first_appearance(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    """Mask of the values seen for the first time, in order (a null is the value "").
-
-    From 64-bit hashes rather than a hash table over the strings (`transform.hashing`): at
-    thirty million account numbers Arrow's dictionary encoding took 2 GiB where the hashes
-    and their sort take a quarter of it. Exact: values sharing a hash are compared.
-    """
-    if values.null_count:
-        values = values.fill_null("")
-    column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
-    first = np.ones(len(column), bool)
-    rows = shared_hash_rows(column)
-    if len(rows):
-        repeated = column.take(pa.array(rows)).combine_chunks()
-        codes = pc.dictionary_encode(repeated).indices.to_numpy(zero_copy_only=False)
-        new = np.ones(len(codes), bool)
-        new[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
-        first[rows] = new
-    return first
 
 
 def first_rows(files: Sequence[StagedFile], column: str) -> list[npt.NDArray[np.bool_]]:

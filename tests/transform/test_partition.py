@@ -17,10 +17,10 @@ from extract.flag import flag_path, read_flag
 from extract.landing import province_files
 from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
 from transform.fx import rates_table
+from transform.hashing import first_appearance
 from transform.ingest import ingest_file
 from transform.merge import resolve_keys
 from transform.partition import (
-    first_appearance,
     identity_buckets,
     partition_province,
     stable_hash,
@@ -168,3 +168,29 @@ def test_first_appearance_is_exact_when_hashes_collide(monkeypatch: pytest.Monke
     values = pa.array([f"A{v}" for v in rng.integers(0, 500, 4000)])
     expected = first_occurrence(pa.table({"k": values}), ["k"])
     assert first_appearance(values).tolist() == expected.tolist()
+
+
+def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
+    # an account whose customer is not in its bucket must stop the score step, not vanish
+    from crm_pipeline.buckets import merge_bucket, score_bucket
+    from crm_pipeline.errors import PipelineError
+
+    customer_files, account_files, rates = _province(tmp_path)
+    parts = partition_province(
+        customer_files, account_files, rates, Decimal("50000"),
+        drop_filtered=True, buckets=2, out=tmp_path / "cut",
+    )  # fmt: skip
+    folder = tmp_path / "b"
+    folder.mkdir()
+    merge_bucket(
+        parts.customers[1],
+        folder / "c.parquet",
+        folder / "m.parquet",
+        folder / "l.parquet",
+        ("RTL", "CRD", "LON", "FND"),
+    )  # fmt: skip: bucket 1's customers with bucket 0's accounts
+    with pytest.raises(PipelineError, match="have no customer in their bucket"):
+        score_bucket(
+            "ZJ", DAY, parts.accounts[0], folder / "l.parquet", folder / "m.parquet",
+            folder / "k.parquet", folder / "s.parquet",
+        )  # fmt: skip
