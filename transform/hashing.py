@@ -4,9 +4,13 @@ Finding repeated keys among tens of millions of strings with a hash table over t
 (Arrow's dictionary encoding, group-by) costs a copy of every distinct string and a table
 of twice as many slots: gigabytes at bank scale. Eight bytes of hash per row, sorted, say
 which rows can repeat; only those are then compared as strings, so answers stay exact.
+The strings need not even be held: a column read batch by batch is hashed, then read again
+only for the rows that share a hash (`first_appearance_streamed`, `repeated_rows_streamed`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -46,54 +50,112 @@ def stable_hash(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint64]:
     return hashed
 
 
-def shared_hash_rows(values: pa.ChunkedArray) -> npt.NDArray[np.int64]:
-    """Rows (ascending) whose value's hash is shared with another row: every repeated
-    value's rows, and in theory rows of distinct values that collide."""
-    hashed = np.concatenate([stable_hash(c) for c in values.chunks] or [np.zeros(0, np.uint64)])
-    if len(hashed) < 2:
-        return np.zeros(0, np.int64)
-    order = np.argsort(hashed, kind="stable")
-    ordered = hashed[order]
-    del hashed
-    same = ordered[1:] == ordered[:-1]
-    del ordered
-    shared = np.zeros(len(order), bool)
-    shared[1:] |= same
-    shared[:-1] |= same
-    return np.sort(order[shared]).astype(np.int64)
+SLICE_ROWS = 1 << 20  # hashes looked up at a time in `shared_rows`
 
 
-def _candidates(values: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], npt.NDArray]:
-    """The rows whose hash is shared and, for them, dictionary codes of their strings in
-    order of first appearance (a null is the value ""): the exact comparison, done only
-    where it can matter."""
-    if values.null_count:
-        values = values.fill_null("")
-    column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
-    column = column.cast(pa.string())
-    rows = shared_hash_rows(column)
-    if len(rows) == 0:
-        return rows, np.zeros(0, np.int32)
-    repeated = column.take(pa.array(rows)).combine_chunks()
-    return rows, pc.dictionary_encode(repeated).indices.to_numpy(zero_copy_only=False)
+def shared_rows(hashed: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """Rows (ascending) whose hash is shared with another row: every repeated value's rows,
+    and in theory rows of distinct values that collide.
 
-
-def first_appearance(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    """Mask of the values seen for the first time, in order (a null is the value "").
-
-    Dictionary codes number distinct values in order of first appearance, so among the
-    candidates a value is new exactly when its code exceeds every code before it.
+    Memory: a sorted copy of the hashes, then lookups a slice at a time (an argsort of the
+    whole would add eight bytes a row, and its gather eight more).
     """
-    first = np.ones(len(values), bool)
-    rows, codes = _candidates(values)
+    empty = np.zeros(0, np.int64)
+    if len(hashed) < 2:
+        return empty
+    ordered = np.sort(hashed)
+    tail = ordered[1:]
+    shared = np.unique(tail[tail == ordered[:-1]])
+    del ordered, tail
+    if len(shared) == 0:
+        return empty
+    found = []
+    for start in range(0, len(hashed), SLICE_ROWS):
+        part = hashed[start : start + SLICE_ROWS]
+        at = np.minimum(np.searchsorted(shared, part), len(shared) - 1)
+        found.append(np.flatnonzero(shared[at] == part) + start)
+    return np.concatenate(found).astype(np.int64)
+
+
+def hashes_of(batches: Iterable[pa.Array | pa.ChunkedArray]) -> npt.NDArray[np.uint64]:
+    """The stable hashes of a column read batch by batch (only the hashes are kept)."""
+    return np.concatenate([stable_hash(b) for b in batches] or [np.zeros(0, np.uint64)])
+
+
+def taken(batches: Iterable[pa.Array | pa.ChunkedArray], rows: npt.NDArray[np.int64]) -> pa.Array:
+    """The values at `rows` (ascending) of the concatenation of `batches`, read once."""
+    picked: list[pa.Array] = []
+    kind = pa.string()
+    offset = 0
+    for batch in batches:
+        n = len(batch)
+        kind = batch.type
+        lo, hi = np.searchsorted(rows, [offset, offset + n])
+        if hi > lo:
+            here = batch.take(pa.array(rows[lo:hi] - offset))
+            picked.append(here.combine_chunks() if isinstance(here, pa.ChunkedArray) else here)
+        offset += n
+    return pa.concat_arrays(picked) if picked else pa.array([], kind)
+
+
+def _codes(values: pa.Array) -> npt.NDArray[np.int32]:
+    """Dictionary codes, numbering distinct values in order of first appearance (a null is
+    the value "")."""
+    values = values.fill_null("") if values.null_count else values
+    return pc.dictionary_encode(values.cast(pa.string())).indices.to_numpy(zero_copy_only=False)
+
+
+def _first_among(n: int, rows: npt.NDArray[np.int64], values: pa.Array) -> npt.NDArray[np.bool_]:
+    """`first_appearance` of n rows, given the rows whose hash is shared and their values:
+    among them a value is new exactly when its code exceeds every code before it."""
+    first = np.ones(n, bool)
     if len(rows):
+        codes = _codes(values)
         new = np.ones(len(codes), bool)
         new[1:] = codes[1:] > np.maximum.accumulate(codes)[:-1]
         first[rows] = new
     return first
 
 
+def _repeated_among(rows: npt.NDArray[np.int64], values: pa.Array) -> npt.NDArray[np.int64]:
+    if not len(rows):
+        return rows
+    codes = _codes(values)
+    return rows[np.bincount(codes)[codes] > 1]
+
+
+Batches = Callable[[], Iterable[pa.Array | pa.ChunkedArray]]
+
+
+def first_appearance_streamed(read: Batches) -> npt.NDArray[np.bool_]:
+    """Mask of the values seen for the first time, in order, over a column that `read()`
+    yields batch by batch (called twice: hashes, then the values of the rows that share
+    one). Memory: about sixteen bytes a row, whatever the strings."""
+    hashed = hashes_of(read())
+    n = len(hashed)
+    rows = shared_rows(hashed)
+    del hashed
+    return _first_among(n, rows, taken(read(), rows))
+
+
+def repeated_rows_streamed(hashed: npt.NDArray[np.uint64], read: Batches) -> npt.NDArray[np.int64]:
+    """Rows (ascending) whose value occurs more than once, given the column's hashes and a
+    way to read its values again batch by batch (only the rows sharing a hash are kept)."""
+    rows = shared_rows(hashed)
+    return _repeated_among(rows, taken(read(), rows))
+
+
+def _chunks(values: pa.Array | pa.ChunkedArray) -> Batches:
+    column = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    return lambda: column.chunks
+
+
+def first_appearance(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """Mask of the values seen for the first time, in order (a null is the value "")."""
+    return first_appearance_streamed(_chunks(values))
+
+
 def repeated_rows(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
     """Rows (ascending) whose value occurs more than once (a null is the value "")."""
-    rows, codes = _candidates(values)
-    return rows[np.bincount(codes)[codes] > 1] if len(rows) else rows
+    read = _chunks(values)
+    return repeated_rows_streamed(hashes_of(read()), read)

@@ -22,7 +22,11 @@ import pyarrow.compute as pc
 
 from crm_pipeline.config import Layout
 
-CHUNK_BYTES = 64 * 1024 * 1024
+# Bytes of text parsed and typed at a time. 16 MiB, not 64: a worker's typing of a chunk
+# holds several copies of it (about 800 MiB at 64 MiB, 600 at 16, measured on a 450 MB
+# customer file), and smaller chunks stay in the CPU caches better (that file: 6.1-6.2 s
+# at 64 MiB, 5.6-5.7 s at 16).
+CHUNK_BYTES = 16 * 1024 * 1024
 _CODEC = {"gb18030": "gb18030", "utf-8": "utf-8"}
 
 

@@ -43,9 +43,9 @@ from transform.conform import (
     duplicate_customer_rejects,
     with_normalized_ids,
 )
-from transform.hashing import first_appearance, stable_hash
+from transform.hashing import first_appearance_streamed, stable_hash
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
-from transform.ingest import STAGED_PARQUET
+from transform.ingest import STAGED_PARQUET, staged_batches
 from transform.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
 
 # Landed text per bucket. A bucket of 64 MiB of dumps (about 300,000 accounts and their
@@ -165,7 +165,7 @@ def _staged_name(f: StagedFile, column: str) -> str:
 
 
 def _slices(f: StagedFile) -> Iterator[pa.Table]:
-    for batch in pq.ParquetFile(f.staged).iter_batches(batch_size=READ_ROWS):
+    for batch in staged_batches(f.staged, READ_ROWS):
         yield pa.Table.from_batches([batch])
 
 
@@ -177,15 +177,16 @@ def first_rows(files: Sequence[StagedFile], column: str) -> list[npt.NDArray[np.
     for i, f in enumerate(files):
         by_system[f.system].append(i)
     for indexes in by_system.values():
-        columns = [
-            pq.read_table(files[i].staged, columns=[_staged_name(files[i], column)]).column(0)
-            for i in indexes
-        ]
-        lengths = [len(c) for c in columns]
-        chunks = [chunk.cast(pa.string()) for c in columns for chunk in c.chunks]
-        del columns
-        first = first_appearance(pa.chunked_array(chunks, pa.string()))
-        del chunks
+
+        def values(indexes: list[int] = indexes) -> Iterator[pa.Array]:
+            for i in indexes:
+                name = _staged_name(files[i], column)
+                for batch in staged_batches(files[i].staged, READ_ROWS, [name]):
+                    yield batch.column(0)
+
+        # Streamed: eight bytes of hash a row are held, not the system's strings.
+        first = first_appearance_streamed(values)
+        lengths = [pq.read_metadata(files[i].staged).num_rows for i in indexes]
         offset = 0
         for i, length in zip(indexes, lengths, strict=True):
             masks[i] = first[offset : offset + length]

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -137,9 +138,16 @@ def test_delimited_gb18030_with_pipe_trail_byte(tmp_path: Path) -> None:
     assert result.rejects.column("reason").to_pylist() == ["4 fields, expected 11"]
 
 
-@pytest.mark.parametrize(("rewrite_rows", "hash_bits"), [(1, 64), (2, 64), (1000, 64), (1000, 1)])
+@pytest.mark.parametrize(
+    ("rewrite_rows", "hash_bits", "chunk_bytes"),
+    [(1, 64, None), (2, 64, None), (1000, 64, None), (1000, 1, None), (1000, 1, 50)],
+)
 def test_duplicate_keys_set_aside_every_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewrite_rows: int, hash_bits: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rewrite_rows: int,
+    hash_bits: int,
+    chunk_bytes: int | None,
 ) -> None:
     # the staged file is rewritten slice by slice: slices of 1 and 2 rows cross the copies
     monkeypatch.setattr(ingest, "REWRITE_ROWS", rewrite_rows)
@@ -154,10 +162,22 @@ def test_duplicate_keys_set_aside_every_copy(
     path, flag = write(
         tmp_path, "FND_HOLD_ZJ_20261124.dat", ("\n".join(rows) + "\n").encode(), 3, "117.00"
     )
-    result = ingest_file(path, CFG.layouts["FND_HOLD"], CFG, flag, tmp_path / "h.parquet", "ZJ")
+    # chunk_bytes=50: a line per chunk, so the keys are read back across the key log's batches
+    sizes = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
+    layout = CFG.layouts["FND_HOLD"]
+    result = ingest_file(path, layout, CFG, flag, tmp_path / "h.parquet", "ZJ", **sizes)
     assert pq.read_table(result.staged).column("fund_acct").to_pylist() == ["H2"]
     assert sorted(result.rejects.column("line").to_pylist()) == [1, 3]
     assert all(r.startswith("duplicate key") for r in result.rejects.column("reason").to_pylist())
+    assert not list(tmp_path.glob("*.keys"))  # the key log is not left behind
+
+
+def test_key_text_tells_multi_column_keys_apart() -> None:
+    keys = pa.table({"a": ["x:1", "x", "x", None, ""], "b": ["y", "1:y", "1:y", "", ""]})
+    text = ingest.key_text(keys, ["a", "b"]).to_pylist()
+    assert text[1] == text[2]  # the same key
+    assert len({text[0], text[1], text[3]}) == 3  # ("x:1","y") and ("x","1:y") differ
+    assert text[3] == text[4]  # a null is the value ""
 
 
 @pytest.mark.parametrize(
@@ -177,6 +197,7 @@ def test_flag_mismatch_rejects_the_file(
     )
     with pytest.raises(FileRejected, match=message):
         ingest_file(path, CFG.layouts["FND_HOLD"], CFG, flag, tmp_path / "h.parquet", "ZJ")
+    assert not list(tmp_path.glob("*.keys"))
 
 
 def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +18,14 @@ from extract.flag import flag_path, read_flag
 from extract.landing import province_files
 from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
 from transform.fx import rates_table
-from transform.hashing import first_appearance
+from transform.hashing import (
+    first_appearance,
+    first_appearance_streamed,
+    hashes_of,
+    repeated_rows_streamed,
+    shared_rows,
+    taken,
+)
 from transform.ingest import ingest_file
 from transform.merge import resolve_keys
 from transform.partition import (
@@ -157,6 +165,35 @@ def test_first_appearance_across_chunks_and_nulls() -> None:
     assert first_appearance(chunked).tolist() == [
         True, True, False, True, True, False, False, False,
     ]  # fmt: skip
+
+
+def _two_bit_hash(values: pa.Array) -> np.ndarray:
+    return stable_hash(values) % np.uint64(4)
+
+
+def test_streamed_answers_equal_the_in_memory_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(11)
+    values = pa.array([f"S{v}" if v else None for v in rng.integers(0, 800, 6000)])
+    batches = [values.slice(i, 700) for i in range(0, len(values), 700)]
+    for bits in (64, 2):  # real hashes, then nearly all shared
+        if bits == 2:
+            monkeypatch.setattr("transform.hashing.stable_hash", _two_bit_hash)
+        expected = first_occurrence(pa.table({"k": values.fill_null("")}), ["k"])
+        assert first_appearance_streamed(lambda: iter(batches)).tolist() == expected.tolist()
+        counts = pc.value_counts(values.fill_null("")).to_pylist()
+        repeated = {c["values"] for c in counts if c["counts"] > 1}
+        want = [i for i, v in enumerate(values.fill_null("").to_pylist()) if v in repeated]
+        hashed = hashes_of(batches)
+        assert repeated_rows_streamed(hashed, lambda: iter(batches)).tolist() == want
+
+
+def test_shared_rows_and_taken() -> None:
+    hashed = np.array([5, 1, 5, 2, 9, 1, 7], np.uint64)
+    assert shared_rows(hashed).tolist() == [0, 1, 2, 5]
+    assert shared_rows(np.array([3, 4], np.uint64)).tolist() == []
+    batches = [pa.array([10, 11, 12]), pa.array([13]), pa.array([14, 15])]
+    assert taken(batches, np.array([1, 3, 5], np.int64)).to_pylist() == [11, 13, 15]
+    assert taken(batches, np.zeros(0, np.int64)).type == pa.int64()
 
 
 def test_first_appearance_is_exact_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
