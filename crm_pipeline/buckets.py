@@ -52,15 +52,44 @@ def _formulas(province: str, business_date: date) -> Any:
     return load_formulas(formulas_dir()).for_province(province, business_date)
 
 
+def _source_key(table: pa.Table, number: str) -> pa.Array:
+    """One string per (source, number): a system code never holds the separator."""
+    joined = pc.binary_join_element_wise(table.column("source"), table.column(number), "\x1f")
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
 def keyed_accounts(accounts: pa.Table, links: pa.Table, merged: pa.Table) -> pa.Table:
-    """Accounts with their merged customer's key and type, in file and line order."""
-    keyed = accounts.join(
-        links.select(["source", "cust_no", "cust_key"]),
-        keys=["source", "cust_no"],
-        join_type="inner",
+    """Accounts with their merged customer's key and type, in file and line order; None
+    where an account's customer is not in the bucket.
+
+    Looked up (`index_in`), not joined: a bucket's accounts keep their order, and Acero's
+    hash join took ten times as long (0.2-0.6 s a bucket of 300,000 accounts against 0.04),
+    then needed a sort to restore the order.
+    """
+    at = pc.index_in(_source_key(accounts, "cust_no"), value_set=_source_key(links, "cust_no"))
+    cust_key = links.column("cust_key").take(at)
+    cust_type = merged.column("cust_type").take(
+        pc.index_in(cust_key, value_set=merged.column("cust_key"))
     )
-    keyed = keyed.join(merged.select(["cust_key", "cust_type"]), keys="cust_key")
-    return keyed.sort_by([("file", "ascending"), ("line", "ascending")])
+    keyed = accounts.append_column("cust_key", cust_key).append_column("cust_type", cust_type)
+    return (
+        keyed
+        if _in_file_order(keyed)
+        else keyed.sort_by([("file", "ascending"), ("line", "ascending")])
+    )
+
+
+def _in_file_order(table: pa.Table) -> bool:
+    """Whether rows are ordered by (file, line): a bucket's files are read in name order,
+    so they are, unless a caller lists them otherwise."""
+    if table.num_rows < 2:
+        return True
+    file, line = table.column("file"), table.column("line")
+    head, tail = slice(0, table.num_rows - 1), slice(1, table.num_rows)
+    file_a, file_b = file[head], file[tail]
+    later_file = pc.less(file_a, file_b)
+    same_file_later_line = pc.and_(pc.equal(file_a, file_b), pc.less(line[head], line[tail]))
+    return bool(pc.all(pc.or_(later_file, same_file_later_line)).as_py())
 
 
 def score_bucket(
@@ -78,11 +107,12 @@ def score_bucket(
     merged_table = pq.read_table(merged)
     account_table = _read(accounts)
     keyed = keyed_accounts(account_table, pq.read_table(links), merged_table)
-    if keyed.num_rows != account_table.num_rows:
+    lost = keyed.column("cust_key").null_count
+    if lost:
         # Every account was put in its customer's bucket; one without its customer here
         # would otherwise vanish from the load while the reconciliation counts it as kept.
         raise PipelineError(
-            f"{scoring_input.name}: {account_table.num_rows - keyed.num_rows} of"
+            f"{scoring_input.name}: {lost} of"
             f" {account_table.num_rows} accounts have no customer in their bucket"
         )
     pq.write_table(keyed, scoring_input, **STAGED_PARQUET)

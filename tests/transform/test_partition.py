@@ -231,3 +231,32 @@ def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
             "ZJ", DAY, parts.accounts[0], folder / "l.parquet", folder / "m.parquet",
             folder / "k.parquet", folder / "s.parquet",
         )  # fmt: skip
+
+
+def test_keyed_accounts_are_the_join_in_file_order(tmp_path: Path) -> None:
+    # accounts are looked up, not joined: the same rows as the inner join of accounts to
+    # links to merged customers, in file and line order whatever order the files are read in
+    from crm_pipeline.buckets import keyed_accounts, merge_bucket
+
+    customer_files, account_files, rates = _province(tmp_path)
+    parts = partition_province(
+        customer_files, account_files, rates, Decimal("50000"),
+        drop_filtered=True, buckets=2, out=tmp_path / "cut",
+    )  # fmt: skip
+    folder = tmp_path / "b"
+    folder.mkdir()
+    merge_bucket(
+        parts.customers[0], folder / "c.parquet", folder / "m.parquet", folder / "l.parquet",
+        ("RTL", "CRD", "LON", "FND"),
+    )  # fmt: skip
+    links, merged = pq.read_table(folder / "l.parquet"), pq.read_table(folder / "m.parquet")
+    accounts = pa.concat_tables(pq.read_table(p) for p in reversed(parts.accounts[0]))
+    joined = (
+        accounts.join(links.select(["source", "cust_no", "cust_key"]), ["source", "cust_no"])
+        .join(merged.select(["cust_key", "cust_type"]), "cust_key")
+        .sort_by([("file", "ascending"), ("line", "ascending")])
+    )
+    keyed = keyed_accounts(accounts, links, merged)
+    assert len({f for f in accounts.column("file").to_pylist()}) > 1  # the order is tested
+    assert keyed.column("cust_key").null_count == 0
+    assert keyed.select(joined.column_names).to_pylist() == joined.to_pylist()
