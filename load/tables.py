@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.types import TypeEngine
 
 from load.types import Amount, BigId
 
@@ -40,6 +41,18 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 MONEY = Amount(20, 2)
+
+
+def ident(length: int | None = None) -> TypeEngine[str]:
+    """An identifier column (codes, customer and account numbers): compared in byte order.
+
+    PostgreSQL: `COLLATE "C"` (migration 0005), so that sorting and indexing them is
+    `memcmp` with abbreviated keys rather than the database's libc collation (`strcoll`);
+    SQLite compares bytes anyway (BINARY). Equality is the same either way.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 # CNY equivalents keep the exact product balance x rate / 100 (decimal128(38, 8) in the
 # transform stage): the CRM can add them up and reproduce a score to the fen.
 MONEY_CNY = Amount(38, 8)
@@ -84,9 +97,9 @@ crm_customer_key = Table(
     # Never reused: an identity on PostgreSQL, AUTOINCREMENT (not plain rowid) on SQLite.
     Column("crm_cust_id", BigId, primary_key=True, autoincrement=True),
     Column("province", String(8), nullable=False),
-    Column("cust_type", String(1), nullable=False),
-    Column("id_type", String(8), nullable=False),
-    Column("id_no", String(), nullable=False),
+    Column("cust_type", ident(1), nullable=False),
+    Column("id_type", ident(8), nullable=False),
+    Column("id_no", ident(), nullable=False),
     Column("batch_id", BigId, nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("province", "cust_type", "id_type", "id_no", name="uq_crm_customer_key"),
@@ -118,8 +131,8 @@ crm_customer_source = Table(
     "crm_customer_source",
     metadata,
     Column("province", String(8), primary_key=True),
-    Column("source", String(3), primary_key=True),
-    Column("source_cust_no", String(), primary_key=True),
+    Column("source", ident(3), primary_key=True),
+    Column("source_cust_no", ident(), primary_key=True),
     Column("crm_cust_id", BigId, nullable=False),
     Column("role", String(8), nullable=False),
     Column("batch_id", BigId, nullable=False),
@@ -132,8 +145,8 @@ crm_contact = Table(
     "crm_contact",
     metadata,
     Column("province", String(8), primary_key=True),
-    Column("source", String(3), primary_key=True),
-    Column("source_cust_no", String(), primary_key=True),
+    Column("source", ident(3), primary_key=True),
+    Column("source_cust_no", ident(), primary_key=True),
     Column("crm_cust_id", BigId, nullable=False),
     Column("phone", String()),
     Column("mobile", String()),
@@ -149,10 +162,10 @@ crm_account = Table(
     "crm_account",
     metadata,
     Column("province", String(8), primary_key=True),
-    Column("source", String(3), primary_key=True),
-    Column("acct_no", String(), primary_key=True),
+    Column("source", ident(3), primary_key=True),
+    Column("acct_no", ident(), primary_key=True),
     Column("crm_cust_id", BigId, nullable=False),
-    Column("source_cust_no", String(), nullable=False),
+    Column("source_cust_no", ident(), nullable=False),
     Column("kind", String(8), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("balance", MONEY, nullable=False),
@@ -268,10 +281,10 @@ stg_customer = Table(
     "stg_customer",
     metadata,
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("cust_key", String(), primary_key=True),
-    Column("cust_type", String(1), nullable=False),
-    Column("id_type", String(8), nullable=False),
-    Column("id_no", String(), nullable=False),
+    Column("cust_key", ident(), primary_key=True),
+    Column("cust_type", ident(1), nullable=False),
+    Column("id_type", ident(8), nullable=False),
+    Column("id_no", ident(), nullable=False),
     Column("id_valid", Boolean, nullable=False),
     Column("name", String()),
     Column("master_source", String(3), nullable=False),
@@ -287,8 +300,8 @@ stg_customer_source = Table(
     "stg_customer_source",
     metadata,
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("source", String(3), primary_key=True),
-    Column("source_cust_no", String(), primary_key=True),
+    Column("source", ident(3), primary_key=True),
+    Column("source_cust_no", ident(), primary_key=True),
     Column("crm_cust_id", BigId, nullable=False),
     Column("role", String(8), nullable=False),
 )
@@ -297,8 +310,8 @@ stg_contact = Table(
     "stg_contact",
     metadata,
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("source", String(3), primary_key=True),
-    Column("source_cust_no", String(), primary_key=True),
+    Column("source", ident(3), primary_key=True),
+    Column("source_cust_no", ident(), primary_key=True),
     Column("crm_cust_id", BigId, nullable=False),
     Column("phone", String()),
     Column("mobile", String()),
@@ -310,10 +323,10 @@ stg_account = Table(
     "stg_account",
     metadata,
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("source", String(3), primary_key=True),
-    Column("acct_no", String(), primary_key=True),
+    Column("source", ident(3), primary_key=True),
+    Column("acct_no", ident(), primary_key=True),
     Column("crm_cust_id", BigId, nullable=False),
-    Column("source_cust_no", String(), nullable=False),
+    Column("source_cust_no", ident(), nullable=False),
     Column("kind", String(8), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("balance", MONEY, nullable=False),
