@@ -242,12 +242,16 @@ class Warehouse:
         run_id: int | None = None,
         step_id: int | None = None,
         on_chunk: ChunkHook | None = None,
+        before_publish: Callable[[], None] | None = None,
     ) -> BatchResult:
         """Stage `batch` in checkpointed chunks, then publish it in one transaction.
 
         A second write of a published (date, province, mode) changes nothing unless
         `force`. A write interrupted before publication is resumed by the next call with
-        the same content: committed chunks are not written again.
+        the same content: committed chunks are not written again. `before_publish` is
+        called once everything is staged; if it raises, nothing is published (the runner
+        waits there for the state snapshot written meanwhile: a published batch always
+        has its snapshot).
         """
         key = BatchKey(batch.business_date, batch.province, batch.mode)
         if not force:
@@ -369,6 +373,8 @@ class Warehouse:
         written = sum(made.written for made in stagers)
         skipped = sum(made.skipped for made in stagers)
         self._refresh_statistics()
+        if before_publish is not None:
+            before_publish()
         try:
             counts = publish.publish(self.engine, batch, batch_id, force=force, staged=own)
         except publish.ScopeChanged as changed:
@@ -383,7 +389,12 @@ class Warehouse:
                 )
             publish.drop_staging(self.engine, batch_id)
             return self.write_batch(
-                batch, force=force, run_id=run_id, step_id=step_id, on_chunk=on_chunk
+                batch,
+                force=force,
+                run_id=run_id,
+                step_id=step_id,
+                on_chunk=on_chunk,
+                before_publish=before_publish,
             )
         publish.drop_staging(self.engine, batch_id)
         if counts is None:
