@@ -141,12 +141,13 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     steps: list[dict[str, Any]] = []
 
-    def record(step: str, role: str | None, seconds: float) -> None:
+    def record(step: str, role: str | None, seconds: float, beside: bool = False) -> None:
         steps.append(
             {
                 "step": step,
                 "role": role,
                 "seconds": seconds,
+                "beside": beside,  # ran while another step did: not on the critical path
                 "rss_self": _rss_mib(resource.RUSAGE_SELF),
                 "rss_children": _rss_mib(resource.RUSAGE_CHILDREN),
             }
@@ -172,6 +173,8 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
     wrap(runner, "stage_fx_rates", lambda a: ("FX rates", "-"))
     # The runner's own restartable steps (ProvinceSteps.run(name, body)).
     wrap(runner.ProvinceSteps, "run", lambda a: (STEP_NAMES.get(a[1], a[1]), STEP_ROLES.get(a[1])))
+    # The state snapshot is written while the warehouse loads (ProvinceSteps.run_beside).
+    wrap(runner, "write_state", lambda a: ("state snapshot (beside the load)", "-", True))
 
     started = time.perf_counter()
     summaries = runner.run_date(
@@ -529,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     accounted = 0.0
     for step in p["steps"]:
         recs, size = by_role[step["role"]]
-        accounted += step["seconds"]
+        if not step.get("beside"):
+            accounted += step["seconds"]
         rss = f"{step['rss_self']:,.0f}"
         if step["rss_children"] > 1:
             rss += f" (+workers {step['rss_children']:,.0f})"
@@ -598,13 +602,16 @@ def main(argv: list[str] | None = None) -> int:
         report.footer.append(f"pipeline / floor: {p['seconds'] / floor_s:.1f}x")
     if peer_s:
         report.footer.append(f"pipeline / peer:  {p['seconds'] / peer_s:.2f}x")
-        # The peer stops at the scores; the pipeline also writes the state snapshot and the
-        # warehouse. Shown beside the end-to-end ratio (the target), not instead.
+        # The peer stops at the scores; the pipeline also writes the state snapshot (beside
+        # the load) and the warehouse. Shown beside the end-to-end ratio (the issue's
+        # target), not instead.
         after_score = sum(
-            s["seconds"] for s in p["steps"] if s["step"].startswith(("state", "warehouse load"))
+            s["seconds"]
+            for s in p["steps"]
+            if s["step"].startswith(("state", "warehouse load")) and not s.get("beside")
         )
         report.footer.append(
-            f"pipeline up to the scores (end to end - state - warehouse load) / peer:"
+            f"pipeline up to the scores (end to end - warehouse load) / peer:"
             f" {(p['seconds'] - after_score) / peer_s:.2f}x"
         )
     print(report.render(), flush=True)

@@ -286,7 +286,8 @@ def stage_fx(day: str, mode: str, landing: str = "") -> str:
 # --- loading a province -------------------------------------------------------------------
 
 
-#: The runner's steps in order (crm_pipeline/runner.py); each leaves a manifest when done.
+#: The runner's steps in order (crm_pipeline/runner.py; "state" is written while "load"
+#: runs); each leaves a manifest when done.
 RUNNER_STEPS = ("ingest", "conform", "merge", "score", "state", "load")
 
 

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -147,6 +148,10 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+StepResult = tuple[list[Path], dict[str, int], dict[str, Any]]
+StepBody = Callable[[int], StepResult]
+
+
 class ProvinceSteps:
     """Runs a province's steps: skips those whose outputs are intact, records each in the
     warehouse's control tables (crm_run / crm_step) with its counts, fails them with the reason.
@@ -157,22 +162,86 @@ class ProvinceSteps:
         self.warehouse = warehouse
         self.run_id = run_id
 
-    def run(
-        self, name: str, body: Callable[[int], tuple[list[Path], dict[str, int], dict[str, Any]]]
-    ) -> dict[str, Any]:
+    def run(self, name: str, body: StepBody) -> dict[str, Any]:
         """`body(step_id)` returns (outputs, counts, info); its manifest is what a rerun reuses."""
-        step_id = self.warehouse.start_step(self.run_id, name)
-        manifest = self.log.done(name)
+        step_id, manifest = self._start(name)
         if manifest is not None:
-            self.warehouse.finish_step(step_id, {**manifest.get("counts", {}), "skipped": 1})
-            log.info("step %s: outputs intact, not redone", name)
             return manifest
-        crash_point(f"before:{name}")
         try:
             outputs, counts, info = body(step_id)
         except Exception as exc:
             self.warehouse.fail_step(step_id, f"{type(exc).__name__}: {exc}")
             raise
+        return self._complete(name, step_id, outputs, counts, info)
+
+    def run_beside(
+        self,
+        side: str,
+        side_body: StepBody,
+        name: str,
+        body: Callable[[int, Callable[[], None]], StepResult],
+    ) -> dict[str, Any]:
+        """Step `name` here while step `side` runs in a thread; both skipped, recorded and
+        failed as `run` does (the control tables are written from this thread only); the
+        manifest of `name`.
+
+        For steps that need different resources: the state snapshot (local files) is
+        written while the warehouse load keeps PostgreSQL busy. `body(step_id, settle)`
+        must call `settle()` where it needs `side` done and recorded (the load, before it
+        publishes: a published batch always has its snapshot); it raises `side`'s error.
+        When `name` fails, `side` is still waited for and recorded, and `name`'s error is
+        the one raised.
+        """
+        side_id, side_manifest = self._start(side)
+        if side_manifest is not None:
+            return self.run(name, lambda step_id: body(step_id, lambda: None))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{side}") as pool:
+            pending = pool.submit(side_body, side_id)
+            settled: list[bool] = []
+
+            def settle(raise_error: bool = True) -> None:
+                if not settled:
+                    settled.append(True)
+                    self._settle(side, side_id, pending, raise_error)
+
+            try:
+                manifest = self.run(name, lambda step_id: body(step_id, settle))
+            except BaseException:
+                settle(raise_error=False)
+                raise
+            settle()
+        return manifest
+
+    def _start(self, name: str) -> tuple[int, dict[str, Any] | None]:
+        step_id = self.warehouse.start_step(self.run_id, name)
+        manifest = self.log.done(name)
+        if manifest is not None:
+            self.warehouse.finish_step(step_id, {**manifest.get("counts", {}), "skipped": 1})
+            log.info("step %s: outputs intact, not redone", name)
+            return step_id, manifest
+        crash_point(f"before:{name}")
+        return step_id, None
+
+    def _settle(
+        self, name: str, step_id: int, pending: Future[StepResult], raise_error: bool
+    ) -> None:
+        try:
+            outputs, counts, info = pending.result()
+        except Exception as exc:
+            self.warehouse.fail_step(step_id, f"{type(exc).__name__}: {exc}")
+            if raise_error:
+                raise
+            return
+        self._complete(name, step_id, outputs, counts, info)
+
+    def _complete(
+        self,
+        name: str,
+        step_id: int,
+        outputs: list[Path],
+        counts: dict[str, int],
+        info: dict[str, Any],
+    ) -> dict[str, Any]:
         self.log.record(name, outputs, counts=counts, **info)
         self.warehouse.finish_step(step_id, counts)
         crash_point(f"after:{name}")
@@ -585,9 +654,9 @@ def _initial_steps(
         )
         return [target / "customers.arrow", target / "accounts.arrow"], {}, {}
 
-    steps.run("state", state_step)
-
-    summary.batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
+    # The state snapshot is written while the warehouse loads: files on one side,
+    # PostgreSQL on the other, and neither needs the other.
+    summary.batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id, beside=state_step)
     summary.status = "published"
 
 
@@ -653,17 +722,24 @@ def check_reconciled(files: Sequence[FileCounts]) -> None:
 
 
 def run_load_step(
-    steps: ProvinceSteps, warehouse: Any, batch: ProvinceBatch, force: bool, run_id: int
+    steps: ProvinceSteps,
+    warehouse: Any,
+    batch: ProvinceBatch,
+    force: bool,
+    run_id: int,
+    beside: StepBody | None = None,
 ) -> int:
-    """The "load" step: stage the batch in checkpointed chunks and publish it; its batch id."""
+    """The "load" step: stage the batch in checkpointed chunks and publish it; its batch id.
+    `beside`: the "state" step, run at the same time and completed before publication."""
 
-    def load_step(step_id: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
+    def load_step(step_id: int, before_publish: Callable[[], None] | None = None) -> StepResult:
         result = warehouse.write_batch(
             batch,
             force=force,
             run_id=run_id,
             step_id=step_id,
             on_chunk=lambda stream, chunk: crash_point(f"load:{stream}:{chunk}"),
+            before_publish=before_publish,
         )
         counts = {
             "written": int(result.customers or 0) + int(result.accounts or 0),
@@ -672,7 +748,9 @@ def run_load_step(
         }
         return [], counts, {"batch_id": result.batch_id, "status": result.status}
 
-    return int(steps.run("load", load_step)["batch_id"])
+    if beside is None:
+        return int(steps.run("load", load_step)["batch_id"])
+    return int(steps.run_beside("state", beside, "load", load_step)["batch_id"])
 
 
 def write_reject_file(rejects: pa.Table, path: Path) -> Path:

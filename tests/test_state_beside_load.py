@@ -1,0 +1,65 @@
+"""The state snapshot is written while the warehouse loads, and a published batch always
+has its snapshot: the load waits for it before publishing, and does not publish without it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+
+import crm_pipeline.runner as runner
+from crm_pipeline.sample import write_sample
+from load import tables
+from load.warehouse import Warehouse
+
+DAY = date(2026, 11, 24)
+D = "20261124"
+
+
+def steps_of(url: str) -> list[tuple[str, str, str | None]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    tables.crm_step.c.name, tables.crm_step.c.state, tables.crm_step.c.error
+                ).order_by(tables.crm_step.c.step_id)
+            ).all()
+    finally:
+        engine.dispose()
+    return [(n, s, e) for n, s, e in rows]
+
+
+def test_no_publication_without_the_state_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    write_sample(landing, DAY, ["ZJ", "NB"], 60, 5)
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    staging = tmp_path / "staging"
+    real = runner.write_state
+
+    def broken(*args: Any, **kwargs: Any) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runner, "write_state", broken)
+    with pytest.raises(OSError, match="disk full"):  # not a data problem: it stops the run
+        runner.run_date(D, "initial", landing, ["ZJ"], url, staging)
+    assert not Warehouse(url).is_published(DAY, "ZJ", "initial")
+    states = {name: (state, error) for name, state, error in steps_of(url)}
+    assert states["state"][0] == "failed" and "disk full" in (states["state"][1] or "")
+    assert states["load"][0] == "failed"  # staged, not published
+    assert not runner.state_dir(staging, "ZJ", D).exists()
+
+    monkeypatch.setattr(runner, "write_state", real)
+    [again] = runner.run_date(D, "initial", landing, ["ZJ"], url, staging)
+    assert again.status == "published", again.error
+    snapshot = runner.state_dir(staging, "ZJ", D)
+    assert (snapshot / "customers.arrow").exists() and (snapshot / "accounts.arrow").exists()
+    manifest = json.loads((staging / D / "ZJ" / "initial" / "_steps" / "load.json").read_text())
+    assert manifest["counts"]["chunks_skipped"] >= 1  # the load went on from its staged chunks
