@@ -55,7 +55,6 @@ from load.tables import (
     crm_reject,
     stg_account,
     stg_contact,
-    stg_customer,
     stg_customer_source,
     stg_reject,
 )
@@ -210,30 +209,44 @@ def _qualified_only(conn: Connection, batch_id: int) -> bool:
     return scope is not None and scope.position == QUALIFIED_ONLY
 
 
+def _customer_table(conn: Connection, batch_id: int) -> str:
+    """Where the batch's customers are staged (load.accounts.customer_table)."""
+    return account_tables.customer_table(
+        conn.dialect.name, batch_id, qualified_only=_qualified_only(conn, batch_id)
+    )
+
+
 @dataclass(frozen=True)
 class _BatchCustomers:
     """The batch's CRM customers in SQL, as `SELECT {id}, s.... FROM {rows} WHERE
-    s.batch_id = :b{where}` (`:p` the province): the staged rows `s` whose number
-    `assign_ids` resolved into `stg_customer.crm_cust_id`, or, on a first load (every
-    staged customer qualified and registered), every staged row joined to its registry
-    row `k`."""
+    s.batch_id = :b{where}` (`:p` the province): the rows `s` staged in `table` whose
+    number `assign_ids` resolved into `stg_customer.crm_cust_id`, or, on a first load
+    (every staged customer qualified and registered), every staged row joined to its
+    registry row `k`."""
 
-    rows: str
-    id: str
-    where: str
-    registered: bool = False  # every staged row is a CRM customer (the first form)
+    table: str
+    registered: bool  # every staged row is a CRM customer (the first form)
 
     @classmethod
     def of(cls, conn: Connection, batch_id: int) -> _BatchCustomers:
-        if _qualified_only(conn, batch_id):
-            return cls(
-                "stg_customer s JOIN crm_customer_key k ON k.province = :p"
-                " AND k.cust_type = s.cust_type AND k.id_type = s.id_type AND k.id_no = s.id_no",
-                "k.crm_cust_id",
-                "",
-                registered=True,
-            )
-        return cls("stg_customer s", "s.crm_cust_id", " AND s.crm_cust_id IS NOT NULL")
+        return cls(_customer_table(conn, batch_id), _qualified_only(conn, batch_id))
+
+    @property
+    def rows(self) -> str:
+        if not self.registered:
+            return f"{self.table} s"
+        return (
+            f"{self.table} s JOIN crm_customer_key k ON k.province = :p"
+            " AND k.cust_type = s.cust_type AND k.id_type = s.id_type AND k.id_no = s.id_no"
+        )
+
+    @property
+    def id(self) -> str:
+        return "k.crm_cust_id" if self.registered else "s.crm_cust_id"
+
+    @property
+    def where(self) -> str:
+        return "" if self.registered else " AND s.crm_cust_id IS NOT NULL"
 
     def ids(self) -> str:
         """A subquery: the batch's CRM customer numbers."""
@@ -276,7 +289,8 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
             text(
                 "INSERT INTO crm_customer_key"
                 " (province, cust_type, id_type, id_no, batch_id, assigned_at)"
-                " SELECT :p, s.cust_type, s.id_type, s.id_no, :b, :now FROM stg_customer s"
+                " SELECT :p, s.cust_type, s.id_type, s.id_no, :b, :now"
+                f" FROM {_customer_table(conn, batch_id)} s"
                 " WHERE s.batch_id = :b AND s.qualified AND NOT EXISTS ("
                 "  SELECT 1 FROM crm_customer_key k WHERE k.province = :p"
                 "  AND k.cust_type = s.cust_type AND k.id_type = s.id_type"
@@ -692,9 +706,7 @@ def _customer_counts(
     if customers.registered:
         staged = int(
             conn.execute(
-                select(func.count())
-                .select_from(stg_customer)
-                .where(stg_customer.c.batch_id == params["b"])
+                text(f"SELECT count(*) FROM {customers.table} WHERE batch_id = :b"), params
             ).scalar_one()
         )
         return {"customers": staged, "qualified": staged}

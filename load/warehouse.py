@@ -286,7 +286,10 @@ class Warehouse:
         # Customers, part by part: only the qualified ones on a province's first load (no
         # other can be a CRM customer then), every one otherwise (see publish.customer_scope).
         qualified_only = publish.customer_scope(self.engine, batch_id, batch.province, step_id)
-        customers = stager(stg_customer)
+        customers = stager(
+            account_tables.customer_staging(self.engine, batch_id, qualified_only=qualified_only),
+            stream=stg_customer.name,
+        )
         part_keys: list[pa.Array] = []
 
         def customer_rows(part: int) -> tuple[pa.Table, bool]:
@@ -372,7 +375,7 @@ class Warehouse:
         rejects.put(0, prepare.rejects(batch))
         written = sum(made.written for made in stagers)
         skipped = sum(made.skipped for made in stagers)
-        self._refresh_statistics()
+        self._refresh_statistics(customers.target.name)
         if before_publish is not None:
             before_publish()
         try:
@@ -424,7 +427,7 @@ class Warehouse:
             chunks_skipped=skipped,
         )
 
-    def _refresh_statistics(self) -> None:
+    def _refresh_statistics(self, customers: str) -> None:
         """Fresh planner statistics before publication (PostgreSQL).
 
         The publishing statements join the just-filled staging tables to the CRM tables;
@@ -434,7 +437,7 @@ class Warehouse:
         if self.engine.dialect.name != "postgresql":
             return
         with self.engine.begin() as conn:
-            for table in ("stg_customer", "stg_customer_source", "stg_contact", "crm_customer"):
+            for table in (customers, "stg_customer_source", "stg_contact", "crm_customer"):
                 conn.exec_driver_sql(f"ANALYZE {table}")
 
     # --- control data (job repository) -----------------------------------------------

@@ -44,6 +44,8 @@ def _collations(warehouse: Warehouse) -> dict[tuple[str, str], str | None]:
 
 
 def _expected(table: str) -> set[str]:
+    if table.startswith("stg_customer_b"):
+        return BYTE_ORDER["stg_customer"]
     for crm in ("crm_account", "crm_customer_source", "crm_contact"):
         if table.startswith(f"{crm}_p_"):
             return BYTE_ORDER[crm]

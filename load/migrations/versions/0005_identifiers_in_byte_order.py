@@ -18,7 +18,7 @@ wins), so queries joining these columns to others keep working.
 
 Columns of a table partitioned by province are altered on every partition; a first
 load's own tables (`stg_*_b<batch_id>`, an interrupted load) are altered too, so that
-they can still be attached. Indexes on the altered columns are rebuilt.
+they can still be attached (and joined alike). Indexes on the altered columns are rebuilt.
 
 Revision ID: 0005
 Revises: 0004
@@ -52,11 +52,13 @@ COLUMNS: dict[str, dict[str, str]] = {
     "stg_contact": _SOURCE,
     "stg_account": _ACCOUNT,
 }
-# A first load's own tables, shaped like the CRM table they become a partition of.
+# A first load's own tables: shaped like the CRM table they become a partition of, or
+# (customers) like stg_customer.
 _BATCH_TABLES = {
     "stg_customer_source": "crm_customer_source",
     "stg_contact": "crm_contact",
     "stg_account": "crm_account",
+    "stg_customer": "stg_customer",
 }
 
 
@@ -69,11 +71,11 @@ def _alter(table: str, columns: dict[str, str], collation: str) -> None:
 
 
 def _batch_tables() -> list[tuple[str, str]]:
-    """(name, CRM table) of the first loads' own tables present now."""
+    """(name, table it is shaped like) of the first loads' own tables present now."""
     rows = op.get_bind().execute(
         sa.text(
             "SELECT relname FROM pg_class WHERE relkind = 'r'"
-            " AND relname ~ '^stg_(account|customer_source|contact)_b[0-9]+$'"
+            " AND relname ~ '^stg_(account|customer_source|contact|customer)_b[0-9]+$'"
         )
     )
     return [(name, _BATCH_TABLES[name.rsplit("_b", 1)[0]]) for (name,) in rows.all()]
@@ -84,8 +86,8 @@ def _convert(collation: str) -> None:
         return
     for table, columns in COLUMNS.items():
         _alter(table, columns, collation)
-    for name, crm_table in _batch_tables():
-        _alter(name, COLUMNS[crm_table], collation)
+    for name, like in _batch_tables():
+        _alter(name, COLUMNS[like], collation)
 
 
 def upgrade() -> None:
