@@ -568,6 +568,10 @@ def _publish_customers(
     nested loop over a sequential scan when crm_customer looked empty to the planner, and
     every rescan then read all the pages the statement had written so far (quadratic: 92 s
     for 108,760 customers, minutes at a million).
+
+    New rows are inserted in number order, so the primary key grows at its right edge
+    instead of taking them in the staged (hash bucket) order: 1.33-1.39 s against
+    1.53-1.55 s for 300,000 customers.
     """
     values = ", ".join(_CUSTOMER_VALUES)
     staged = ", ".join(f"s.{c}" for c in _CUSTOMER_VALUES)
@@ -593,6 +597,7 @@ def _publish_customers(
                 " first_batch_id)"
                 f" SELECT {customers.id}, :p, {staged}, :b, :b FROM {customers.rows}"
                 f" WHERE s.batch_id = :b{customers.where}{absent}"
+                f" ORDER BY {customers.id}"
             ),
             params,
         ).rowcount
