@@ -156,7 +156,7 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
         print(f"[pipeline] {step}: {seconds:.2f} s", file=sys.stderr, flush=True)
 
     def wrap(owner: Any, name: str, label: Any) -> None:
-        """Time every call of owner.name; label(args) -> (step name, input role)."""
+        """Time every call of owner.name; label(args) -> (step name, input role[, beside])."""
         original = getattr(owner, name)
 
         @functools.wraps(original)
@@ -165,7 +165,8 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
             try:
                 return original(*a, **k)
             finally:
-                record(*label(a), time.perf_counter() - t)
+                step, role, *beside = label(a)  # (step name, input role[, beside])
+                record(step, role, time.perf_counter() - t, *beside)
 
         setattr(owner, name, timed)
 
