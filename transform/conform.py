@@ -64,14 +64,34 @@ def _constant(value: str | None, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
-def _rejects_for(rows: pa.Table, files: Sequence[StagedFile], reason: pa.Array) -> pa.Table:
-    """REJECT rows for records rejected after ingestion, quoting their raw lines."""
+def _rejects_for(rows: pa.Table, files: Sequence[StagedFile] | None, reason: pa.Array) -> pa.Table:
+    """REJECT rows for records rejected after ingestion, quoting their raw lines; with
+    `files` None, "raw" is left empty for the caller to quote once (`quote_raw_lines`)."""
     if rows.num_rows == 0:
         return REJECT.empty_table()
+    table = pa.table(
+        {
+            "file": rows.column("file"),
+            "line": rows.column("line"),
+            "raw": pa.repeat(pa.scalar("", pa.string()), rows.num_rows),
+            "reason": reason,
+            "field": pa.nulls(rows.num_rows, pa.string()),
+            "branch": rows.column("branch"),
+        },
+        schema=REJECT,
+    )
+    return table if files is None else quote_raw_lines(table, files)
+
+
+def quote_raw_lines(rejects: pa.Table, files: Sequence[StagedFile]) -> pa.Table:
+    """`rejects` with each record's line as sent, read from its landed file: one pass over
+    each file, however many slices the rejects were found in (a pass per slice re-read a
+    large file up to the last rejected line each time)."""
+    if rejects.num_rows == 0:
+        return rejects
     by_name = {f.source_path.name: f for f in files}
-    raws: list[str] = []
-    file_col = rows.column("file").to_pylist()
-    line_col = rows.column("line").to_pylist()
+    file_col = rejects.column("file").to_pylist()
+    line_col = rejects.column("line").to_pylist()
     wanted: dict[str, set[int]] = {}
     for name, line in zip(file_col, line_col, strict=True):
         wanted.setdefault(name, set()).add(line)
@@ -80,16 +100,8 @@ def _rejects_for(rows: pa.Table, files: Sequence[StagedFile], reason: pa.Array) 
         for name, lines in wanted.items()
     }
     raws = [texts[name][line] for name, line in zip(file_col, line_col, strict=True)]
-    return pa.table(
-        {
-            "file": rows.column("file"),
-            "line": rows.column("line"),
-            "raw": pa.array(raws, pa.string()),
-            "reason": reason,
-            "field": pa.nulls(rows.num_rows, pa.string()),
-            "branch": rows.column("branch"),
-        },
-        schema=REJECT,
+    return rejects.set_column(
+        rejects.schema.get_field_index("raw"), REJECT.field("raw"), pa.array(raws, pa.string())
     )
 
 
@@ -167,7 +179,7 @@ def customer_rows(table: pa.Table, f: StagedFile) -> pa.Table:
     return conform(_with_provenance(_renamed(table, f.layout), f), _CUSTOMER_IN)
 
 
-def duplicate_customer_rejects(dups: pa.Table, files: Sequence[StagedFile]) -> pa.Table:
+def duplicate_customer_rejects(dups: pa.Table, files: Sequence[StagedFile] | None) -> pa.Table:
     return _rejects_for(
         dups,
         files,
@@ -251,7 +263,7 @@ def apply_account_rules(
     table: pa.Table,
     first: np.ndarray,
     known: np.ndarray,
-    files: Sequence[StagedFile],
+    files: Sequence[StagedFile] | None,
     rates: pa.Table,
     export_filter: Decimal | None,
     *,
@@ -260,7 +272,8 @@ def apply_account_rules(
     """The account rules, in their order, given the two that need the whole province:
     `first` (first occurrence of its account number) and `known` (its customer is a kept
     customer record of its system), both aligned with `table`. Row order is kept, so the
-    rules can be applied to a province at once or to its files slice by slice."""
+    rules can be applied to a province at once or to its files slice by slice (`files`
+    None: the rejects' raw lines are left for the caller to quote, once per file)."""
     rejects: list[pa.Table] = []
 
     dups = table.filter(pa.array(~first))

@@ -41,6 +41,7 @@ from transform.conform import (
     apply_account_rules,
     customer_rows,
     duplicate_customer_rejects,
+    quote_raw_lines,
     with_normalized_ids,
 )
 from transform.hashing import first_appearance_streamed, stable_hash
@@ -199,8 +200,10 @@ def _add(counts: dict[str, int], name: str, value: int) -> None:
         counts[name] = counts.get(name, 0) + value
 
 
-def _write_rejects(rejects: list[pa.Table], path: Path) -> int:
+def _write_rejects(rejects: list[pa.Table], path: Path, f: StagedFile) -> int:
+    """A file's rejects found slice by slice, with their raw lines (one pass over the file)."""
     table = pa.concat_tables([r.cast(REJECT) for r in rejects]) if rejects else REJECT.empty_table()
+    table = quote_raw_lines(table, [f])
     pq.write_table(table, path)
     return table.num_rows
 
@@ -220,7 +223,7 @@ def cut_customers(
         keep = first[offset : offset + table.num_rows]
         offset += table.num_rows
         if not keep.all():
-            rejects.append(duplicate_customer_rejects(table.filter(pa.array(~keep)), [f]))
+            rejects.append(duplicate_customer_rejects(table.filter(pa.array(~keep)), None))
             table = table.filter(pa.array(keep))
         table = with_normalized_ids(table)
         bucket = identity_buckets(table, buckets)
@@ -230,7 +233,7 @@ def cut_customers(
         numbers.append(pa.table({"cust_no": table.column("cust_no"), "bucket": bucket}))
     writers.close()
     pq.write_table(pa.concat_tables(numbers) if numbers else _NUMBERS.empty_table(), cut.numbers)
-    set_aside = _write_rejects(rejects, cut.rejects)
+    set_aside = _write_rejects(rejects, cut.rejects, f)
     return {"kept": kept, "flagged": flagged, "filtered": 0, "set_aside": set_aside}
 
 
@@ -274,7 +277,7 @@ def cut_accounts(
             table,
             first[offset : offset + n],
             owner[offset : offset + n] >= 0,
-            [f],
+            None,  # raw lines quoted once, at the end
             rates,
             export_filter,
             drop_filtered=drop_filtered,
@@ -287,7 +290,7 @@ def cut_accounts(
         if conformed.rejects.num_rows:
             rejects.append(conformed.rejects)
     writers.close()
-    set_aside = _write_rejects(rejects, cut.rejects)
+    set_aside = _write_rejects(rejects, cut.rejects, f)
     return {"kept": kept, "flagged": 0, "filtered": filtered, "set_aside": set_aside}
 
 
