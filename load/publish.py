@@ -253,8 +253,11 @@ class _BatchCustomers:
         return f"SELECT {self.id} FROM {self.rows} WHERE s.batch_id = :b{self.where}"
 
 
-def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None) -> int:
-    """Register new qualified customers of the batch; returns how many got a new id.
+def assign_ids(
+    engine: Engine, batch_id: int, province: str, step_id: int | None
+) -> tuple[int, tuple[pa.Array, pa.Array] | None]:
+    """Register new qualified customers of the batch; returns how many got a new id, and
+    when it knows them, the batch's CRM customers as `crm_ids` returns them.
 
     New ids are drawn in sorted key order (byte order on both databases), so the same
     batch gets the same numbering whatever the order its rows arrived in. Registrations of
@@ -270,8 +273,14 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
     customer is qualified, so every one is registered by the insert above, and its number
     is joined from the registry where it is used (`_batch_customers`) instead of written
     into the staging rows (rewriting every staged customer took 6.5 s of a 10M load).
+    When, in addition, the province had no registered number before (the usual first
+    load), the batch's CRM customers are exactly the rows inserted: the insert hands their
+    numbers back (`COPY (INSERT ... RETURNING ...) TO STDOUT`), read in the same
+    transaction, so that they need not be joined from the registry again (`crm_ids`; it
+    still serves a restart after this transaction).
     """
-    params = {"b": batch_id, "p": province, "now": now()}
+    assigned_at = now()
+    params = {"b": batch_id, "p": province, "now": assigned_at}
     conflict = " ON CONFLICT (province, cust_type, id_type, id_no) DO NOTHING"
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
@@ -283,23 +292,36 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
             conflict = ""
         if batch_checkpoint(conn, batch_id, "resolve_ids") is not None:
-            return 0
+            return 0, None
         order = _c_order(engine, "s.cust_type", "s.id_type", "s.id_no")
-        added = conn.execute(
-            text(
-                "INSERT INTO crm_customer_key"
-                " (province, cust_type, id_type, id_no, batch_id, assigned_at)"
-                " SELECT :p, s.cust_type, s.id_type, s.id_no, :b, :now"
-                f" FROM {_customer_table(conn, batch_id)} s"
-                " WHERE s.batch_id = :b AND s.qualified AND NOT EXISTS ("
-                "  SELECT 1 FROM crm_customer_key k WHERE k.province = :p"
-                "  AND k.cust_type = s.cust_type AND k.id_type = s.id_type"
-                "  AND k.id_no = s.id_no)"
-                f" ORDER BY {order}{conflict}"
-            ),
-            params,
-        ).rowcount
-        if not _qualified_only(conn, batch_id):
+        insert = (
+            "INSERT INTO crm_customer_key"
+            " (province, cust_type, id_type, id_no, batch_id, assigned_at)"
+            " SELECT :p, s.cust_type, s.id_type, s.id_no, :b, :now"
+            f" FROM {_customer_table(conn, batch_id)} s"
+            " WHERE s.batch_id = :b AND s.qualified AND NOT EXISTS ("
+            "  SELECT 1 FROM crm_customer_key k WHERE k.province = :p"
+            "  AND k.cust_type = s.cust_type AND k.id_type = s.id_type"
+            "  AND k.id_no = s.id_no)"
+            f" ORDER BY {order}{conflict}"
+        )
+        qualified_only = _qualified_only(conn, batch_id)
+        returned = None
+        if engine.dialect.name == "postgresql" and qualified_only and not _has_keys(conn, province):
+            sql = (
+                insert.replace(":p", _literal(province))
+                .replace(":b", str(int(batch_id)))
+                .replace(":now", f"{_literal(assigned_at.isoformat())}::timestamptz")
+            )
+            returned = _copy_ids(
+                conn,
+                f"COPY ({sql} RETURNING cust_type || '|' || id_type || '|' || id_no,"
+                " crm_cust_id) TO STDOUT (FORMAT csv)",
+            )
+            added = len(returned[0])
+        else:
+            added = conn.execute(text(insert), params).rowcount
+        if not qualified_only:
             conn.execute(
                 text(
                     "UPDATE stg_customer SET crm_cust_id = k.crm_cust_id FROM crm_customer_key k"
@@ -319,7 +341,40 @@ def assign_ids(engine: Engine, batch_id: int, province: str, step_id: int | None
             chunk=1,
             position=f"new_ids={added}",
         )
-    return int(added)
+    return int(added), returned
+
+
+def _has_keys(conn: Connection, province: str) -> bool:
+    """Whether the province has any registered number (one index probe)."""
+    return (
+        conn.execute(
+            text("SELECT 1 FROM crm_customer_key WHERE province = :p LIMIT 1"), {"p": province}
+        ).first()
+        is not None
+    )
+
+
+def _copy_ids(conn: Connection, sql: str) -> tuple[pa.Array, pa.Array]:
+    """(cust_key, crm_cust_id) from `COPY (...) TO STDOUT (FORMAT csv)` of two columns, read
+    by Arrow's CSV reader (a million customers without a Python object per row), on
+    `conn`, in its transaction."""
+    buffer = io.BytesIO()
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    table = pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=["cust_key", "crm_cust_id"]),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={"cust_key": pa.string(), "crm_cust_id": pa.int64()},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table.column("cust_key").combine_chunks(), table.column("crm_cust_id").combine_chunks()
 
 
 def crm_ids(engine: Engine, batch_id: int, province: str) -> tuple[pa.Array, pa.Array]:
@@ -334,32 +389,9 @@ def crm_ids(engine: Engine, batch_id: int, province: str) -> tuple[pa.Array, pa.
         f" WHERE s.batch_id = :b{customers.where}"
     )
     if engine.dialect.name == "postgresql":
-        sql = (
-            "COPY ("
-            + query.replace(":b", str(int(batch_id))).replace(":p", _literal(province))
-            + ") TO STDOUT (FORMAT csv)"
-        )
-        buffer = io.BytesIO()
+        sql = query.replace(":b", str(int(batch_id))).replace(":p", _literal(province))
         with engine.connect() as conn:
-            raw: Any = conn.connection.driver_connection
-            with raw.cursor() as cursor, cursor.copy(sql) as copy:
-                for block in copy:
-                    buffer.write(block)
-        buffer.seek(0)
-        table = pacsv.read_csv(
-            buffer,
-            read_options=pacsv.ReadOptions(column_names=["cust_key", "crm_cust_id"]),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={"cust_key": pa.string(), "crm_cust_id": pa.int64()},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        return (
-            table.column("cust_key").combine_chunks(),
-            table.column("crm_cust_id").combine_chunks(),
-        )
+            return _copy_ids(conn, f"COPY ({sql}) TO STDOUT (FORMAT csv)")
     with engine.connect() as conn:
         rows = conn.execute(text(query), {"b": batch_id, "p": province}).all()
     return (

@@ -305,8 +305,8 @@ class Warehouse:
                 customers.put(part, rows)
             part_keys.append(rows.column("cust_key").combine_chunks())
             del rows
-        new_ids = publish.assign_ids(self.engine, batch_id, batch.province, step_id)
-        keys, ids = publish.crm_ids(self.engine, batch_id, batch.province)
+        new_ids, registered = publish.assign_ids(self.engine, batch_id, batch.province, step_id)
+        keys, ids = registered or publish.crm_ids(self.engine, batch_id, batch.province)
         crm = prepare.ids_by_part(part_keys, keys, ids)
         del part_keys, keys, ids
 
