@@ -295,6 +295,35 @@ def worker_pool(workers: int) -> Any:
     )
 
 
+class Workers:
+    """A province's worker processes, started when a step first needs them and kept for
+    the steps after it: each start costs both cores about half a second (interpreters,
+    Arrow, the pipeline's imports), five times a run when every step had its own pool."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: Any = None
+
+    def pool(self, wanted: int) -> Any:
+        """The shared pool, or None when the work is better done in-process (`wanted` < 2)."""
+        if min(wanted, self.count) < 2:
+            return None
+        if self._pool is None:
+            self._pool = worker_pool(self.count)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def _released(run: Callable[..., dict[str, int]], *args: Any) -> dict[str, int]:
     """`run(*args)`, then Arrow's unused memory handed back to the system: its allocator
     keeps freed memory for reuse, and a process that has finished a large job would
@@ -316,13 +345,18 @@ class Job:
 
 
 def run_jobs(
-    directory: Path, jobs: Sequence[Job], force: bool, workers: int
+    directory: Path, jobs: Sequence[Job], force: bool, workers: int | Workers
 ) -> list[dict[str, int]]:
     """Run each job whose own manifest (under `directory`) is not intact, in worker
-    processes, recording each as it completes; the counts of every job, in order."""
+    processes (`workers`: how many, or the province's shared ones), recording each as it
+    completes; the counts of every job, in order."""
     done = StepLog(directory, force)
     todo = [job for job in jobs if done.done(job.name) is None]
-    pool = worker_pool(min(workers, len(todo)))
+    shared = isinstance(workers, Workers)
+    if isinstance(workers, Workers):
+        pool = workers.pool(len(todo))
+    else:
+        pool = worker_pool(min(workers, len(todo)))
     try:
         futures = (
             {job.name: pool.submit(_released, job.run, *job.args) for job in todo} if pool else {}
@@ -340,7 +374,7 @@ def run_jobs(
             results.append(manifest["counts"])
         return results
     finally:
-        if pool is not None:
+        if pool is not None and not shared:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -348,13 +382,16 @@ def _ingest_one(landed: LandedFile, out: Path, rejects_out: Path) -> tuple[int, 
     """Parse, type and stage one file (in a worker process): its read, kept, set aside."""
     layouts = cfg.layouts()
     layout = layouts.layout_for(landed.system, landed.entity)
-    result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
-    pq.write_table(result.rejects, rejects_out)
+    try:
+        result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+        pq.write_table(result.rejects, rejects_out)
+    finally:
+        pa.default_memory_pool().release_unused()  # see _released
     return result.read, result.kept, result.set_aside
 
 
 def ingest_files(
-    work: Path, files: list[LandedFile], force: bool
+    work: Path, files: list[LandedFile], force: bool, workers: Workers | None = None
 ) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
     """Parse, type and stage each file. A file already staged (its own manifest intact) is
     not parsed again, so a crash in the middle of a province resumes at the next file.
@@ -368,8 +405,8 @@ def ingest_files(
     outputs: list[Path] = []
     skipped = 0
     todo = [landed for landed in files if per_file.done(landed.name) is None]
-    workers = _ingest_workers(todo)
-    pool = worker_pool(workers)
+    wanted = _ingest_workers(todo)
+    pool = workers.pool(wanted) if workers is not None else worker_pool(wanted)
     futures: dict[str, Any] = {}
     if pool is not None:
         parsed.mkdir(parents=True, exist_ok=True)
@@ -411,7 +448,7 @@ def ingest_files(
             records.append(done["file"])
             outputs += [Path(done["file"]["staged"]), Path(done["file"]["rejects"])]
     finally:
-        if pool is not None:
+        if pool is not None and workers is None:
             pool.shutdown(wait=True, cancel_futures=True)
     counts = {
         "read": sum(r["read"] for r in records),
@@ -502,6 +539,21 @@ def _initial_steps(
     warehouse: Any,
     run_id: int,
 ) -> None:
+    count = max(int(os.environ.get("CRM_INGEST_WORKERS") or INGEST_WORKERS), _bucket_workers())
+    with Workers(min(count, os.cpu_count() or 1)) as shared:
+        _initial_steps_with(ctx, province, rates, summary, warehouse, run_id, shared)
+
+
+def _initial_steps_with(
+    ctx: RunContext,
+    province: str,
+    rates: Callable[[], pa.Table],
+    summary: ProvinceSummary,
+    warehouse: Any,
+    run_id: int,
+    shared: Workers,
+) -> None:
+    """The initial load's steps; `shared`: the worker processes of ingest to score."""
     from transform.scoring import load_formulas
 
     provinces = cfg.provinces()
@@ -511,7 +563,9 @@ def _initial_steps(
     work = ctx.province_dir(province)
     steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
 
-    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force))["files"]
+    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force, shared))[
+        "files"
+    ]
 
     def staged(role: str) -> list[StagedFile]:
         return [
@@ -528,7 +582,7 @@ def _initial_steps(
         ]
 
     buckets = bucket_count(sum(f.path.stat().st_size for f in found.files))
-    workers = 1 if buckets == 1 else _bucket_workers()
+    workers: int | Workers = 1 if buckets == 1 else shared
     cut = work / "partition"
     customer_files, account_files = staged("customer"), staged("account")
 
@@ -613,6 +667,7 @@ def _initial_steps(
         return [*keyed_parts, *scored_parts], counts, {}
 
     score_counts = steps.run("score", score_step)["counts"]
+    shared.close()  # the workers' part is done: their memory back before the load
 
     late_rejects_table = pa.concat_tables(
         pq.read_table(p).cast(REJECT) for p in cut_info["rejects"]
