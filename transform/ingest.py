@@ -1,10 +1,11 @@
 """One landed data file -> its typed records staged as Parquet, its rejects, its counts.
 
-Chunks are parsed and typed one at a time and appended to the Parquet file, so memory is
+Chunks are parsed and typed one at a time and appended to a file, so memory is
 bounded by the chunk, not the file. The file-wide rules that need every line are applied
 at the end: the control sum against the `.ok` flag, and duplicate keys (every record of a
 key that appears more than once in the file is set aside, since nobody can tell which copy
-is right), which rewrites the staged file only when the file has duplicates.
+is right). The typed chunks wait in an Arrow file until then, so the staged Parquet file is
+written once, without the duplicates.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from transform.parse import CHUNK_BYTES, RawChunk, iter_line_blocks, iter_raw_ch
 from transform.schema import REJECT
 
 RAW_BLOCK_BYTES = 16 * 1024 * 1024  # read size when looking up raw lines
-REWRITE_ROWS = 256 * 1024  # rows at a time when a staged file is rewritten
 # Columns of few distinct values (codes, systems, files, branches): dictionary-encoded in
 # staged files. Names and numbers are not: building a dictionary of millions of distinct
 # values, only to drop it when it outgrows its page, was a third of the time of writing a
@@ -92,39 +92,47 @@ def ingest_file(
     partial = staged.with_suffix(f".{os.getpid()}.partial")
     reject_rows: list[tuple[int, str, str, str | None]] = []
     keys = KeyLog(partial.with_suffix(".keys"), layout.key)
+    # The typed chunks go to an Arrow file first and to Parquet once the duplicate keys are
+    # known: the staged file is written once, without the duplicates, instead of written
+    # and then rewritten (decoded and encoded again) whenever a file has any.
+    chunks = partial.with_suffix(".chunks")
     read = 0
     control_sum = Decimal("0.00")
-    writer: pq.ParquetWriter | None = None
+    writer: pa.ipc.RecordBatchStreamWriter | None = None
     try:
-        for raw in iter_raw_chunks(path, layout, chunk_bytes):
-            read += raw.read
-            reject_rows += [(r.line, r.raw, r.reason, None) for r in raw.rejects]
-            typed: TypedChunk = type_chunk(raw, layout, codes)
-            control_sum += typed.control_sum
-            reject_rows += [(r.line, r.raw, r.reason, r.field) for r in typed.rejects]
-            keys.add(typed.keys)
-            if writer is None:
-                writer = pq.ParquetWriter(partial, typed.table.schema, **STAGED_PARQUET)
-            writer.write_table(typed.table)
-            del raw, typed
+        try:
+            for raw in iter_raw_chunks(path, layout, chunk_bytes):
+                read += raw.read
+                reject_rows += [(r.line, r.raw, r.reason, None) for r in raw.rejects]
+                typed: TypedChunk = type_chunk(raw, layout, codes)
+                control_sum += typed.control_sum
+                reject_rows += [(r.line, r.raw, r.reason, r.field) for r in typed.rejects]
+                keys.add(typed.keys)
+                if writer is None:
+                    writer = pa.ipc.new_stream(chunks, typed.table.schema)
+                writer.write_table(typed.table)
+                del raw, typed
+        finally:
+            keys.close()
+            if writer is not None:
+                writer.close()
+        try:
+            if read != flag.records:
+                raise FileRejected(name, f"{read} records, flag says {flag.records}")
+            if control_sum != flag.control_sum:
+                raise FileRejected(name, f"control sum {control_sum}, flag says {flag.control_sum}")
+            duplicates = keys.repeated_lines()
+        finally:
+            keys.discard()
+        pa.default_memory_pool().release_unused()  # the chunks' memory, before the write
+        if writer is None:  # empty file: an empty staged table with the typed schema
+            _write_empty(partial, layout, codes)
+            dup_rows, table_rows = pa.table({k: [] for k in ["line", *layout.key]}), 0
+        else:
+            dup_rows, table_rows = _write_staged(chunks, partial, duplicates, ["line", *layout.key])
     finally:
-        keys.close()
-        if writer is not None:
-            writer.close()
-    try:
-        if read != flag.records:
-            raise FileRejected(name, f"{read} records, flag says {flag.records}")
-        if control_sum != flag.control_sum:
-            raise FileRejected(name, f"control sum {control_sum}, flag says {flag.control_sum}")
-        duplicates = keys.repeated_lines()
-    finally:
-        keys.discard()
-    pa.default_memory_pool().release_unused()  # the chunks' memory, before the rewrite
-    if writer is None:  # empty file: an empty staged table with the typed schema
-        _write_empty(partial, layout, codes)
-    table_rows = pq.read_metadata(partial).num_rows
-    if len(duplicates):
-        dup_rows, table_rows = _drop_lines(partial, duplicates, ["line", *layout.key])
+        chunks.unlink(missing_ok=True)
+    if dup_rows.num_rows:
         dup_lines = dup_rows.column("line").to_pylist()
         raws = raw_lines(path, set(dup_lines), layout)
         key_values = zip(*(dup_rows.column(k).to_pylist() for k in layout.key), strict=True)
@@ -153,22 +161,28 @@ def staged_batches(
     return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows, columns=columns)
 
 
-def _drop_lines(staged: Path, lines: pa.Array, columns: list[str]) -> tuple[pa.Table, int]:
-    """Rewrite a staged file without the rows of `lines`, slice by slice (a large file is
-    never read whole); the dropped rows' `columns`, and the number of rows kept."""
-    rewritten = staged.with_suffix(".rewrite")
-    schema = pq.read_schema(staged)
+def _write_staged(
+    chunks: Path, staged: Path, lines: pa.Array, columns: list[str]
+) -> tuple[pa.Table, int]:
+    """The staged Parquet file from the typed chunks' Arrow file, without the rows of
+    `lines` (a chunk at a time, read, not memory-mapped: a mapped file's pages would count
+    in the worker's memory); the dropped rows' `columns`, and the number of rows kept."""
     dropped: list[pa.Table] = []
     kept = 0
-    with pq.ParquetWriter(rewritten, schema, **STAGED_PARQUET) as writer:
-        for batch in staged_batches(staged, REWRITE_ROWS):
-            table = pa.Table.from_batches([batch], schema)
-            drop = pc.is_in(table.column("line"), value_set=lines)
-            dropped.append(table.filter(drop).select(columns))
-            table = table.filter(pc.invert(drop))
-            writer.write_table(table)
-            kept += table.num_rows
-    rewritten.replace(staged)
+    with pa.OSFile(str(chunks), "rb") as source, pa.ipc.open_stream(source) as reader:
+        schema = reader.schema
+        with pq.ParquetWriter(staged, schema, **STAGED_PARQUET) as writer:
+            for batch in reader:
+                table = pa.Table.from_batches([batch], schema)
+                if len(lines):
+                    drop = pc.is_in(table.column("line"), value_set=lines)
+                    if pc.any(drop).as_py():
+                        dropped.append(table.filter(drop).select(columns))
+                        table = table.filter(pc.invert(drop))
+                writer.write_table(table)
+                kept += table.num_rows
+    if not dropped:
+        return schema.empty_table().select(columns), kept
     return pa.concat_tables(dropped), kept
 
 
