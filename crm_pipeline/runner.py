@@ -342,6 +342,7 @@ class Job:
     run: Callable[..., dict[str, int]]
     args: tuple[Any, ...]
     outputs: tuple[Path, ...]
+    weight: int = 0  # the larger first: a large job started last leaves the other cores idle
 
 
 def run_jobs(
@@ -359,7 +360,12 @@ def run_jobs(
         pool = worker_pool(min(workers, len(todo)))
     try:
         futures = (
-            {job.name: pool.submit(_released, job.run, *job.args) for job in todo} if pool else {}
+            {
+                job.name: pool.submit(_released, job.run, *job.args)
+                for job in sorted(todo, key=lambda job: -job.weight)
+            }
+            if pool
+            else {}
         )
         results = []
         for job in jobs:
@@ -592,19 +598,25 @@ def _initial_steps_with(
         masks = first_rows(customer_files, "cust_no")
         jobs = [
             Job(f.source_path.name, cut_customers, (f, first, buckets, cut),
-                _cut_outputs(file_cut(cut, "customers", f), buckets, numbers=True))
+                _cut_outputs(file_cut(cut, "customers", f), buckets, numbers=True),
+                f.staged.stat().st_size)
             for f, first in zip(customer_files, masks, strict=True)
         ]  # fmt: skip
         del masks
         pa.default_memory_pool().release_unused()
-        counts = run_jobs(work / "conform", jobs, ctx.force, workers)
-        masks = first_rows(account_files, "acct_no")
+        # The accounts' first appearances are found here while the workers cut the
+        # customer files (they need nothing of each other), not after, with the workers idle.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-rows") as side:
+            account_masks = side.submit(first_rows, account_files, "acct_no")
+            counts = run_jobs(work / "conform", jobs, ctx.force, workers)
+            masks = account_masks.result()
         pa.default_memory_pool().release_unused()
         jobs = [
             Job(f.source_path.name, cut_accounts,
                 (f, first, numbers_of(cut, customer_files, f.system), rates(),
                  formulas.export_filter, ctx.mode == "initial", buckets, cut),
-                _cut_outputs(file_cut(cut, "accounts", f), buckets, numbers=False))
+                _cut_outputs(file_cut(cut, "accounts", f), buckets, numbers=False),
+                f.staged.stat().st_size)
             for f, first in zip(account_files, masks, strict=True)
         ]  # fmt: skip
         del masks
