@@ -309,9 +309,9 @@ def assign_ids(
         returned = None
         if engine.dialect.name == "postgresql" and qualified_only and not _has_keys(conn, province):
             sql = (
-                insert.replace(":p", _literal(province))
-                .replace(":b", str(int(batch_id)))
+                insert.replace(":b", str(int(batch_id)))
                 .replace(":now", f"{_literal(assigned_at.isoformat())}::timestamptz")
+                .replace(":p", _literal(province))  # last: nothing is replaced in it
             )
             returned = _copy_ids(
                 conn,
