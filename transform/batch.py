@@ -47,8 +47,10 @@ class TableParts:
     schema: pa.Schema
 
     def __iter__(self) -> Iterator[pa.Table]:
+        """The parts in order, each decoded on the caller's thread only (not Arrow's pool):
+        the state snapshot reads them beside the warehouse load, which needs the cores."""
         for path in self.paths:
-            yield pq.read_table(path, schema=self.schema)
+            yield pq.read_table(path, schema=self.schema, use_threads=False)
 
     def __len__(self) -> int:
         return len(self.paths)
