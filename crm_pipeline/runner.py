@@ -305,35 +305,6 @@ def worker_pool(workers: int) -> Any:
     )
 
 
-class Workers:
-    """A province's worker processes, started when a step first needs them and kept for
-    the steps after it: each start costs both cores about half a second (interpreters,
-    Arrow, the pipeline's imports), five times a run when every step had its own pool."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self._pool: Any = None
-
-    def pool(self, wanted: int) -> Any:
-        """The shared pool, or None when the work is better done in-process (`wanted` < 2)."""
-        if min(wanted, self.count) < 2:
-            return None
-        if self._pool is None:
-            self._pool = worker_pool(self.count)
-        return self._pool
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
 def _released(run: Callable[..., dict[str, int]], *args: Any) -> dict[str, int]:
     """`run(*args)`, then Arrow's unused memory handed back to the system: its allocator
     keeps freed memory for reuse, and a process that has finished a large job would
@@ -356,18 +327,13 @@ class Job:
 
 
 def run_jobs(
-    directory: Path, jobs: Sequence[Job], force: bool, workers: int | Workers
+    directory: Path, jobs: Sequence[Job], force: bool, workers: int
 ) -> list[dict[str, int]]:
     """Run each job whose own manifest (under `directory`) is not intact, in worker
-    processes (`workers`: how many, or the province's shared ones), recording each as it
-    completes; the counts of every job, in order."""
+    processes, recording each as it completes; the counts of every job, in order."""
     done = StepLog(directory, force)
     todo = [job for job in jobs if done.done(job.name) is None]
-    shared = isinstance(workers, Workers)
-    if isinstance(workers, Workers):
-        pool = workers.pool(len(todo))
-    else:
-        pool = worker_pool(min(workers, len(todo)))
+    pool = worker_pool(min(workers, len(todo)))
     try:
         futures = (
             {
@@ -390,7 +356,7 @@ def run_jobs(
             results.append(manifest["counts"])
         return results
     finally:
-        if pool is not None and not shared:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -398,16 +364,13 @@ def _ingest_one(landed: LandedFile, out: Path, rejects_out: Path) -> tuple[int, 
     """Parse, type and stage one file (in a worker process): its read, kept, set aside."""
     layouts = cfg.layouts()
     layout = layouts.layout_for(landed.system, landed.entity)
-    try:
-        result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
-        pq.write_table(result.rejects, rejects_out)
-    finally:
-        pa.default_memory_pool().release_unused()  # see _released
+    result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+    pq.write_table(result.rejects, rejects_out)
     return result.read, result.kept, result.set_aside
 
 
 def ingest_files(
-    work: Path, files: list[LandedFile], force: bool, workers: Workers | None = None
+    work: Path, files: list[LandedFile], force: bool
 ) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
     """Parse, type and stage each file. A file already staged (its own manifest intact) is
     not parsed again, so a crash in the middle of a province resumes at the next file.
@@ -421,8 +384,8 @@ def ingest_files(
     outputs: list[Path] = []
     skipped = 0
     todo = [landed for landed in files if per_file.done(landed.name) is None]
-    wanted = _ingest_workers(todo)
-    pool = workers.pool(wanted) if workers is not None else worker_pool(wanted)
+    workers = _ingest_workers(todo)
+    pool = worker_pool(workers)
     futures: dict[str, Any] = {}
     if pool is not None:
         parsed.mkdir(parents=True, exist_ok=True)
@@ -464,7 +427,7 @@ def ingest_files(
             records.append(done["file"])
             outputs += [Path(done["file"]["staged"]), Path(done["file"]["rejects"])]
     finally:
-        if pool is not None and workers is None:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     counts = {
         "read": sum(r["read"] for r in records),
@@ -555,21 +518,6 @@ def _initial_steps(
     warehouse: Any,
     run_id: int,
 ) -> None:
-    count = max(int(os.environ.get("CRM_INGEST_WORKERS") or INGEST_WORKERS), _bucket_workers())
-    with Workers(min(count, os.cpu_count() or 1)) as shared:
-        _initial_steps_with(ctx, province, rates, summary, warehouse, run_id, shared)
-
-
-def _initial_steps_with(
-    ctx: RunContext,
-    province: str,
-    rates: Callable[[], pa.Table],
-    summary: ProvinceSummary,
-    warehouse: Any,
-    run_id: int,
-    shared: Workers,
-) -> None:
-    """The initial load's steps; `shared`: the worker processes of ingest to score."""
     from transform.scoring import load_formulas
 
     provinces = cfg.provinces()
@@ -579,9 +527,7 @@ def _initial_steps_with(
     work = ctx.province_dir(province)
     steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
 
-    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force, shared))[
-        "files"
-    ]
+    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force))["files"]
 
     def staged(role: str) -> list[StagedFile]:
         return [
@@ -598,7 +544,7 @@ def _initial_steps_with(
         ]
 
     buckets = bucket_count(sum(f.path.stat().st_size for f in found.files))
-    workers: int | Workers = 1 if buckets == 1 else shared
+    workers = 1 if buckets == 1 else _bucket_workers()
     cut = work / "partition"
     customer_files, account_files = staged("customer"), staged("account")
 
@@ -688,7 +634,6 @@ def _initial_steps_with(
         return [*keyed_parts, *scored_parts], counts, {}
 
     score_counts = steps.run("score", score_step)["counts"]
-    shared.close()  # the workers' part is done: their memory back before the load
 
     late_rejects_table = pa.concat_tables(
         pq.read_table(p).cast(REJECT) for p in cut_info["rejects"]
