@@ -260,3 +260,32 @@ def test_keyed_accounts_are_the_join_in_file_order(tmp_path: Path) -> None:
     assert len({f for f in accounts.column("file").to_pylist()}) > 1  # the order is tested
     assert keyed.column("cust_key").null_count == 0
     assert keyed.select(joined.column_names).to_pylist() == joined.to_pylist()
+
+
+@pytest.mark.parametrize("hash_bits", [64, 2])
+def test_owner_buckets_are_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_bits: int
+) -> None:
+    # each account's bucket is its customer's, -1 for an orphan, from a sorted search of
+    # hashes checked against the numbers: exact also when (2-bit) hashes collide
+    from transform.partition import _owner_buckets, numbers_of
+
+    customer_files, account_files, rates = _province(tmp_path)
+    partition_province(
+        customer_files, account_files, rates, Decimal("50000"),
+        drop_filtered=True, buckets=3, out=tmp_path / "cut",
+    )  # fmt: skip
+    if hash_bits == 2:
+        monkeypatch.setattr("transform.hashing.stable_hash", _two_bit_hash)
+    orphans = 0
+    for f in account_files:
+        numbers = numbers_of(tmp_path / "cut", customer_files, f.system)
+        known: dict[str, int] = {}
+        for path in numbers:
+            table = pq.read_table(path)
+            known.update(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+        cust_no = pq.read_table(f.staged).column("cust_no").to_pylist()
+        expected = [known.get(c, -1) for c in cust_no]
+        assert _owner_buckets(f, numbers).tolist() == expected, f.source_path.name
+        orphans += expected.count(-1)
+    assert orphans > 0  # the sample injects orphans
