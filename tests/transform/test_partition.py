@@ -29,6 +29,7 @@ from transform.hashing import (
 from transform.ingest import ingest_file
 from transform.merge import resolve_keys
 from transform.partition import (
+    Partitioned,
     identity_buckets,
     partition_province,
     stable_hash,
@@ -207,10 +208,10 @@ def test_first_appearance_is_exact_when_hashes_collide(monkeypatch: pytest.Monke
     assert first_appearance(values).tolist() == expected.tolist()
 
 
-def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
-    # an account whose customer is not in its bucket must stop the score step, not vanish
-    from crm_pipeline.buckets import merge_bucket, score_bucket
-    from crm_pipeline.errors import PipelineError
+def _cut_in_two_and_merge(tmp_path: Path, bucket: int) -> tuple[Partitioned, Path]:
+    """The sample province cut in two buckets, and `bucket`'s customers merged into a
+    folder (c, m, l .parquet: source customers, merged, links)."""
+    from crm_pipeline.buckets import merge_bucket
 
     customer_files, account_files, rates = _province(tmp_path)
     parts = partition_province(
@@ -220,12 +221,18 @@ def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "b"
     folder.mkdir()
     merge_bucket(
-        parts.customers[1],
-        folder / "c.parquet",
-        folder / "m.parquet",
-        folder / "l.parquet",
-        ("RTL", "CRD", "LON", "FND"),
-    )  # fmt: skip: bucket 1's customers with bucket 0's accounts
+        parts.customers[bucket], folder / "c.parquet", folder / "m.parquet",
+        folder / "l.parquet", ("RTL", "CRD", "LON", "FND"),
+    )  # fmt: skip
+    return parts, folder
+
+
+def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
+    # an account whose customer is not in its bucket must stop the score step, not vanish
+    from crm_pipeline.buckets import score_bucket
+    from crm_pipeline.errors import PipelineError
+
+    parts, folder = _cut_in_two_and_merge(tmp_path, 1)  # bucket 1's customers, 0's accounts
     with pytest.raises(PipelineError, match="have no customer in their bucket"):
         score_bucket(
             "ZJ", DAY, parts.accounts[0], folder / "l.parquet", folder / "m.parquet",
@@ -236,19 +243,9 @@ def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
 def test_keyed_accounts_are_the_join_in_file_order(tmp_path: Path) -> None:
     # accounts are looked up, not joined: the same rows as the inner join of accounts to
     # links to merged customers, in file and line order whatever order the files are read in
-    from crm_pipeline.buckets import keyed_accounts, merge_bucket
+    from crm_pipeline.buckets import keyed_accounts
 
-    customer_files, account_files, rates = _province(tmp_path)
-    parts = partition_province(
-        customer_files, account_files, rates, Decimal("50000"),
-        drop_filtered=True, buckets=2, out=tmp_path / "cut",
-    )  # fmt: skip
-    folder = tmp_path / "b"
-    folder.mkdir()
-    merge_bucket(
-        parts.customers[0], folder / "c.parquet", folder / "m.parquet", folder / "l.parquet",
-        ("RTL", "CRD", "LON", "FND"),
-    )  # fmt: skip
+    parts, folder = _cut_in_two_and_merge(tmp_path, 0)
     links, merged = pq.read_table(folder / "l.parquet"), pq.read_table(folder / "m.parquet")
     accounts = pa.concat_tables(pq.read_table(p) for p in reversed(parts.accounts[0]))
     joined = (
