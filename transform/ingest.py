@@ -242,7 +242,7 @@ class KeyLog:
         del hashed
         if not len(rows):
             return pa.array([], pa.int64())
-        return taken(self._batches("line"), rows).cast(pa.int64())
+        return taken(self._batches("line"), rows)
 
     def discard(self) -> None:
         self.close()
