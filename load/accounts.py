@@ -49,6 +49,14 @@ from load.tables import (
 # maintenance_work_mem for building a batch table's keys.
 INDEX_MEMORY = "256MB"
 
+# A first load's own tables are not vacuumed or analyzed by autovacuum while the load
+# fills them (millions of rows inserted trigger it): it scanned them beside the key
+# builds, and the publication's ATTACH had to wait for PostgreSQL to cancel it
+# (deadlock_timeout, one second per table, measured at 10 million accounts). Autovacuum
+# takes them over once attached (the setting is reset there); the publication itself
+# needs no statistics of them (they are attached, not read).
+NO_AUTOVACUUM = "autovacuum_enabled = false, toast.autovacuum_enabled = false"
+
 # The partitioned CRM tables, each with the shared staging table it replaces on a first
 # load; attached in this order.
 ATTACHED: dict[str, tuple[Table, Table]] = {
@@ -121,7 +129,10 @@ def staging_table(
         if not _exists(conn, name):
             if has_partition(conn, province, target):
                 return shared
-            conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {target.name} INCLUDING DEFAULTS)")
+            conn.exec_driver_sql(
+                f"CREATE TABLE {name} (LIKE {target.name} INCLUDING DEFAULTS)"
+                f" WITH ({NO_AUTOVACUUM})"
+            )
     return batch_table(batch_id, target)
 
 
@@ -165,6 +176,7 @@ def attach(conn: Connection, batch_id: int, province: str, target: Table = crm_a
         f"ALTER TABLE {target.name} ATTACH PARTITION {name} FOR VALUES IN ({_literal(province)})"
     )
     conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {name}_province")
+    conn.exec_driver_sql(f"ALTER TABLE {name} RESET (autovacuum_enabled, toast.autovacuum_enabled)")
     conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {partition}")
     conn.exec_driver_sql(
         f"ALTER TABLE {partition} RENAME CONSTRAINT {name}_pkey TO {partition}_pkey"
@@ -204,7 +216,8 @@ def customer_staging(engine: Engine, batch_id: int, *, qualified_only: bool) -> 
         return stg_customer
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            f"CREATE UNLOGGED TABLE IF NOT EXISTS {name} (LIKE {stg_customer.name} INCLUDING DEFAULTS)"
+            f"CREATE UNLOGGED TABLE IF NOT EXISTS {name}"
+            f" (LIKE {stg_customer.name} INCLUDING DEFAULTS) WITH ({NO_AUTOVACUUM})"
         )
     return Table(
         name,

@@ -134,6 +134,31 @@ def test_abandoned_batch_drops_its_table(make_warehouse: Any) -> None:
     assert _tables(warehouse, "stg_%_b%") == []
 
 
+def _reloptions(warehouse: Warehouse, name: str) -> list[str]:
+    with warehouse.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = :n"), {"n": name}
+        ).scalar_one()
+    return sorted(found or [])
+
+
+@pytest.mark.parametrize(
+    "warehouse_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_batch_tables_are_not_autovacuumed_until_attached(make_warehouse: Any) -> None:
+    """Autovacuum kept off a first load's own tables while they fill (it competed with the
+    key builds and delayed the ATTACH), handed back to it once they are partitions."""
+    warehouse: Warehouse = make_warehouse(chunk_rows=2)
+    with pytest.raises(Crash):
+        warehouse.write_batch(make_batch(people(6)), on_chunk=crash_at("stg_reject", 1))
+    for table in (crm_account, crm_customer_source, crm_contact):
+        assert _reloptions(warehouse, batch_table_name(1, table)) == ["autovacuum_enabled=false"]
+    assert _reloptions(warehouse, customer_table_name(1)) == ["autovacuum_enabled=false"]
+    assert warehouse.write_batch(make_batch(people(6))).published
+    for table in (crm_account, crm_customer_source, crm_contact):
+        assert _reloptions(warehouse, partition_name("ZJ", table)) == []
+
+
 @pytest.mark.postgres
 def test_migration_partitions_an_existing_warehouse(pg_db_url: str) -> None:
     warehouse = Warehouse(pg_db_url, chunk_rows=50)
