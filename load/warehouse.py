@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,6 +76,32 @@ def prefetched(read: Callable[[int], T], parts: int) -> Iterator[tuple[int, T]]:
                 ahead.cancel()
                 raise
             del current
+
+
+def side_by_side(tasks: Sequence[Callable[[threading.Event], None]], *, parallel: bool) -> None:
+    """Run `tasks`, each in a thread of its own if `parallel`, else one after the other.
+
+    Each task is handed a stop event, set as soon as another has failed, that it checks
+    between units of work (a staged part), so that a failure is reported without waiting
+    for the other streams to finish; the first error is raised once every task returned.
+    """
+    stop = threading.Event()
+    if not parallel or len(tasks) <= 1:
+        for task in tasks:
+            task(stop)
+        return
+
+    def guarded(task: Callable[[threading.Event], None]) -> None:
+        try:
+            task(stop)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="load-stream") as pool:
+        running = [pool.submit(guarded, task) for task in tasks]
+    for done in running:
+        done.result()
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -329,48 +357,77 @@ class Warehouse:
                 "province", pa.array([batch.province] * rows.num_rows, pa.string())
             )
 
-        def part_rows(part: int) -> tuple[pa.Table | None, pa.Table | None, pa.Table | None]:
-            """Part `part`'s rows still to stage: links, contacts, accounts (None: none)."""
-            part_keys_ids = crm[part]
-            links = contact_rows = account_rows = None
-            if sources.needs(part) or contacts.needs(part):
-                links = prepare.links(
-                    prepare.read_part(batch.links, part, prepare.LINK_COLUMNS), *part_keys_ids
-                )
-                if contacts.needs(part):
-                    table = prepare.read_part(batch.source_customers, part, prepare.CONTACT_COLUMNS)
-                    contact_rows = with_province(prepare.contacts(table, links), crm_contact)
-                links = with_province(links, crm_customer_source)
-            if accounts.needs(part):
-                table = prepare.read_part(batch.accounts, part, prepare.ACCOUNT_COLUMNS)
-                account_rows = with_province(prepare.accounts(table, *part_keys_ids), crm_account)
-            return links, contact_rows, account_rows
+        def link_rows(part: int) -> tuple[pa.Table | None, pa.Table | None]:
+            """Part `part`'s source records and contacts still to stage (None: none)."""
+            if not (sources.needs(part) or contacts.needs(part)):
+                return None, None
+            links = prepare.links(
+                prepare.read_part(batch.links, part, prepare.LINK_COLUMNS), *crm[part]
+            )
+            contact_rows = None
+            if contacts.needs(part):
+                table = prepare.read_part(batch.source_customers, part, prepare.CONTACT_COLUMNS)
+                contact_rows = with_province(prepare.contacts(table, links), crm_contact)
+            return with_province(links, crm_customer_source), contact_rows
 
-        for part, (links, contact_rows, account_rows) in prefetched(part_rows, parts):
-            if links is not None:
-                sources.put(part, links)
-            if contact_rows is not None:
-                contacts.put(part, contact_rows)
-            if account_rows is not None:
-                accounts.put(part, account_rows)
-            del links, contact_rows, account_rows
+        def account_rows(part: int) -> pa.Table | None:
+            """Part `part`'s accounts still to stage (None: none)."""
+            if not accounts.needs(part):
+                return None
+            table = prepare.read_part(batch.accounts, part, prepare.ACCOUNT_COLUMNS)
+            return with_province(prepare.accounts(table, *crm[part]), crm_account)
+
+        def stage_links(stop: threading.Event) -> None:
+            for part, (links, contact_rows) in prefetched(link_rows, parts):
+                if stop.is_set():
+                    return
+                if links is not None:
+                    sources.put(part, links)
+                if contact_rows is not None:
+                    contacts.put(part, contact_rows)
+                del links, contact_rows
+
+        def stage_accounts(stop: threading.Event) -> None:
+            for part, rows in prefetched(account_rows, parts):
+                if stop.is_set():
+                    return
+                if rows is not None:
+                    accounts.put(part, rows)
+                del rows
+
+        def then_keys(
+            stage: Callable[[threading.Event], None], *targets: Table
+        ) -> Callable[[threading.Event], None]:
+            """`stage`, then the keys of those of `targets` that are batch tables, built
+            side by side (load.accounts.prepare_attach, one connection each)."""
+
+            def run(stop: threading.Event) -> None:
+                stage(stop)
+                side_by_side(
+                    [
+                        partial(build_key, target)
+                        for target in targets
+                        if target.name in attach and not stop.is_set()
+                    ],
+                    parallel=True,
+                )
+
+            return run
+
+        def build_key(target: Table, _stop: threading.Event) -> None:
+            account_tables.prepare_attach(self.engine, batch_id, batch.province, target)
+
+        # Accounts on one connection, source records and contacts on another, each table's
+        # keys built as soon as its rows are in (PostgreSQL): one COPY after the other left
+        # a core idle for a quarter of the time, and the key builds waited for all three.
+        side_by_side(
+            [
+                then_keys(stage_accounts, crm_account),
+                then_keys(stage_links, crm_customer_source, crm_contact),
+            ],
+            parallel=self.engine.dialect.name == "postgresql",
+        )
         crm.clear()  # the parts' keys and ids are no longer needed
-        if attach:
-            # The batch tables' keys, built side by side (one connection each): PostgreSQL's
-            # own parallel index build leaves a core idle for part of each build.
-            with ThreadPoolExecutor(max_workers=len(attach)) as pool:
-                builds = [
-                    pool.submit(
-                        account_tables.prepare_attach,
-                        self.engine,
-                        batch_id,
-                        batch.province,
-                        account_tables.ATTACHED[name][0],
-                    )
-                    for name in attach
-                ]
-                for build in builds:
-                    build.result()
         rejects = stager(stg_reject)
         rejects.put(0, prepare.rejects(batch))
         written = sum(made.written for made in stagers)
