@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -468,6 +469,7 @@ def publish(
     *,
     force: bool,
     staged: dict[str, Table] | None = None,
+    staged_rest: Callable[[], object] | None = None,
 ) -> dict[str, int] | None:
     """Move the staged batch into the CRM tables and mark it published, in ONE transaction.
 
@@ -475,6 +477,11 @@ def publish(
     crm_customer_source, crm_contact; by name) were staged when not in the shared `stg_*`
     table: the batch's own table (load.accounts), which is attached as the province's
     partition when the province still has none.
+
+    `staged_rest`: when given, only the customers are staged when the publication begins;
+    it is called once they are written into crm_customer and returns when everything else
+    is staged (raising if that failed: nothing is published then). The customers' rows are
+    written meanwhile (load.warehouse).
 
     Returns the published counts, or None when another (date, province, mode) batch is
     already published and `force` is not set: nothing is changed then.
@@ -524,6 +531,8 @@ def publish(
                 f"{key}: {counts['customers']} customers staged, {inserted} found in the"
                 " registry crm_customer_key"
             )
+        if staged_rest is not None:
+            staged_rest()
         staged = staged or {}
         attach: list[Table] = []
         for target, staging, keys, values in _UPSERTS:

@@ -78,14 +78,20 @@ def prefetched(read: Callable[[int], T], parts: int) -> Iterator[tuple[int, T]]:
             del current
 
 
-def side_by_side(tasks: Sequence[Callable[[threading.Event], None]], *, parallel: bool) -> None:
+def side_by_side(
+    tasks: Sequence[Callable[[threading.Event], None]],
+    *,
+    parallel: bool,
+    stop: threading.Event | None = None,
+) -> None:
     """Run `tasks`, each in a thread of its own if `parallel`, else one after the other.
 
-    Each task is handed a stop event, set as soon as another has failed, that it checks
-    between units of work (a staged part), so that a failure is reported without waiting
-    for the other streams to finish; the first error is raised once every task returned.
+    Each task is handed a stop event, set as soon as another has failed (or by the caller,
+    who may pass it), that it checks between units of work (a staged part), so that a
+    failure is reported without waiting for the other streams to finish; the first error
+    is raised once every task returned.
     """
-    stop = threading.Event()
+    stop = stop or threading.Event()
     if not parallel or len(tasks) <= 1:
         for task in tasks:
             task(stop)
@@ -417,26 +423,57 @@ class Warehouse:
         def build_key(target: Table, _stop: threading.Event) -> None:
             account_tables.prepare_attach(self.engine, batch_id, batch.province, target)
 
-        # Accounts on one connection, source records and contacts on another, each table's
-        # keys built as soon as its rows are in (PostgreSQL): one COPY after the other left
-        # a core idle for a quarter of the time, and the key builds waited for all three.
-        side_by_side(
-            [
-                then_keys(stage_accounts, crm_account),
-                then_keys(stage_links, crm_customer_source, crm_contact),
-            ],
-            parallel=self.engine.dialect.name == "postgresql",
-        )
-        crm.clear()  # the parts' keys and ids are no longer needed
         rejects = stager(stg_reject)
-        rejects.put(0, prepare.rejects(batch))
-        written = sum(made.written for made in stagers)
-        skipped = sum(made.skipped for made in stagers)
-        self._refresh_statistics(customers.target.name)
-        if before_publish is not None:
-            before_publish()
+
+        def stage_rest(stop: threading.Event) -> None:
+            """Everything the publication needs staged after the customers: accounts on one
+            connection, source records and contacts on another (PostgreSQL), each table's
+            keys built as soon as its rows are in (one COPY after the other left a core
+            idle a quarter of the time, and the key builds waited for all three); then
+            the rejects, and what `before_publish` waits for."""
+            side_by_side(
+                [
+                    then_keys(stage_accounts, crm_account),
+                    then_keys(stage_links, crm_customer_source, crm_contact),
+                ],
+                parallel=concurrent,
+                stop=stop,
+            )
+            crm.clear()  # the parts' keys and ids are no longer needed
+            if stop.is_set():
+                return
+            rejects.put(0, prepare.rejects(batch))
+            self._refresh_statistics(stg_customer_source.name, stg_contact.name)
+            if before_publish is not None:
+                before_publish()
+
+        # The statistics the publication's customer statements are planned on.
+        self._refresh_statistics(customers.target.name, "crm_customer")
+        # PostgreSQL: the publication begins meanwhile and writes the CRM customers (4 s of
+        # one core at 10M accounts) while the rest is staged; it waits for the staging
+        # before it goes on (`publish`'s `staged_rest`), and nothing is visible before it
+        # commits. SQLite has one writer at a time: there the rest is staged first.
+        concurrent = self.engine.dialect.name == "postgresql"
+        stop = threading.Event()
         try:
-            counts = publish.publish(self.engine, batch, batch_id, force=force, staged=own)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-staging") as pool:
+                if concurrent:
+                    staging = pool.submit(stage_rest, stop)
+                else:
+                    stage_rest(stop)
+                try:
+                    counts = publish.publish(
+                        self.engine,
+                        batch,
+                        batch_id,
+                        force=force,
+                        staged=own,
+                        staged_rest=staging.result if concurrent else None,
+                    )
+                finally:
+                    # A publication that ended without waiting for the staging (an error,
+                    # another batch published first) stops it at its next part.
+                    stop.set()
         except publish.ScopeChanged as changed:
             # Staged as a first load, but the province was published meanwhile: write it
             # again as a later load (a new batch; this one is abandoned).
@@ -456,6 +493,8 @@ class Warehouse:
                 on_chunk=on_chunk,
                 before_publish=before_publish,
             )
+        written = sum(made.written for made in stagers)
+        skipped = sum(made.skipped for made in stagers)
         publish.drop_staging(self.engine, batch_id)
         if counts is None:
             # Lost a race with another writer of the same (date, province, mode).
@@ -484,7 +523,7 @@ class Warehouse:
             chunks_skipped=skipped,
         )
 
-    def _refresh_statistics(self, customers: str) -> None:
+    def _refresh_statistics(self, *tables: str) -> None:
         """Fresh planner statistics before publication (PostgreSQL).
 
         The publishing statements join the just-filled staging tables to the CRM tables;
@@ -494,7 +533,7 @@ class Warehouse:
         if self.engine.dialect.name != "postgresql":
             return
         with self.engine.begin() as conn:
-            for table in (customers, "stg_customer_source", "stg_contact", "crm_customer"):
+            for table in tables:
                 conn.exec_driver_sql(f"ANALYZE {table}")
 
     # --- control data (job repository) -----------------------------------------------
