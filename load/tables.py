@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -130,12 +131,14 @@ crm_customer = Table(
 crm_customer_source = Table(
     "crm_customer_source",
     metadata,
-    Column("province", String(8), primary_key=True),
-    Column("source", ident(3), primary_key=True),
-    Column("source_cust_no", ident(), primary_key=True),
+    Column("province", String(8), nullable=False),
+    Column("source", ident(3), nullable=False),
+    Column("source_cust_no", ident(), nullable=False),
     Column("crm_cust_id", BigId, nullable=False),
     Column("role", String(8), nullable=False),
     Column("batch_id", BigId, nullable=False),
+    # The partition key last, as crm_account's (migration 0006).
+    PrimaryKeyConstraint("source_cust_no", "source", "province", name="pk_crm_customer_source"),
     Index("ix_crm_customer_source_cust", "crm_cust_id"),
     # One partition per province on PostgreSQL (migration 0004), as crm_account.
     postgresql_partition_by="LIST (province)",
@@ -144,15 +147,16 @@ crm_customer_source = Table(
 crm_contact = Table(
     "crm_contact",
     metadata,
-    Column("province", String(8), primary_key=True),
-    Column("source", ident(3), primary_key=True),
-    Column("source_cust_no", ident(), primary_key=True),
+    Column("province", String(8), nullable=False),
+    Column("source", ident(3), nullable=False),
+    Column("source_cust_no", ident(), nullable=False),
     Column("crm_cust_id", BigId, nullable=False),
     Column("phone", String()),
     Column("mobile", String()),
     Column("address", String()),
     Column("postcode", String(10)),
     Column("batch_id", BigId, nullable=False),
+    PrimaryKeyConstraint("source_cust_no", "source", "province", name="pk_crm_contact"),
     Index("ix_crm_contact_cust", "crm_cust_id"),
     # One partition per province on PostgreSQL (migration 0004), as crm_account.
     postgresql_partition_by="LIST (province)",
@@ -161,9 +165,9 @@ crm_contact = Table(
 crm_account = Table(
     "crm_account",
     metadata,
-    Column("province", String(8), primary_key=True),
-    Column("source", ident(3), primary_key=True),
-    Column("acct_no", ident(), primary_key=True),
+    Column("province", String(8), nullable=False),
+    Column("source", ident(3), nullable=False),
+    Column("acct_no", ident(), nullable=False),
     Column("crm_cust_id", BigId, nullable=False),
     Column("source_cust_no", ident(), nullable=False),
     Column("kind", String(8), nullable=False),
@@ -175,6 +179,12 @@ crm_account = Table(
     Column("open_date", Date),
     Column("maturity_date", Date),
     Column("batch_id", BigId, nullable=False),
+    # The partition key `province` last (migration 0006): it is constant within a
+    # partition. A province's first load builds this key, in this order (the parent's,
+    # which ATTACH needs), on its own table (load/accounts.py `prepare_attach`), where
+    # sorting by province and source first took twice as long (10M accounts: 10.8 s
+    # against 5.1 s).
+    PrimaryKeyConstraint("acct_no", "source", "province", name="pk_crm_account"),
     Index("ix_crm_account_cust", "crm_cust_id"),
     # One partition per province on PostgreSQL (migration 0003): a province's first
     # publication attaches its staged accounts instead of copying them (load/accounts.py).
