@@ -275,11 +275,20 @@ def _ingest_workers(files: list[LandedFile]) -> int:
     return max(1, min(wanted, len(files), os.cpu_count() or 1))
 
 
+def _init_worker(parent: int, arrow_threads: int) -> None:
+    """Worker initializer: Arrow's CPU pool sized to the worker's share of the cores (the
+    workers are the parallelism: with a pool as large as the machine in each, its threads
+    only added their overhead: a 10M transform 45.2 -> 43.4 s, 83 -> 81 CPU seconds), and
+    the worker killed when the runner dies (`_die_with_parent`)."""
+    pa.set_cpu_count(arrow_threads)
+    _die_with_parent(parent)
+
+
 def _die_with_parent(parent: int) -> None:
-    """Worker initializer: killed when the runner dies (a crash must not leave a worker
-    writing a staged file that the rerun is writing too, nor holding the runner's output
-    pipes open). Linux only; elsewhere a no-op. A parent that died while this worker was
-    starting (before the request took effect) is seen by its pid having changed."""
+    """Killed when the runner dies (a crash must not leave a worker writing a staged file
+    that the rerun is writing too, nor holding the runner's output pipes open). Linux
+    only; elsewhere a no-op. A parent that died while this worker was starting (before
+    the request took effect) is seen by its pid having changed."""
     try:
         import ctypes
 
@@ -301,8 +310,8 @@ def worker_pool(workers: int) -> Any:
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_die_with_parent,
-        initargs=(os.getpid(),),
+        initializer=_init_worker,
+        initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // workers)),
     )
 
 
