@@ -87,12 +87,17 @@ def part_count(table: BatchTable) -> int:
 
 
 def read_part(table: BatchTable, index: int, columns: Sequence[str]) -> pa.Table:
-    """Part `index` of `table`, only the `columns` it has (read from disk only now)."""
+    """Part `index` of `table`, only the `columns` it has (read from disk only now).
+
+    On one thread: parts are read beside the COPYs of other streams (load.warehouse),
+    which keep the cores busy; Arrow's pool would only add its threads' overhead."""
     if isinstance(table, pa.Table):
         assert index == 0, index
         return table.select([c for c in columns if c in table.column_names])
     present = [c for c in columns if c in table.column_names]
-    return pq.read_table(table.paths[index], columns=present, schema=table.schema)
+    return pq.read_table(
+        table.paths[index], columns=present, schema=table.schema, use_threads=False
+    )
 
 
 def customer_keys(table: pa.Table, *, qualified_only: bool) -> pa.Table:
