@@ -15,17 +15,16 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from crm_pipeline.errors import PipelineError
 from crm_pipeline.paths import formulas_dir
-from transform.ingest import STAGED_PARQUET
+from transform.intermediate import read_table, write_table
 from transform.merge import merge_customers
 
 
 def _read(paths: Sequence[Path]) -> pa.Table:
     """A bucket's table from its files (one per staged file, in file order)."""
-    return pa.concat_tables(pq.read_table(p) for p in paths)
+    return pa.concat_tables(read_table(p) for p in paths)
 
 
 def merge_bucket(
@@ -38,10 +37,10 @@ def merge_bucket(
     """One bucket's source customer records (written back as one file, the load's and the
     state's part) -> its merged customers and their links."""
     table = _read(customers)
-    pq.write_table(table, source_customers, **STAGED_PARQUET)
+    write_table(table, source_customers)
     merged_table, link_table = merge_customers(table, source_priority)
-    pq.write_table(merged_table, merged, **STAGED_PARQUET)
-    pq.write_table(link_table, links, **STAGED_PARQUET)
+    write_table(merged_table, merged)
+    write_table(link_table, links)
     return {"read": table.num_rows, "written": merged_table.num_rows}
 
 
@@ -104,9 +103,9 @@ def score_bucket(
     """One bucket's scores: the accounts keyed to their customers (the formula trial's
     input) and the merged customers with score, qualified and formula id."""
     formulas = _formulas(province, business_date)
-    merged_table = pq.read_table(merged)
+    merged_table = read_table(merged)
     account_table = _read(accounts)
-    keyed = keyed_accounts(account_table, pq.read_table(links), merged_table)
+    keyed = keyed_accounts(account_table, read_table(links), merged_table)
     lost = keyed.column("cust_key").null_count
     if lost:
         # Every account was put in its customer's bucket; one without its customer here
@@ -115,13 +114,13 @@ def score_bucket(
             f"{scoring_input.name}: {lost} of"
             f" {account_table.num_rows} accounts have no customer in their bucket"
         )
-    pq.write_table(keyed, scoring_input, **STAGED_PARQUET)
+    write_table(keyed, scoring_input)
     scores = formulas.score(keyed, merged_table)
     if not scores.column("cust_key").equals(merged_table.column("cust_key")):
         raise AssertionError(f"{scored}: scores are not aligned with their customers")
     customers = merged_table
     for name in scores.column_names[1:]:
         customers = customers.append_column(scores.schema.field(name), scores.column(name))
-    pq.write_table(customers, scored, **STAGED_PARQUET)
+    write_table(customers, scored)
     qualified = pc.sum(scores.column("qualified").cast(pa.int64())).as_py() or 0
     return {"read": keyed.num_rows, "written": scores.num_rows, "qualified": int(qualified)}

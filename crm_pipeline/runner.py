@@ -40,6 +40,7 @@ from transform.batch import BatchTable, FileCounts, ProvinceBatch, TableParts, p
 from transform.conform import StagedFile
 from transform.fx import rates_table
 from transform.ingest import ingest_file
+from transform.intermediate import IPC_SUFFIX, read_schema
 from transform.partition import (
     FileCut,
     bucket_count,
@@ -605,13 +606,15 @@ def _initial_steps(
     account_cuts = [[Path(p) for p in ps] for ps in cut_info["accounts"]]
     conformed_accounts = [p for ps in account_cuts for p in ps]
 
-    def bucket_paths(folder: str) -> list[Path]:
+    def bucket_paths(folder: str, suffix: str = ".parquet") -> list[Path]:
         (work / folder).mkdir(parents=True, exist_ok=True)
-        return [work / folder / f"{b}.parquet" for b in bucket_names]
+        return [work / folder / f"{b}{suffix}" for b in bucket_names]
 
     source_customers = bucket_paths("customers")
     merged_parts, link_parts = bucket_paths("merged"), bucket_paths("links")
-    keyed_parts, scored_parts = bucket_paths("scoring_input"), bucket_paths("scored")
+    # The scoring input is read back whole by the load: Arrow IPC (transform.intermediate).
+    keyed_parts = bucket_paths("scoring_input", IPC_SUFFIX)
+    scored_parts = bucket_paths("scored")
 
     def merge_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
         priority = tuple(provinces.source_priority)
@@ -705,7 +708,7 @@ def _cut_outputs(cut: FileCut, buckets: int, *, numbers: bool) -> tuple[Path, ..
 
 
 def _schema_of(parts: Sequence[Path]) -> pa.Schema:
-    return pq.read_schema(parts[0])
+    return read_schema(parts[0])
 
 
 def reconciled_counts(

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from transform.batch import BatchTable, ProvinceBatch
+from transform.intermediate import read_table
 from transform.schema import MONEY
 
 CNY = pa.decimal128(38, 8)
@@ -95,9 +95,7 @@ def read_part(table: BatchTable, index: int, columns: Sequence[str]) -> pa.Table
         assert index == 0, index
         return table.select([c for c in columns if c in table.column_names])
     present = [c for c in columns if c in table.column_names]
-    return pq.read_table(
-        table.paths[index], columns=present, schema=table.schema, use_threads=False
-    )
+    return read_table(table.paths[index], present, table.schema)
 
 
 def customer_keys(table: pa.Table, *, qualified_only: bool) -> pa.Table:

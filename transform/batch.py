@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TypeAlias
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from transform.intermediate import num_rows, read_table
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,14 @@ class TableParts:
         """The parts in order, each decoded on the caller's thread only (not Arrow's pool):
         the state snapshot reads them beside the warehouse load, which needs the cores."""
         for path in self.paths:
-            yield pq.read_table(path, schema=self.schema, use_threads=False)
+            yield read_table(path, schema=self.schema)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     @property
     def num_rows(self) -> int:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths)
+        return sum(num_rows(p) for p in self.paths)
 
     @property
     def column_names(self) -> list[str]:
@@ -68,12 +69,7 @@ class TableParts:
         if not self.paths:
             table = self.schema.empty_table()
             return table.select(list(columns)) if columns is not None else table
-        return pa.concat_tables(
-            pq.read_table(
-                p, columns=list(columns) if columns is not None else None, schema=self.schema
-            )
-            for p in self.paths
-        )
+        return pa.concat_tables(read_table(p, columns, self.schema) for p in self.paths)
 
 
 # A table of a batch: in memory, or on disk in parts.

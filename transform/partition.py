@@ -46,7 +46,8 @@ from transform.conform import (
 )
 from transform.hashing import first_appearance_streamed, hashes_of, stable_hash
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
-from transform.ingest import STAGED_PARQUET, staged_batches
+from transform.ingest import staged_batches
+from transform.intermediate import IPC_SUFFIX, PartWriter, write_table
 from transform.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
 
 # Landed text per bucket. A bucket of 64 MiB of dumps (about 300,000 accounts and their
@@ -88,13 +89,14 @@ def identity_buckets(customers: pa.Table, buckets: int) -> npt.NDArray[np.int32]
 
 @dataclass(frozen=True)
 class FileCut:
-    """Where one staged file's records went: `{folder}/{stem}/{bucket}.parquet`."""
+    """Where one staged file's records went: `{folder}/{stem}/{bucket}{suffix}`."""
 
     folder: Path  # customers/ or accounts/ of the cut
     stem: str
+    suffix: str = ".parquet"  # transform.intermediate: Parquet, or Arrow IPC (".arrow")
 
     def bucket(self, b: int) -> Path:
-        return self.folder / self.stem / f"{b:04d}.parquet"
+        return self.folder / self.stem / f"{b:04d}{self.suffix}"
 
     @property
     def rejects(self) -> Path:
@@ -107,7 +109,10 @@ class FileCut:
 
 
 def file_cut(out: Path, role: str, f: StagedFile) -> FileCut:
-    return FileCut(out / role, f.source_path.name.removesuffix(".dat"))
+    """An account file's buckets are Arrow IPC files: read back whole by the score step and
+    the state snapshot (transform.intermediate); a customer file's stay Parquet."""
+    suffix = IPC_SUFFIX if role == "accounts" else ".parquet"
+    return FileCut(out / role, f.source_path.name.removesuffix(".dat"), suffix)
 
 
 @dataclass
@@ -124,13 +129,13 @@ class Partitioned:
 
 
 class BucketWriters:
-    """One Parquet file per bucket, appended to slice by slice (rows keep their order)."""
+    """One file per bucket, appended to slice by slice (rows keep their order)."""
 
     def __init__(self, cut: FileCut, buckets: int, schema: pa.Schema) -> None:
         (cut.folder / cut.stem).mkdir(parents=True, exist_ok=True)
         self.paths = [cut.bucket(b) for b in range(buckets)]
         self.schema = schema
-        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.writers: dict[int, PartWriter] = {}
 
     def write(self, table: pa.Table, bucket: npt.NDArray[np.int32]) -> None:
         if table.num_rows == 0:
@@ -143,9 +148,9 @@ class BucketWriters:
         for b, start, end in zip(present.tolist(), starts.tolist(), ends.tolist(), strict=True):
             writer = self.writers.get(b)
             if writer is None:
-                writer = pq.ParquetWriter(self.paths[b], self.schema, **STAGED_PARQUET)
+                writer = PartWriter(self.paths[b], self.schema)
                 self.writers[b] = writer
-            writer.write_table(ordered.slice(start, end - start))
+            writer.write(ordered.slice(start, end - start))
 
     def close(self) -> list[Path]:
         for b, path in enumerate(self.paths):
@@ -153,7 +158,7 @@ class BucketWriters:
             if writer is not None:
                 writer.close()
             else:
-                pq.write_table(self.schema.empty_table(), path, **STAGED_PARQUET)
+                write_table(self.schema.empty_table(), path)
         return self.paths
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from crm_pipeline.errors import ConfigError, PipelineError
 from crm_pipeline.paths import formulas_dir, project_path
+from transform.intermediate import PART_SUFFIXES, read_table
 from transform.scoring import FormulaSet, check_formula_files, formula_paths, load_formulas
 from transform.scoring.registry import AcceptRecord, FormulaRegistry, TrialRecord
 from transform.scoring.report import markdown, svg_histogram
@@ -154,12 +154,15 @@ def _staged(staging: Path, day: str, province: str, mode: str | None) -> Path | 
 
 
 def _parts(folder: Path, name: str) -> list[Path]:
-    """A staged table's bucket files (`{name}/0000.parquet`, ...: runner's score step)."""
-    return sorted((folder / name).glob("*.parquet")) if (folder / name).is_dir() else []
+    """A staged table's bucket files (`{name}/0000.parquet` or `.arrow`, ...: the runner's
+    score step; transform.intermediate)."""
+    if not (folder / name).is_dir():
+        return []
+    return sorted(p for p in (folder / name).iterdir() if p.suffix in PART_SUFFIXES)
 
 
 def _read_parts(folder: Path, name: str) -> pa.Table:
-    return pa.concat_tables(pq.read_table(p) for p in _parts(folder, name))
+    return pa.concat_tables(read_table(p) for p in _parts(folder, name))
 
 
 def _staged_provinces(staging: Path, day: str, mode: str | None) -> list[str]:

@@ -27,6 +27,7 @@ from transform.hashing import (
     taken,
 )
 from transform.ingest import ingest_file
+from transform.intermediate import read_table
 from transform.merge import resolve_keys
 from transform.partition import (
     Partitioned,
@@ -117,7 +118,7 @@ def _rows(table: pa.Table) -> list[tuple[object, ...]]:
 
 
 def _numbers(path: Path) -> set[tuple[str, str]]:
-    table = pq.read_table(path, columns=["source", "cust_no"])
+    table = read_table(path, columns=["source", "cust_no"])
     return set(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
 
 
@@ -133,8 +134,8 @@ def test_partition_equals_the_province_at_once(tmp_path: Path, buckets: int) -> 
         drop_filtered=True, buckets=buckets, out=tmp_path / "cut",
     )  # fmt: skip
     assert len(parts.customers) == len(parts.accounts) == buckets
-    cut_customers = pa.concat_tables(pq.read_table(p) for ps in parts.customers for p in ps)
-    cut_accounts = pa.concat_tables(pq.read_table(p) for ps in parts.accounts for p in ps)
+    cut_customers = pa.concat_tables(read_table(p) for ps in parts.customers for p in ps)
+    cut_accounts = pa.concat_tables(read_table(p) for ps in parts.accounts for p in ps)
     cut_rejects = pa.concat_tables(pq.read_table(p) for p in parts.rejects)
 
     assert cut_customers.schema.equals(SOURCE_CUSTOMER)
@@ -247,7 +248,7 @@ def test_keyed_accounts_are_the_join_in_file_order(tmp_path: Path) -> None:
 
     parts, folder = _cut_in_two_and_merge(tmp_path, 0)
     links, merged = pq.read_table(folder / "l.parquet"), pq.read_table(folder / "m.parquet")
-    accounts = pa.concat_tables(pq.read_table(p) for p in reversed(parts.accounts[0]))
+    accounts = pa.concat_tables(read_table(p) for p in reversed(parts.accounts[0]))
     joined = (
         accounts.join(links.select(["source", "cust_no", "cust_key"]), ["source", "cust_no"])
         .join(merged.select(["cust_key", "cust_type"]), "cust_key")
