@@ -610,9 +610,10 @@ def _initial_steps(
         (work / folder).mkdir(parents=True, exist_ok=True)
         return [work / folder / f"{b}{suffix}" for b in bucket_names]
 
-    source_customers = bucket_paths("customers")
+    # Read back whole (the load's contacts, the state snapshot): Arrow IPC files, as the
+    # account cuts and the scoring input (transform.intermediate).
+    source_customers = bucket_paths("customers", IPC_SUFFIX)
     merged_parts, link_parts = bucket_paths("merged"), bucket_paths("links")
-    # The scoring input is read back whole by the load: Arrow IPC (transform.intermediate).
     keyed_parts = bucket_paths("scoring_input", IPC_SUFFIX)
     scored_parts = bucket_paths("scored")
 

@@ -46,3 +46,12 @@ def test_the_suffix_decides_the_format(tmp_path: Path) -> None:
     write_table(TABLE, tmp_path / "a.parquet")
     assert (tmp_path / "a.arrow").read_bytes()[:6] == b"ARROW1"
     assert (tmp_path / "a.parquet").read_bytes()[:4] == b"PAR1"
+
+
+def test_ipc_files_are_compressed(tmp_path: Path) -> None:
+    # sparse decimal columns take sixteen bytes a row in memory; on disk they must not
+    # (a 30-million-account run filled the disk with uncompressed IPC intermediates)
+    sparse = pa.table({"overdraft": pa.nulls(200_000, pa.decimal128(20, 2))})
+    write_table(sparse, tmp_path / "sparse.arrow")
+    assert (tmp_path / "sparse.arrow").stat().st_size < sparse.nbytes // 10
+    assert read_table(tmp_path / "sparse.arrow").equals(sparse)
