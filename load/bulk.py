@@ -100,7 +100,7 @@ class Stager:
         self.present, self.skipped = present, self.chunk
         if present != self.done.rows:
             self._restart()
-        self._writer = _copy_chunk if engine.dialect.name == "postgresql" else _insert_chunk
+        self._writer = copy_rows if engine.dialect.name == "postgresql" else _insert_chunk
 
     def _restart(self) -> None:
         if self.present or self.done.rows:
@@ -212,7 +212,8 @@ class _CopySink(io.RawIOBase):
 COPY_BLOCK_ROWS = 16_384
 
 
-def _copy_chunk(conn: Connection, target: Table, columns: list[str], part: pa.Table) -> None:
+def copy_rows(conn: Connection, target: Table, columns: list[str], part: pa.Table) -> None:
+    """`part`'s `columns` into `target` by `COPY ... FROM STDIN`, in `conn`'s transaction."""
     names = ", ".join(f'"{name}"' for name in columns)
     raw: Any = conn.connection.driver_connection
     sql = f'COPY "{target.name}" ({names}) FROM STDIN (FORMAT csv)'

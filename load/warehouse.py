@@ -339,7 +339,13 @@ class Warehouse:
                 customers.put(part, rows)
             part_keys.append(rows.column("cust_key").combine_chunks())
             del rows
-        new_ids, registered = publish.assign_ids(self.engine, batch_id, batch.province, step_id)
+        new_ids, registered = publish.assign_ids(
+            self.engine,
+            batch_id,
+            batch.province,
+            step_id,
+            staged_keys=pa.chunked_array(part_keys, pa.string()).combine_chunks(),
+        )
         keys, ids = registered or publish.crm_ids(self.engine, batch_id, batch.province)
         crm = prepare.ids_by_part(part_keys, keys, ids)
         del part_keys, keys, ids
