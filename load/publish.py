@@ -3,11 +3,13 @@
 Everything here is set-based SQL that runs unchanged on PostgreSQL and SQLite (both
 understand `ON CONFLICT`, `UPDATE ... FROM` and `IS DISTINCT FROM`); the only dialect
 differences are the row lock taken before publishing, a byte-order collation for the
-id assignment order, and a province's first accounts, source records and contacts,
-attached as its partitions of crm_account, crm_customer_source and crm_contact instead of
-copied (load/accounts.py). No statement takes a lock that blocks another province's reads
-or row writes (the attach's SHARE UPDATE EXCLUSIVE only waits for another attach), so
-provinces load side by side.
+id assignment order, a province's first registration (numbers reserved in one block and
+copied in, `_register_all`), and a province's first accounts, source records and
+contacts, attached as its partitions of crm_account, crm_customer_source and crm_contact
+instead of copied (load/accounts.py). No statement takes a lock that blocks another
+province's reads, and none blocks its row writes beyond one short statement (the block
+reservation's SHARE ROW EXCLUSIVE on the registry; the attach's SHARE UPDATE EXCLUSIVE
+only waits for another attach), so provinces load side by side.
 """
 
 from __future__ import annotations
