@@ -364,8 +364,10 @@ def assign_ids(
     return int(added), returned
 
 
-# Connections that write a province's first registration side by side (`_register_all`).
+# Connections that write a province's first registration side by side (`_register_all`),
+# and the rows each copies at a time.
 REGISTER_CONNECTIONS = 2
+REGISTER_SLICE_ROWS = 200_000
 
 
 def _register_all(
@@ -383,9 +385,9 @@ def _register_all(
     The numbers are reserved from the registry's sequence in one statement
     (`_reserve_numbers`; `conn` holds the province's registration lock) and given out
     here: the smallest to the first key in byte order of (cust_type, id_type, id_no), as
-    the statement would. The rows are
-    then copied in by `REGISTER_CONNECTIONS` connections, each a contiguous range of keys
-    and numbers, each in a transaction of its own: the single `INSERT ... RETURNING` took
+    the statement would. The rows are then copied in by `REGISTER_CONNECTIONS`
+    connections, each a contiguous range of keys and numbers, each in a transaction of
+    its own, `REGISTER_SLICE_ROWS` at a time: the single `INSERT ... RETURNING` took
     6-7 s of one core at ten million accounts (its sort, the two indexes, the rows handed
     back) while the other core had little to do. Nothing refers to the numbers before the
     caller records its checkpoint, after the copies: if one copy fails, the rerun finds
@@ -399,25 +401,33 @@ def _register_all(
     first = _reserve_numbers(engine, len(cust_keys))
     numbers = np.empty(len(cust_keys), np.int64)
     numbers[order.to_numpy()] = np.arange(first, first + len(cust_keys), dtype=np.int64)
-    rows = pa.table(
-        {
-            "province": pa.array([province] * len(cust_keys), pa.string()),
-            "cust_type": cust_type,
-            "id_type": id_type,
-            "id_no": id_no,
-            "batch_id": pa.array(np.full(len(cust_keys), batch_id, np.int64)),
-            "assigned_at": pa.array([assigned_at] * len(cust_keys), pa.string()),
-            "crm_cust_id": pa.array(numbers),
-        }
-    ).take(order)
-    step = -(-rows.num_rows // REGISTER_CONNECTIONS) or 1
+    sorted_order = order.to_numpy()
+    columns = ["province", "cust_type", "id_type", "id_no", "batch_id", "assigned_at",
+               "crm_cust_id"]  # fmt: skip
 
-    def copy_range(start: int) -> None:
+    def copy_range(start: int, stop: int) -> None:
+        """Rows `start:stop` in key order, a slice of rows at a time (bounded memory)."""
         with engine.begin() as writer:
-            copy_rows(writer, crm_customer_key, rows.column_names, rows.slice(start, step))
+            for at in range(start, stop, REGISTER_SLICE_ROWS):
+                take = pa.array(sorted_order[at : min(stop, at + REGISTER_SLICE_ROWS)])
+                n = len(take)
+                rows = pa.table(
+                    {
+                        "province": pa.array([province] * n, pa.string()),
+                        "cust_type": cust_type.take(take),
+                        "id_type": id_type.take(take),
+                        "id_no": id_no.take(take),
+                        "batch_id": pa.array(np.full(n, batch_id, np.int64)),
+                        "assigned_at": pa.array([assigned_at] * n, pa.string()),
+                        "crm_cust_id": pa.array(np.arange(first + at, first + at + n)),
+                    }
+                )
+                copy_rows(writer, crm_customer_key, columns, rows)
 
+    step = -(-len(cust_keys) // REGISTER_CONNECTIONS) or 1
+    ranges = [(s, min(len(cust_keys), s + step)) for s in range(0, len(cust_keys), step)]
     with ThreadPoolExecutor(max_workers=REGISTER_CONNECTIONS) as pool:
-        for done in [pool.submit(copy_range, s) for s in range(0, rows.num_rows, step)]:
+        for done in [pool.submit(copy_range, *r) for r in ranges]:
             done.result()
     return cust_keys, pa.array(numbers)
 

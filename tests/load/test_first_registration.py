@@ -44,7 +44,10 @@ def _ids(warehouse: Warehouse) -> dict[tuple[str, str, str], int]:
     return {(r.cust_type, r.id_type, r.id_no): r.crm_cust_id for r in rows}
 
 
-def test_first_ids_follow_byte_order_of_the_identity(make_warehouse: Any) -> None:
+def test_first_ids_follow_byte_order_of_the_identity(
+    make_warehouse: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publish, "REGISTER_SLICE_ROWS", 3)  # several copies a connection
     warehouse: Warehouse = make_warehouse()
     assert warehouse.write_batch(make_batch(_customers())).published
     ids = _ids(warehouse)
