@@ -316,15 +316,6 @@ def worker_pool(workers: int) -> Any:
     )
 
 
-def _released(run: Callable[..., dict[str, int]], *args: Any) -> dict[str, int]:
-    """`run(*args)` in a worker. Arrow's unused memory is not forced back to the system
-    after each job (`release_unused`): its allocator hands it back on its own shortly after
-    (mimalloc's purge delay), and the forced release made the next job fault the same
-    pages in again (10M transform 40.2 -> 38.4 s, 2 s less kernel time; sampled peaks
-    unchanged: 1,507 MiB at 10M, 1,829 at 30M)."""
-    return run(*args)
-
-
 @dataclass(frozen=True)
 class Job:
     """One restartable piece of a step (a bucket): `run(*args)` writes `outputs`, returns counts."""
@@ -340,14 +331,19 @@ def run_jobs(
     directory: Path, jobs: Sequence[Job], force: bool, workers: int
 ) -> list[dict[str, int]]:
     """Run each job whose own manifest (under `directory`) is not intact, in worker
-    processes, recording each as it completes; the counts of every job, in order."""
+    processes, recording each as it completes; the counts of every job, in order.
+
+    A worker does not force Arrow's freed memory back after a job (`release_unused`):
+    mimalloc hands it back on its own shortly after (its purge delay), and the forced
+    release made the next job fault the same pages in again (10M transform 40.2 -> 38.4 s,
+    2 s less kernel time; sampled peaks unchanged: 1,507 MiB at 10M, 1,829 at 30M)."""
     done = StepLog(directory, force)
     todo = [job for job in jobs if done.done(job.name) is None]
     pool = worker_pool(min(workers, len(todo)))
     try:
         futures = (
             {
-                job.name: pool.submit(_released, job.run, *job.args)
+                job.name: pool.submit(job.run, *job.args)
                 for job in sorted(todo, key=lambda job: -job.weight)
             }
             if pool
@@ -358,7 +354,7 @@ def run_jobs(
             manifest = done.done(job.name)
             if manifest is None:
                 future = futures.get(job.name)
-                counts = future.result() if future is not None else _released(job.run, *job.args)
+                counts = future.result() if future is not None else job.run(*job.args)
                 done.record(job.name, list(job.outputs), counts=counts)
                 crash_point(f"{directory.name}:{job.name}")
                 manifest = done.done(job.name)
