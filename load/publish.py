@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -267,7 +267,7 @@ def assign_ids(
     batch_id: int,
     province: str,
     step_id: int | None,
-    staged_keys: pa.Array | None = None,
+    staged_keys: pa.ChunkedArray,
 ) -> tuple[int, tuple[pa.Array, pa.Array] | None]:
     """Register new qualified customers of the batch; returns how many got a new id, and
     when it knows them, the batch's CRM customers as `crm_ids` returns them.
@@ -287,12 +287,10 @@ def assign_ids(
     is joined from the registry where it is used (`_batch_customers`) instead of written
     into the staging rows (rewriting every staged customer took 6.5 s of a 10M load).
     When, in addition, the province had no registered number before (the usual first
-    load), the batch's CRM customers are exactly the rows inserted: the insert hands their
-    numbers back (`COPY (INSERT ... RETURNING ...) TO STDOUT`), read in the same
-    transaction, so that they need not be joined from the registry again (`crm_ids`; it
-    still serves a restart after this transaction). Given `staged_keys` (the `cust_key`s of
-    every staged customer), that usual first load is registered by `_register_all`
-    instead: the same numbers, written by several connections at once.
+    load, PostgreSQL), the batch's CRM customers are exactly its staged customers
+    (`staged_keys`, their `cust_key`s): they are registered by `_register_all`, which
+    returns their numbers, so that they need not be joined from the registry again
+    (`crm_ids`; it still serves a restart after this transaction).
     """
     assigned_at = now()
     params = {"b": batch_id, "p": province, "now": assigned_at}
@@ -323,21 +321,7 @@ def assign_ids(
         qualified_only = _qualified_only(conn, batch_id)
         returned = None
         if engine.dialect.name == "postgresql" and qualified_only and not _has_keys(conn, province):
-            if staged_keys is not None:
-                returned = _register_all(
-                    engine, conn, staged_keys, province, batch_id, assigned_at.isoformat()
-                )
-            else:
-                sql = (
-                    insert.replace(":b", str(int(batch_id)))
-                    .replace(":now", f"{_literal(assigned_at.isoformat())}::timestamptz")
-                    .replace(":p", _literal(province))  # last: nothing is replaced in it
-                )
-                returned = _copy_ids(
-                    conn,
-                    f"COPY ({sql} RETURNING cust_type || '|' || id_type || '|' || id_no,"
-                    " crm_cust_id) TO STDOUT (FORMAT csv)",
-                )
+            returned = _register_all(engine, staged_keys, province, batch_id, assigned_at)
             added = len(returned[0])
         else:
             added = conn.execute(text(insert), params).rowcount
@@ -372,18 +356,17 @@ REGISTER_SLICE_ROWS = 200_000
 
 def _register_all(
     engine: Engine,
-    conn: Connection,
-    cust_keys: pa.Array,
+    staged_keys: pa.ChunkedArray,
     province: str,
     batch_id: int,
-    assigned_at: str,
+    assigned_at: datetime,
 ) -> tuple[pa.Array, pa.Array]:
-    """Register every one of `cust_keys` (a province's first load: none is registered),
+    """Register every one of `staged_keys` (a province's first load: none is registered),
     numbered in sorted key order as the `INSERT ... ORDER BY` of `assign_ids` numbers them;
     returns (cust_key, crm_cust_id).
 
     The numbers are reserved from the registry's sequence in one statement
-    (`_reserve_numbers`; `conn` holds the province's registration lock) and given out
+    (`_reserve_numbers`; the caller holds the province's registration lock) and given out
     here: the smallest to the first key in byte order of (cust_type, id_type, id_no), as
     the statement would. The rows are then copied in by `REGISTER_CONNECTIONS`
     connections, each a contiguous range of keys and numbers, each in a transaction of
@@ -393,15 +376,16 @@ def _register_all(
     caller records its checkpoint, after the copies: if one copy fails, the rerun finds
     the province's registry partly written and registers the rest the general way.
     """
+    cust_keys = staged_keys.combine_chunks()
     cust_type, id_type, id_no = prepare.split_key(cust_keys)
-    order = pc.sort_indices(
+    sorted_order = pc.sort_indices(
         pa.table({"cust_type": cust_type, "id_type": id_type, "id_no": id_no}),
         sort_keys=[("cust_type", "ascending"), ("id_type", "ascending"), ("id_no", "ascending")],
-    )
+    ).to_numpy()
     first = _reserve_numbers(engine, len(cust_keys))
     numbers = np.empty(len(cust_keys), np.int64)
-    numbers[order.to_numpy()] = np.arange(first, first + len(cust_keys), dtype=np.int64)
-    sorted_order = order.to_numpy()
+    numbers[sorted_order] = np.arange(first, first + len(cust_keys), dtype=np.int64)
+    stamp = assigned_at.isoformat()
     columns = ["province", "cust_type", "id_type", "id_no", "batch_id", "assigned_at",
                "crm_cust_id"]  # fmt: skip
 
@@ -418,7 +402,7 @@ def _register_all(
                         "id_type": id_type.take(take),
                         "id_no": id_no.take(take),
                         "batch_id": pa.array(np.full(n, batch_id, np.int64)),
-                        "assigned_at": pa.array([assigned_at] * n, pa.string()),
+                        "assigned_at": pa.array([stamp] * n, pa.string()),
                         "crm_cust_id": pa.array(np.arange(first + at, first + at + n)),
                     }
                 )

@@ -344,7 +344,7 @@ class Warehouse:
             batch_id,
             batch.province,
             step_id,
-            staged_keys=pa.chunked_array(part_keys, pa.string()).combine_chunks(),
+            staged_keys=pa.chunked_array(part_keys, pa.string()),
         )
         keys, ids = registered or publish.crm_ids(self.engine, batch_id, batch.province)
         crm = prepare.ids_by_part(part_keys, keys, ids)

@@ -90,6 +90,8 @@ def read_table(
 
     An IPC file is read by copy, not memory-mapped: its table must not depend on the file,
     which a rerun may rewrite while the table is still alive."""
+    if not is_ipc(path) and columns is None:
+        return pq.read_table(path, schema=schema, use_threads=False)
     names = read_schema(path).names
     present = [c for c in columns if c in names] if columns is not None else names
     if not is_ipc(path):
