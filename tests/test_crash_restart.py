@@ -140,18 +140,22 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     return result
 
 
-def step_counts(url: str) -> list[tuple[str, str, dict[str, int]]]:
+def step_rows(url: str, column: str) -> list[tuple[str, str, Any]]:
+    """(name, state, `column`) of every step recorded in the warehouse, in order."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
+            step = tables.crm_step.c
             rows = conn.execute(
-                select(
-                    tables.crm_step.c.name, tables.crm_step.c.state, tables.crm_step.c.counts
-                ).order_by(tables.crm_step.c.step_id)
+                select(step.name, step.state, step[column]).order_by(step.step_id)
             ).all()
     finally:
         engine.dispose()
-    return [(n, s, json.loads(c) if c else {}) for n, s, c in rows]
+    return [(n, s, v) for n, s, v in rows]
+
+
+def step_counts(url: str) -> list[tuple[str, str, dict[str, int]]]:
+    return [(n, s, json.loads(c) if c else {}) for n, s, c in step_rows(url, "counts")]
 
 
 def crashing_run(landing: Path, url: str, staging: Path, point: str) -> None:

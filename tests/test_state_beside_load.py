@@ -10,29 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select
 
 import crm_pipeline.runner as runner
 from crm_pipeline.sample import write_sample
-from load import tables
 from load.warehouse import Warehouse
+from tests.test_crash_restart import step_rows
 
 DAY = date(2026, 11, 24)
 D = "20261124"
-
-
-def steps_of(url: str) -> list[tuple[str, str, str | None]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    tables.crm_step.c.name, tables.crm_step.c.state, tables.crm_step.c.error
-                ).order_by(tables.crm_step.c.step_id)
-            ).all()
-    finally:
-        engine.dispose()
-    return [(n, s, e) for n, s, e in rows]
 
 
 def test_no_publication_without_the_state_snapshot(
@@ -51,7 +36,7 @@ def test_no_publication_without_the_state_snapshot(
     with pytest.raises(OSError, match="disk full"):  # not a data problem: it stops the run
         runner.run_date(D, "initial", landing, ["ZJ"], url, staging)
     assert not Warehouse(url).is_published(DAY, "ZJ", "initial")
-    states = {name: (state, error) for name, state, error in steps_of(url)}
+    states = {name: (state, error) for name, state, error in step_rows(url, "error")}
     assert states["state"][0] == "failed" and "disk full" in (states["state"][1] or "")
     assert states["load"][0] == "failed"  # staged, not published
     assert not runner.state_dir(staging, "ZJ", D).exists()
