@@ -26,7 +26,7 @@ system-deps:
 
 lint: $(BIN)/crm-pipeline
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check crm_pipeline extract transform load dags tests bench
+	$(BIN)/ruff format --check common crm_pipeline extract transform load dags tests bench
 
 typecheck: $(BIN)/crm-pipeline
 	$(BIN)/mypy

@@ -86,7 +86,7 @@ class InputFiles:
         return sum(p.stat().st_size for _, lay, p in self.files if role in (None, self.roles[lay]))
 
     def records(self, role: str | None = None) -> int:
-        from crm_pipeline.config import layouts  # noqa: F401 - same files, counted by flags
+        from common.config import layouts  # noqa: F401 - same files, counted by flags
 
         total = 0
         for _, lay, p in self.files:
@@ -97,7 +97,7 @@ class InputFiles:
 
 
 def input_files(landing: Path) -> InputFiles:
-    from crm_pipeline.config import layouts
+    from common.config import layouts
 
     config = layouts()
     files = []
@@ -232,7 +232,7 @@ def _floor_child(args: dict[str, Any]) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from crm_pipeline.config import layouts
+    from common.config import layouts
 
     config = layouts()
     _register_lenient_codecs()
@@ -275,7 +275,7 @@ def _floor_child(args: dict[str, Any]) -> dict[str, Any]:
 
 def _peer_child(args: dict[str, Any]) -> dict[str, Any]:
     from bench.duckdb_peer import run_peer
-    from crm_pipeline.paths import formulas_dir
+    from common.paths import formulas_dir
     from transform.scoring import load_formulas
 
     formulas = load_formulas(formulas_dir()).for_province(PROVINCE, DAY)

@@ -54,11 +54,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.batch import FileCounts, ProvinceBatch, TableParts  # noqa: E402
+from common.schema import MONEY  # noqa: E402
 from load import Warehouse  # noqa: E402
 from load.prepare import CNY  # noqa: E402
 from tests.servers.postgres import PostgresServer  # noqa: E402
-from transform.batch import FileCounts, ProvinceBatch, TableParts  # noqa: E402
-from transform.schema import MONEY  # noqa: E402
 
 DAY = date(2026, 11, 24)
 NEXT_DAY = date(2026, 11, 25)

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transform.schema import MERGED_CUSTOMER, SCORED_ACCOUNT_EXTRA, SOURCE_ACCOUNT  # noqa: E402
+from common.schema import MERGED_CUSTOMER, SCORED_ACCOUNT_EXTRA, SOURCE_ACCOUNT  # noqa: E402
 
 # CNY per 100 units
 RATES = {"CNY": 10000, "USD": 71234, "EUR": 78012, "HKD": 9123}  # in 1/100 of the rate

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crm_pipeline.config import SftpSettings  # noqa: E402
+from common.config import SftpSettings  # noqa: E402
 from extract.sftp import SftpCredentials, SftpFetcher  # noqa: E402
 from tests.servers.sshd import SshdServer, start_sshd  # noqa: E402
 

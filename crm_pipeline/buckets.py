@@ -16,9 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crm_pipeline.errors import PipelineError
-from crm_pipeline.paths import formulas_dir
-from transform.intermediate import read_table, write_table
+from common.errors import PipelineError
+from common.intermediate import read_table, write_table
+from common.paths import formulas_dir
 from transform.merge import merge_customers
 
 

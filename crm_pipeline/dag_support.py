@@ -30,9 +30,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from crm_pipeline import config
-from crm_pipeline.errors import PipelineError
-from crm_pipeline.paths import project_path
+from common import config
+from common.errors import PipelineError
+from common.paths import project_path
 from crm_pipeline.runner import ProvinceSummary, RunContext, run_date
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def province_landing(day: str, mode: str, province: str, landing: str = "") -> L
     system has not finished sending it. A flag that disagrees with its file is "broken":
     waiting will not mend it, so the sensor lets the load task fail with the reason.
     """
-    from crm_pipeline.errors import FileRejected
+    from common.errors import FileRejected
     from extract.flag import flag_path
     from extract.landing import check_landed, data_file_name
 

@@ -38,9 +38,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from crm_pipeline import config as cfg
-from crm_pipeline.errors import PipelineError
-from crm_pipeline.paths import formulas_dir
+from common import config as cfg
+from common.batch import FileCounts, ProvinceBatch
+from common.errors import PipelineError
+from common.paths import formulas_dir
+from common.schema import (
+    CUSTOMER_SCORE,
+    MERGED_CUSTOMER,
+    MONEY,
+    REJECT,
+    SOURCE_ACCOUNT,
+    SOURCE_CUSTOMER,
+    conform,
+)
 from crm_pipeline.runner import (
     ProvinceSteps,
     ProvinceSummary,
@@ -56,7 +66,6 @@ from crm_pipeline.runner import (
     run_load_step,
     state_dir,
 )
-from transform.batch import FileCounts, ProvinceBatch
 from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import (
     StagedFile,
@@ -67,15 +76,6 @@ from transform.conform import (
 from transform.fx import CNY_EXACT, to_cny, with_rates
 from transform.ingest import raw_lines
 from transform.merge import merge_customers, resolve_keys
-from transform.schema import (
-    CUSTOMER_SCORE,
-    MERGED_CUSTOMER,
-    MONEY,
-    REJECT,
-    SOURCE_ACCOUNT,
-    SOURCE_CUSTOMER,
-    conform,
-)
 
 log = logging.getLogger(__name__)
 

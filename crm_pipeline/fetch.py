@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from crm_pipeline import config as cfg
-from crm_pipeline.errors import PipelineError
+from common import config as cfg
+from common.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

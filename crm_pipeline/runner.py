@@ -25,10 +25,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crm_pipeline import config as cfg
+from common import config as cfg
+from common.batch import BatchTable, FileCounts, ProvinceBatch, TableParts, parts_of
+from common.errors import FileRejected, PipelineError
+from common.intermediate import IPC_SUFFIX, read_schema
+from common.paths import formulas_dir, project_path
+from common.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 from crm_pipeline.buckets import merge_bucket, score_bucket
-from crm_pipeline.errors import FileRejected, PipelineError
-from crm_pipeline.paths import formulas_dir, project_path
 from extract.landing import (
     LandedFile,
     ProvinceFiles,
@@ -36,11 +39,9 @@ from extract.landing import (
     province_files,
     provinces_in_landing,
 )
-from transform.batch import BatchTable, FileCounts, ProvinceBatch, TableParts, parts_of
 from transform.conform import StagedFile
 from transform.fx import rates_table
 from transform.ingest import ingest_file
-from transform.intermediate import IPC_SUFFIX, read_schema
 from transform.partition import (
     FileCut,
     bucket_count,
@@ -51,7 +52,6 @@ from transform.partition import (
     numbers_of,
     partitioned,
 )
-from transform.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 
 log = logging.getLogger(__name__)
 
@@ -606,7 +606,7 @@ def _initial_steps(
         return [work / folder / f"{b}{suffix}" for b in bucket_names]
 
     # Read back whole (the load's contacts, the state snapshot): Arrow IPC files, as the
-    # account cuts and the scoring input (transform.intermediate).
+    # account cuts and the scoring input (common.intermediate).
     source_customers = bucket_paths("customers", IPC_SUFFIX)
     merged_parts, link_parts = bucket_paths("merged"), bucket_paths("links")
     keyed_parts = bucket_paths("scoring_input", IPC_SUFFIX)

@@ -42,9 +42,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crm_pipeline import config as cfg
-from crm_pipeline.errors import PipelineError
-from crm_pipeline.paths import project_path
+from common import config as cfg
+from common.errors import PipelineError
+from common.paths import project_path
 from crm_pipeline.runner import state_dir
 
 log = logging.getLogger(__name__)

@@ -78,8 +78,8 @@ def _fail_on_data_problem(exc: Exception) -> AirflowFailException:
 @task(on_failure_callback=_on_failure)
 def plan(mode: str) -> list[str]:
     """Check the parameters, prepare the warehouse schema, list the provinces in order."""
+    from common.errors import PipelineError
     from crm_pipeline.dag_support import plan_run
-    from crm_pipeline.errors import PipelineError
 
     context = get_current_context()
     params = context.get("params") or {}
@@ -112,8 +112,8 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
 
     @task(task_id="stage_fx_rates", on_failure_callback=_on_failure, **RETRY_ARGS)
     def stage_fx_rates() -> str:
+        from common.errors import PipelineError
         from crm_pipeline.dag_support import stage_fx
-        from crm_pipeline.errors import PipelineError
 
         context = get_current_context()
         try:
@@ -188,8 +188,8 @@ def province_group(
             """The runner for one province; an asset event per publication."""
             from airflow.sdk import Asset
 
+            from common.errors import PipelineError
             from crm_pipeline.dag_support import asset_uri, load_one_province
-            from crm_pipeline.errors import PipelineError
 
             context = get_current_context()
             context["crm_province"] = province  # type: ignore[typeddict-unknown-key]

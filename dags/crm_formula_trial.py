@@ -46,8 +46,8 @@ class FormulaTrialOperator(BaseOperator):
         self.report_path = ""
 
     def execute(self, context: Any) -> str:
+        from common.errors import PipelineError
         from crm_pipeline.dag_support import formula_trial
-        from crm_pipeline.errors import PipelineError
 
         try:
             report = formula_trial(self.formula_file, self.province, self.business_date, self.mode)

@@ -65,8 +65,8 @@ def crm_monthly_statement() -> None:
 
     @task(map_index_template=LABEL, on_failure_callback=_on_failure, **RETRY_ARGS)
     def statement(province: str) -> Any:
+        from common.errors import PipelineError
         from crm_pipeline.dag_support import run_month_statement
-        from crm_pipeline.errors import PipelineError
 
         context = get_current_context()
         context["crm_province"] = province  # type: ignore[typeddict-unknown-key]

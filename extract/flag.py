@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from crm_pipeline.errors import FileRejected
+from common.errors import FileRejected
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm_pipeline.config import ProvinceConfig
-from crm_pipeline.errors import FileRejected
+from common.config import ProvinceConfig
+from common.errors import FileRejected
 from extract.flag import Flag, flag_path, read_flag
 
 _NAME = re.compile(

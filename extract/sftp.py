@@ -25,8 +25,8 @@ from pathlib import Path
 
 import paramiko
 
-from crm_pipeline.config import SftpSettings
-from crm_pipeline.errors import FileRejected, PipelineError
+from common.config import SftpSettings
+from common.errors import FileRejected, PipelineError
 from extract.flag import parse_flag
 from extract.sftp_credentials import SftpCredentials, resolve_credentials
 from extract.sftp_errors import (

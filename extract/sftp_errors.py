@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from crm_pipeline.errors import PipelineError
+from common.errors import PipelineError
 
 
 class SftpError(PipelineError):

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO, Literal
 
 import paramiko
 
-from crm_pipeline.errors import FileRejected
+from common.errors import FileRejected
 from extract.flag import Flag
 from extract.sftp_errors import UnsafeRemoteName
 from extract.sftp_paths import PARTIAL_DIR, check_regular, inside, ok_name

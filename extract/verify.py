@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from crm_pipeline.config import LayoutConfig, layouts
-from crm_pipeline.errors import FileRejected
+from common.config import LayoutConfig, layouts
+from common.errors import FileRejected
 from extract.flag import Flag
 from extract.landing import parse_name
 from transform.fields import control_sum

@@ -3,7 +3,7 @@
 Each chunk is written and its checkpoint recorded in one transaction, so after a crash the
 checkpoint says exactly which rows are in the table: a restart skips the committed chunks
 and continues with the next. A stream may come in parts (a batch's tables on disk, see
-transform.batch.TableParts): chunks never span parts, and a checkpoint says how far into
+common.batch.TableParts): chunks never span parts, and a checkpoint says how far into
 which part the stream got. Before trusting a checkpoint the rows behind it are counted
 (an UNLOGGED staging table is emptied by a PostgreSQL crash); if they are not all there,
 the table is staged again from the start.

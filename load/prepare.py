@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transform.batch import BatchTable, ProvinceBatch
-from transform.intermediate import read_table
-from transform.schema import MONEY
+from common.batch import BatchTable, ProvinceBatch
+from common.intermediate import read_table
+from common.schema import MONEY
 
 CNY = pa.decimal128(38, 8)
 

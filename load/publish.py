@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as _text
 
+from common.batch import ProvinceBatch
 from load import accounts as account_tables
 from load import prepare
 from load.bulk import copy_rows
@@ -67,7 +68,6 @@ from load.tables import (
     stg_customer_source,
     stg_reject,
 )
-from transform.batch import ProvinceBatch
 
 log = logging.getLogger(__name__)
 

@@ -43,6 +43,7 @@ from sqlalchemy import (
     select,
 )
 
+from common.batch import FileCounts
 from load.tables import (
     MONEY,
     MONEY_CNY,
@@ -54,7 +55,6 @@ from load.tables import (
     metadata,
 )
 from load.types import BigId
-from transform.batch import FileCounts
 
 crm_txn = Table(
     "crm_txn",

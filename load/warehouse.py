@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, Table, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
 
+from common.batch import ProvinceBatch
 from load import accounts as account_tables
 from load import control, prepare, publish
 from load.bulk import ChunkHook, Stager
@@ -42,7 +43,6 @@ from load.tables import (
     stg_customer_source,
     stg_reject,
 )
-from transform.batch import ProvinceBatch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,12 +119,12 @@ def resolve_url(url: str | None = None) -> str:
     if not url:
         url = os.environ.get("CRM_WAREHOUSE_URL")
     if not url:
-        from crm_pipeline.config import settings
+        from common.config import settings
 
         url = settings().warehouse_url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        from crm_pipeline.paths import project_path
+        from common.paths import project_path
 
         path = project_path(parsed.database or "")
         path.parent.mkdir(parents=True, exist_ok=True)

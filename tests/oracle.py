@@ -3,7 +3,7 @@
 Written from ../shared/spec/core-dumps.md, crm-import.md and reference-formulas.md (and
 the choices of docs/decisions.md), deliberately without the pipeline's code: no
 ``transform``, no ``load``, no Arrow. Only the layouts and the province map come from
-``crm_pipeline.config`` (they are data, the contract's tables). Every record is handled by
+``common.config`` (they are data, the contract's tables). Every record is handled by
 ordinary Python, every amount is an exact ``Decimal`` or ``Fraction``, so that a test can
 compare the pipeline's vectorized result with an independent reading of the same files.
 
@@ -31,7 +31,7 @@ from decimal import Context, Decimal, Inexact
 from fractions import Fraction
 from pathlib import Path
 
-from crm_pipeline.config import FieldSpec, Layout, layouts, provinces
+from common.config import FieldSpec, Layout, layouts, provinces
 
 # --- the contract's constants (reference-formulas.md) -----------------------------------
 

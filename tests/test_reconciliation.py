@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_pipeline.errors import PipelineError
+from common.errors import PipelineError
 from crm_pipeline.runner import reconciled_counts
 
 INGESTED = [

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from common.config import layouts, provinces
 from crm_pipeline.cli import main
-from crm_pipeline.config import layouts, provinces
 from crm_pipeline.sample import write_sample
 from tests.oracle import CRD_ID_TYPES, normalize_id
 

@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from crm_pipeline.config import Layout
+from common.config import Layout
+from common.schema import MONEY, REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 from transform.fx import CNY_EXACT, to_cny, with_rates
 from transform.identity import normalize_id_numbers
 from transform.ingest import raw_lines
-from transform.schema import MONEY, REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crm_pipeline.config import FieldSpec, Layout, LayoutConfig
+from common.config import FieldSpec, Layout, LayoutConfig
 from transform.parse import RawChunk
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transform.schema import FX_RATE, RATE
+from common.schema import FX_RATE, RATE
 
 CNY_EXACT = pa.decimal128(38, 8)
 _HUNDREDTH = pa.scalar(Decimal("0.01"), pa.decimal128(3, 2))

@@ -19,8 +19,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.schema import CUSTOMER_LINK, MERGED_CUSTOMER, conform
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
-from transform.schema import CUSTOMER_LINK, MERGED_CUSTOMER, conform
 
 __all__ = ["DEFAULT_SOURCE_PRIORITY", "merge_customers", "resolve_keys"]
 

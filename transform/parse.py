@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crm_pipeline.config import Layout
+from common.config import Layout
 
 # Bytes of text parsed and typed at a time. 16 MiB, not 64: a worker's typing of a chunk
 # holds several copies of it (about 800 MiB at 64 MiB, 600 at 16, measured on a 450 MB

@@ -35,6 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from common.intermediate import IPC_SUFFIX, PartWriter, write_table
+from common.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
 from transform.conform import (
     StagedFile,
     account_rows,
@@ -47,8 +49,6 @@ from transform.conform import (
 from transform.hashing import first_appearance_streamed, hashes_of, stable_hash
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
 from transform.ingest import staged_batches
-from transform.intermediate import IPC_SUFFIX, PartWriter, write_table
-from transform.schema import REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER
 
 # Landed text per bucket. A bucket of 64 MiB of dumps (about 300,000 accounts and their
 # customers) merges and scores in well under a gigabyte; CRM_BUCKETS overrides the count.
@@ -93,7 +93,7 @@ class FileCut:
 
     folder: Path  # customers/ or accounts/ of the cut
     stem: str
-    suffix: str = ".parquet"  # transform.intermediate: Parquet, or Arrow IPC (".arrow")
+    suffix: str = ".parquet"  # common.intermediate: Parquet, or Arrow IPC (".arrow")
 
     def bucket(self, b: int) -> Path:
         return self.folder / self.stem / f"{b:04d}{self.suffix}"
@@ -110,7 +110,7 @@ class FileCut:
 
 def file_cut(out: Path, role: str, f: StagedFile) -> FileCut:
     """An account file's buckets are Arrow IPC files: read back whole by the score step and
-    the state snapshot (transform.intermediate); a customer file's stay Parquet."""
+    the state snapshot (common.intermediate); a customer file's stay Parquet."""
     suffix = IPC_SUFFIX if role == "accounts" else ".parquet"
     return FileCut(out / role, f.source_path.name.removesuffix(".dat"), suffix)
 

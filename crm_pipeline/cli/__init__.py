@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from crm_pipeline.errors import PipelineError
+from common.errors import PipelineError
 
 # Subcommand modules, in the order `--help` lists them.
 _COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement")

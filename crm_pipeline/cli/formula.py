@@ -23,9 +23,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from crm_pipeline.errors import ConfigError, PipelineError
-from crm_pipeline.paths import formulas_dir, project_path
-from transform.intermediate import PART_SUFFIXES, read_table
+from common.errors import ConfigError, PipelineError
+from common.intermediate import PART_SUFFIXES, read_table
+from common.paths import formulas_dir, project_path
 from transform.scoring import FormulaSet, check_formula_files, formula_paths, load_formulas
 from transform.scoring.registry import AcceptRecord, FormulaRegistry, TrialRecord
 from transform.scoring.report import markdown, svg_histogram
@@ -89,7 +89,7 @@ def _staging_dir(value: Path | None) -> Path:
         return value
     if os.environ.get("CRM_STAGING_DIR"):
         return Path(os.environ["CRM_STAGING_DIR"])
-    from crm_pipeline.config import settings
+    from common.config import settings
 
     return project_path(settings().staging_dir)
 
@@ -155,7 +155,7 @@ def _staged(staging: Path, day: str, province: str, mode: str | None) -> Path | 
 
 def _parts(folder: Path, name: str) -> list[Path]:
     """A staged table's bucket files (`{name}/0000.parquet` or `.arrow`, ...: the runner's
-    score step; transform.intermediate)."""
+    score step; common.intermediate)."""
     if not (folder / name).is_dir():
         return []
     return sorted(p for p in (folder / name).iterdir() if p.suffix in PART_SUFFIXES)

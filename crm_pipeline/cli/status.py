@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from crm_pipeline.errors import PipelineError
+from common.errors import PipelineError
 from load import report
 from load.warehouse import Warehouse
 

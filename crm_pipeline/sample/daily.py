@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from crm_pipeline.config import Layout, LayoutConfig, layouts
+from common.config import Layout, LayoutConfig, layouts
 from crm_pipeline.sample import ids, records
 from crm_pipeline.sample.generate import export_filter
 from crm_pipeline.sample.inject import break_line, breakages

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crm_pipeline.config import Layout, LayoutConfig, layouts, provinces
+from common.config import Layout, LayoutConfig, layouts, provinces
 from crm_pipeline.sample import ids, records
 from crm_pipeline.sample.columns import Num, Table, concat_tables, table_len, take_table
 from crm_pipeline.sample.inject import Breakage, Picker, break_line, breakages, few, replace_key

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from crm_pipeline.config import Layout, LayoutConfig
+from common.config import Layout, LayoutConfig
 from crm_pipeline.sample.writer import assemble, row_fields
 
 # A value outside each code set (the file's own letters for CRD).

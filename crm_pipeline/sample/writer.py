@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crm_pipeline.config import Layout
+from common.config import Layout
 from crm_pipeline.sample.columns import (
     RIGHT_ALIGNED,
     ByteMatrix,

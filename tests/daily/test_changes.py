@@ -7,8 +7,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from common.schema import SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 from transform.changes import apply_changes, ignored_deletes
-from transform.schema import SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 
 KEY_C, KEY_A = ["source", "cust_no"], ["source", "acct_no"]
 

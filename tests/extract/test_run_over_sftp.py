@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from crm_pipeline.paths import config_dir
+from common.paths import config_dir
 from crm_pipeline.sample import write_sample
 from tests.servers.sshd import SshdServer
 

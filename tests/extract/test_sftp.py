@@ -18,7 +18,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from crm_pipeline.config import SftpSettings
+from common.config import SftpSettings
 from extract.sftp import (
     FlagDeadlineError,
     HostKeyError,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transform.batch import FileCounts, ProvinceBatch, TableParts
-from transform.schema import (
+from common.batch import FileCounts, ProvinceBatch, TableParts
+from common.schema import (
     CUSTOMER_LINK,
     MERGED_CUSTOMER,
     REJECT,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from common.paths import PROJECT_ROOT
 from crm_pipeline.cli import main
-from crm_pipeline.paths import PROJECT_ROOT
 from load import Warehouse, resolve_url
 from tests.load.factory import DAY1, make_batch, people
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from common.batch import ProvinceBatch, TableParts
 from load import Warehouse
 from load.tables import crm_checkpoint, crm_customer, crm_load_batch
 from tests.load.conftest import snapshot
 from tests.load.factory import DAY1, DAY2, Cust, as_parts, make_batch, people
 from tests.load.test_restart import Crash, crash_at
-from transform.batch import ProvinceBatch, TableParts
 
 pytestmark = pytest.mark.xdist_group("postgres")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from crm_pipeline.config import layouts
+from common.config import layouts
+from common.schema import RATE
 from extract.flag import Flag
 from transform.conform import StagedFile, conform_accounts, conform_customers
 from transform.fx import rates_table
 from transform.ingest import ingest_file
-from transform.schema import RATE
 
 CFG = layouts()
 

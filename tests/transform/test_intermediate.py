@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from transform.intermediate import PartWriter, num_rows, read_schema, read_table, write_table
+from common.intermediate import PartWriter, num_rows, read_schema, read_table, write_table
 
 TABLE = pa.table(
     {

@@ -13,6 +13,7 @@ from collections import Counter
 import pyarrow as pa
 import pytest
 
+from common.schema import CUSTOMER_LINK, MERGED_CUSTOMER, SOURCE_CUSTOMER, conform
 from tests.transform.test_identity import (
     LEGACY_15,
     LEGACY_AS_18,
@@ -26,7 +27,6 @@ from tests.transform.test_identity import (
 )
 from transform.identity import normalize_id_numbers
 from transform.merge import merge_customers
-from transform.schema import CUSTOMER_LINK, MERGED_CUSTOMER, SOURCE_CUSTOMER, conform
 
 ORG_OF_PUBLISHED = PUBLISHED_CREDIT_CODE[8:17]  # "M000100Y4", a valid organization code
 Row = tuple[str, str, str, str, str]  # source, cust_no, cust_type, id_type, raw id_no

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crm_pipeline.config import layouts
-from crm_pipeline.errors import FileRejected
+from common.config import layouts
+from common.errors import FileRejected
 from extract.flag import Flag
 from transform import hashing, ingest
 from transform.ingest import ingest_file

@@ -21,8 +21,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crm_pipeline.errors import ConfigError, PipelineError
-from transform.schema import CUSTOMER_SCORE, MONEY
+from common.errors import ConfigError, PipelineError
+from common.schema import CUSTOMER_SCORE, MONEY
 from transform.scoring import expr
 from transform.scoring.evaluate import ROUND, Evaluator, group_sum, to_decimal
 from transform.scoring.formulas import (
@@ -41,7 +41,7 @@ SCORE_CHUNK_CUSTOMERS = 500_000
 def _configured_provinces() -> list[str]:
     """The provinces of config/provinces.yaml, when it can be read (checks cover them)."""
     try:
-        from crm_pipeline.config import provinces
+        from common.config import provinces
 
         return list(provinces().provinces)
     except Exception:  # noqa: BLE001 - the formula check must not fail on another file

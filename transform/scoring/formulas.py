@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from transform.schema import SCORED_ACCOUNT_EXTRA, SOURCE_ACCOUNT
+from common.schema import SCORED_ACCOUNT_EXTRA, SOURCE_ACCOUNT
 from transform.scoring import expr
 from transform.scoring.expr import BOOL, DATE, NUMBER, STRING, BoolOp, Cmp, In, Name, Node, Num, Str
 from transform.scoring.source import Located, Pos, Problem, load_located

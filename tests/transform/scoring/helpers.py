@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from transform.schema import MERGED_CUSTOMER, SCORED_ACCOUNT_EXTRA, SOURCE_ACCOUNT
+from common.schema import MERGED_CUSTOMER, SCORED_ACCOUNT_EXTRA, SOURCE_ACCOUNT
 
 # CNY per 100 units, as FXR_RATE gives them.
 RATES = {

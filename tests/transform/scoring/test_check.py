@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ConfigError
 from crm_pipeline.cli import main
-from crm_pipeline.errors import ConfigError
 from transform.scoring import check_formula_files, formula_paths, load_formulas
 
 CASES = Path(__file__).parent / "cases"

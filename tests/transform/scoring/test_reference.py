@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from crm_pipeline.paths import PROJECT_ROOT
+from common.paths import PROJECT_ROOT
+from common.schema import CUSTOMER_SCORE
 from tests.transform.scoring.helpers import account, accounts_table, cny, customers_table
-from transform.schema import CUSTOMER_SCORE
 from transform.scoring import FormulaSet, load_formulas
 
 D = Decimal

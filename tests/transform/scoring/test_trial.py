@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from common.paths import PROJECT_ROOT
 from crm_pipeline.cli import main
-from crm_pipeline.paths import PROJECT_ROOT
 from tests.transform.scoring.helpers import account, accounts_table, customers_table
 from transform.scoring.registry import FormulaRegistry
 

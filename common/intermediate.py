@@ -25,7 +25,23 @@ from types import TracebackType
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transform.ingest import STAGED_PARQUET
+# Columns of few distinct values (codes, systems, files, branches): dictionary-encoded in
+# staged files. Names and numbers are not: building a dictionary of millions of distinct
+# values, only to drop it when it outgrows its page, was a third of the time of writing a
+# staged file (a 1.7-million-row customer file cut in 33 buckets: 1.29 s -> 0.83 s, same size).
+CODE_COLUMNS = (
+    "source", "file", "branch", "branch_code", "province", "currency", "kind", "status",
+    "product", "fund_code", "cust_type", "id_type", "gender", "postcode", "role",
+    "master_source", "formula_id",
+)  # fmt: skip
+# Staged files are intermediates read once or twice on the same machine: uncompressed
+# Parquet writes two to three times faster than snappy and reads faster too; nothing reads
+# them by predicate, so no statistics.
+STAGED_PARQUET = {
+    "compression": "none",
+    "use_dictionary": list(CODE_COLUMNS),
+    "write_statistics": False,
+}
 
 IPC_SUFFIX = ".arrow"
 PART_SUFFIXES = (".parquet", IPC_SUFFIX)

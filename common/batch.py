@@ -10,7 +10,7 @@ from typing import TypeAlias
 
 import pyarrow as pa
 
-from transform.intermediate import num_rows, read_table
+from common.intermediate import num_rows, read_table
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def parts_of(table: BatchTable) -> Iterator[pa.Table]:
 class ProvinceBatch:
     """Everything one province's load writes to the warehouse, as Arrow tables.
 
-    customers: transform.schema.MERGED_CUSTOMER joined with CUSTOMER_SCORE (cust_key)
+    customers: common.schema.MERGED_CUSTOMER joined with CUSTOMER_SCORE (cust_key)
     links: CUSTOMER_LINK (every source record and its merged customer)
     source_customers: SOURCE_CUSTOMER (contact details per source record)
     accounts: SOURCE_ACCOUNT + cust_key, balance_cny (decimal128(38, 8)), in_scope (bool)

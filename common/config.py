@@ -14,8 +14,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from crm_pipeline.errors import ConfigError
-from crm_pipeline.paths import config_dir
+from common.errors import ConfigError
+from common.paths import config_dir
 
 FieldType = Literal["text", "code", "date", "amount", "int"]
 SYSTEMS = ("RTL", "CRD", "LON", "FND")
