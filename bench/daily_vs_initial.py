@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crm_pipeline.runner import run_date  # noqa: E402
+from crm_pipeline.run import run_date  # noqa: E402
 from crm_pipeline.sample import write_sample  # noqa: E402
 from crm_pipeline.sample.daily import write_daily  # noqa: E402
 

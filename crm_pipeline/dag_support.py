@@ -32,8 +32,12 @@ from typing import Any
 
 from common import config
 from common.errors import PipelineError
+from common.jobs import JobLedger, JobState
 from common.paths import project_path
-from crm_pipeline.runner import ProvinceSummary, RunContext, run_date
+from common.staging import RunStaging, StagingArea
+from crm_pipeline.context import ProvinceSummary, RunContext
+from crm_pipeline.ingest_step import stage_fx_rates
+from crm_pipeline.run import run_date
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +270,6 @@ def stage_fx(day: str, mode: str, landing: str = "") -> str:
     Every province reads the same staged rates; staging them here means two provinces
     never write the same Parquet file at the same moment.
     """
-    from crm_pipeline import runner
-
     ctx = RunContext(
         business_date=business_date(day),
         mode=mode,
@@ -276,23 +278,19 @@ def stage_fx(day: str, mode: str, landing: str = "") -> str:
         warehouse_url=warehouse_url(),
     )
     try:
-        rates = runner.stage_fx_rates(ctx)
+        rates = stage_fx_rates(ctx.area, ctx.landing, ctx.business_date, ctx.force)
     except PipelineError as exc:
         raise ProvinceFailed("FX", "fx rates", str(exc)) from exc
     log.info("FX rates of %s staged: %d currencies", ctx.business_date, rates.num_rows)
-    return str(ctx.staging / ctx.business_date / "_fx")
+    return str(ctx.area.fx_dir(ctx.business_date))
 
 
 # --- loading a province -------------------------------------------------------------------
 
 
-#: The runner's steps in order (crm_pipeline/runner.py; "state" is written while "load"
-#: runs); each leaves a manifest when done.
-RUNNER_STEPS = ("ingest", "conform", "merge", "score", "state", "load")
-
-
-def _failed_step(summary: ProvinceSummary, work: Path) -> str:
-    """The step a failed province stopped at: from its error, else its step manifests."""
+def _failed_step(summary: ProvinceSummary, staging: RunStaging) -> str:
+    """The step a failed province stopped at: from its error, else the run's ledger (the
+    step recorded failed, else one left started), whatever the mode's steps are."""
     error = summary.error or ""
     if error.startswith("no branch folder"):
         return "discover files"
@@ -302,9 +300,11 @@ def _failed_step(summary: ProvinceSummary, work: Path) -> str:
         return "reconcile"
     if error.startswith("unknown province") or "configuration" in error:
         return "configuration"
-    for step in RUNNER_STEPS:
-        if not (work / "_steps" / f"{step}.json").exists():
-            return step
+    states = JobLedger(staging.jobs, filesystem=staging.filesystem).states()
+    for wanted in (JobState.FAILED, JobState.STARTED):
+        for step, state in states.items():
+            if state == wanted:
+                return step
     return "publish"
 
 
@@ -376,9 +376,11 @@ def load_one_province(
             summary.qualified,
         )
     if summary.status == "failed":
-        work = staging / day / province / mode
-        raise ProvinceFailed(province, _failed_step(summary, work), summary.error or "unknown")
-    rejects = staging / day / province / mode / "parsed"
+        run_staging = StagingArea(staging).run(day, province, mode)
+        raise ProvinceFailed(
+            province, _failed_step(summary, run_staging), summary.error or "unknown"
+        )
+    rejects = StagingArea(staging).run(day, province, mode).parsed_dir
     log.info(
         "%s %s: %s (batch %s) in %.1fs; rejects under %s and in table crm_reject",
         province,

@@ -47,25 +47,17 @@ from common.schema import (
     MERGED_CUSTOMER,
     MONEY,
     REJECT,
-    SOURCE_ACCOUNT,
-    SOURCE_CUSTOMER,
     conform,
 )
-from crm_pipeline.runner import (
-    ProvinceSteps,
-    ProvinceSummary,
-    RunContext,
-    check_reconciled,
-    count_by_file,
-    crash_point,
-    ingest_files,
-    landed_files,
-    province_warehouse,
-    reconciled_counts,
-    record_run,
-    run_load_step,
-    state_dir,
-)
+from common.staging import BATCH_TABLES
+from crm_pipeline.context import ProvinceSummary, RunContext
+from crm_pipeline.crash import crash_point
+from crm_pipeline.ingest_step import ingest_files, landed_files
+from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
+from crm_pipeline.reconcile import check_reconciled, count_by_file, reconciled_counts
+from crm_pipeline.state import STATE_ACCOUNT, read_state, write_state
+from crm_pipeline.state import yyyymmdd as _yyyymmdd
+from crm_pipeline.steps import ProvinceSteps
 from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import (
     StagedFile,
@@ -73,7 +65,7 @@ from transform.conform import (
     conform_customers,
     under_export_filter,
 )
-from transform.fx import CNY_EXACT, to_cny, with_rates
+from transform.fx import to_cny, with_rates
 from transform.ingest import raw_lines
 from transform.merge import merge_customers, resolve_keys
 
@@ -81,26 +73,11 @@ log = logging.getLogger(__name__)
 
 CUSTOMER_KEY = ["source", "cust_no"]
 ACCOUNT_KEY = ["source", "acct_no"]
-# The state's account table: SOURCE_ACCOUNT with the business date's CNY equivalents and
-# whether the account counts in a score that day (the RTL export filter).
-STATE_ACCOUNT = pa.schema(
-    [
-        *SOURCE_ACCOUNT,
-        pa.field("balance_cny", CNY_EXACT, nullable=False),
-        pa.field("overdraft_cny", CNY_EXACT, nullable=False),
-        pa.field("overdue_balance_cny", CNY_EXACT, nullable=False),
-        pa.field("in_scope", pa.bool_(), nullable=False),
-    ]
-)
 _CNY_COLUMNS = ("balance_cny", "overdraft_cny", "overdue_balance_cny")
 _CNY_SOURCES = {"balance_cny": "balance", "overdraft_cny": "overdraft",
                 "overdue_balance_cny": "overdue_balance"}  # fmt: skip
 TXN_STAGED = ["txn_id", "acct_no", "txn_date", "txn_time", "dc", "amount", "currency",
               "channel", "balance_after", "memo"]  # fmt: skip
-
-
-def _yyyymmdd(day: date) -> str:
-    return day.strftime("%Y%m%d")
 
 
 # --- 1. the previous business date ---------------------------------------------------------
@@ -155,65 +132,6 @@ def previous_business_date(engine: Any, landing: Path, province: str, day: date)
             f"run {_yyyymmdd(gaps[0])} first"
         )
     return previous
-
-
-def _read_snapshot(folder: Path, name: str) -> pa.Table | None:
-    """One table of a state snapshot: Arrow IPC, or Parquet (initial loads of earlier
-    versions wrote a Parquet copy, and before that only Parquet)."""
-    arrow, parquet = folder / f"{name}.arrow", folder / f"{name}.parquet"
-    if arrow.exists():
-        return pa.ipc.open_file(pa.memory_map(str(arrow))).read_all()
-    if parquet.exists():
-        return pq.read_table(parquet)
-    return None
-
-
-def read_state(staging: Path, province: str, business_date: date) -> tuple[pa.Table, pa.Table]:
-    """The province's customers and accounts as of a published business date."""
-    folder = state_dir(staging, province, _yyyymmdd(business_date))
-    customers = _read_snapshot(folder, "customers")
-    accounts = _read_snapshot(folder, "accounts")
-    if customers is None or accounts is None:
-        raise PipelineError(
-            f"the state snapshot of {_yyyymmdd(business_date)} is missing "
-            f"({folder}); it is written by that date's load and a daily run starts from it"
-        )
-    return conform(customers, SOURCE_CUSTOMER), conform(accounts, STATE_ACCOUNT)
-
-
-def read_state_accounts(staging: Path, province: str, business_date: date) -> pa.Table | None:
-    """The accounts of a state snapshot (for statements), None if there is none."""
-    return _read_snapshot(state_dir(staging, province, _yyyymmdd(business_date)), "accounts")
-
-
-def write_daily_state(
-    staging: Path, province: str, business_date: str, customers: pa.Table, accounts: pa.Table
-) -> list[Path]:
-    """Write a daily run's state snapshot, atomically, as uncompressed Arrow IPC files.
-
-    The daily run reads yesterday's whole state and writes today's; in Arrow IPC (memory
-    mapped when read) that costs a tenth of Parquet, which matters because it is the one
-    part of a daily run that grows with the province rather than with the day's changes.
-    The layout is `runner.state_dir`'s; `runner.write_state` (the initial load) writes the
-    same files, and the Parquet snapshots of earlier initial loads are read too.
-    """
-    import shutil
-
-    target = state_dir(staging, province, business_date)
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    outputs = []
-    for name, table in (("customers", customers), ("accounts", accounts)):
-        path = tmp / f"{name}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        outputs.append(target / path.name)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.replace(target)
-    return outputs
 
 
 # --- 3. the day's changes ---------------------------------------------------------------
@@ -537,7 +455,7 @@ def compute_day(
         formulas.formula_ids != before.formula_ids or formulas.export_filter != before.export_filter
     )
     priority = cfg.provinces().source_priority
-    old_customers, old_accounts = read_state(ctx.staging, province, previous)
+    old_customers, old_accounts = read_state(ctx.area, province, previous)
 
     # Customers first: a day's accounts may belong to a customer it adds.
     customer_files = _staged_files(ingested, "customer")
@@ -800,9 +718,6 @@ def _load_transactions(
     return files
 
 
-_BATCH_TABLES = ("customers", "links", "source_customers", "accounts", "rejects")
-
-
 def run_daily_province(
     ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
 ) -> None:
@@ -838,20 +753,18 @@ def _daily_steps(
     warehouse: Any,
     run_id: int,
 ) -> None:
-    found = landed_files(ctx, province)
-    work = ctx.province_dir(province)
-    steps = ProvinceSteps(work, ctx.force, warehouse, run_id)
-    ingested = steps.run("ingest", lambda _: ingest_files(work, found.files, ctx.force))["files"]
+    found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
+    staging = ctx.run_staging(province)
+    steps = ProvinceSteps(staging, ctx.force, warehouse, run_id)
+    ingested = steps.run("ingest", lambda _: ingest_files(staging, found.files, ctx.force))["files"]
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
-    paths = {name: work / f"batch_{name}.parquet" for name in _BATCH_TABLES}
+    paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
 
     def apply_step(_: int) -> tuple[list[Path], dict[str, int], dict[str, Any]]:
         day = compute_day(ctx, province, previous, ingested, rates())
-        for name in _BATCH_TABLES:
+        for name in BATCH_TABLES:
             pq.write_table(getattr(day.batch, name), paths[name])
-        state = write_daily_state(
-            ctx.staging, province, ctx.business_date, day.customers, day.accounts
-        )
+        state = write_state(ctx.area, province, ctx.business_date, day.customers, day.accounts)
         files = day.batch.files
         counts = {
             "read": sum(f.read for f in files),

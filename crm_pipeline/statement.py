@@ -45,7 +45,8 @@ import pyarrow.compute as pc
 from common import config as cfg
 from common.errors import PipelineError
 from common.paths import project_path
-from crm_pipeline.runner import state_dir
+from common.staging import StagingArea
+from crm_pipeline.state import read_state_accounts
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +87,11 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 def _balances(staging: Path, province: str, day: date) -> pa.Table:
     """(source, acct_no, balance, balance_cny) of a state snapshot."""
-    from crm_pipeline.daily import read_state_accounts
-
-    accounts = read_state_accounts(staging, province, day)
+    accounts = read_state_accounts(StagingArea(staging), province, day)
     if accounts is None:
         raise PipelineError(
             f"{province}: the state snapshot of {day:%Y%m%d} is missing "
-            f"({state_dir(staging, province, day.strftime('%Y%m%d'))}): "
+            f"({StagingArea(staging).state_dir(province, day.strftime('%Y%m%d'))}): "
             "a statement needs the snapshots at the month's boundaries"
         )
     return accounts.select(["source", "acct_no", "balance", "balance_cny"])

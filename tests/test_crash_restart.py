@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from crm_pipeline.runner import run_date
+from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from load import tables
 

@@ -23,7 +23,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from crm_pipeline.cli import main
-from crm_pipeline.runner import ProvinceSummary, run_date
+from crm_pipeline.context import ProvinceSummary
+from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from tests import oracle
 from tests.oracle import ProvinceResult

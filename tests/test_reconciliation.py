@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import PipelineError
-from crm_pipeline.runner import reconciled_counts
+from crm_pipeline.reconcile import reconciled_counts
 
 INGESTED = [
     {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from common.schema import REJECT
-from crm_pipeline.runner import write_reject_file
+from crm_pipeline.reconcile import write_reject_file
 
 
 def test_reject_file_keeps_raw_records_with_commas_quotes_and_chinese(tmp_path: Path) -> None:

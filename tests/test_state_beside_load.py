@@ -4,14 +4,16 @@ has its snapshot: the load waits for it before publishing, and does not publish 
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import crm_pipeline.runner as runner
+import crm_pipeline.initial as initial
+from common.jobs import JobLedger
+from common.staging import StagingArea
+from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from load.warehouse import Warehouse
 from tests.test_crash_restart import step_rows
@@ -27,24 +29,26 @@ def test_no_publication_without_the_state_snapshot(
     write_sample(landing, DAY, ["ZJ", "NB"], 60, 5)
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     staging = tmp_path / "staging"
-    real = runner.write_state
+    real = initial.write_state
 
     def broken(*args: Any, **kwargs: Any) -> Path:
         raise OSError("disk full")
 
-    monkeypatch.setattr(runner, "write_state", broken)
+    monkeypatch.setattr(initial, "write_state", broken)
     with pytest.raises(OSError, match="disk full"):  # not a data problem: it stops the run
-        runner.run_date(D, "initial", landing, ["ZJ"], url, staging)
+        run_date(D, "initial", landing, ["ZJ"], url, staging)
     assert not Warehouse(url).is_published(DAY, "ZJ", "initial")
     states = {name: (state, error) for name, state, error in step_rows(url, "error")}
     assert states["state"][0] == "failed" and "disk full" in (states["state"][1] or "")
     assert states["load"][0] == "failed"  # staged, not published
-    assert not runner.state_dir(staging, "ZJ", D).exists()
+    assert not StagingArea(staging).state_dir("ZJ", D).exists()
 
-    monkeypatch.setattr(runner, "write_state", real)
-    [again] = runner.run_date(D, "initial", landing, ["ZJ"], url, staging)
+    monkeypatch.setattr(initial, "write_state", real)
+    [again] = run_date(D, "initial", landing, ["ZJ"], url, staging)
     assert again.status == "published", again.error
-    snapshot = runner.state_dir(staging, "ZJ", D)
+    snapshot = StagingArea(staging).state_dir("ZJ", D)
     assert (snapshot / "customers.arrow").exists() and (snapshot / "accounts.arrow").exists()
-    manifest = json.loads((staging / D / "ZJ" / "initial" / "_steps" / "load.json").read_text())
+    ledger = JobLedger(StagingArea(staging).run(D, "ZJ", "initial").jobs)
+    manifest = ledger.done("load")
+    assert manifest is not None
     assert manifest["counts"]["chunks_skipped"] >= 1  # the load went on from its staged chunks

@@ -7,7 +7,7 @@ import os
 
 import pyarrow as pa
 
-from crm_pipeline.runner import worker_pool
+from crm_pipeline.workers import worker_pool
 
 
 def _arrow_threads() -> int:

@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from crm_pipeline.runner import ProvinceSummary, run_date
+from crm_pipeline.context import ProvinceSummary
+from crm_pipeline.run import run_date
 
 EXIT_SOME_FAILED = 3
 

@@ -54,7 +54,7 @@ def test_dags_import_without_errors_within_budget() -> None:
     # No pipeline work at parse time: the stages (and Arrow, pandas) load only in tasks.
     heavy = [
         m for m in parsed["imported"]
-        if m == "crm_pipeline.runner" or m.split(".")[0] in HEAVY
+        if m == "crm_pipeline.run" or m.split(".")[0] in HEAVY
     ]  # fmt: skip
     assert heavy == []
 

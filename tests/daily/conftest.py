@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from crm_pipeline.runner import ProvinceSummary, run_date
+from crm_pipeline.context import ProvinceSummary
+from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from crm_pipeline.sample.daily import write_daily
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from crm_pipeline.runner import run_date
+from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from crm_pipeline.sample.daily import write_daily
 from tests.test_crash_restart import snapshot as crm_snapshot

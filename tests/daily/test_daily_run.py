@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from crm_pipeline.daily import read_state_accounts
+from common.staging import StagingArea
+from crm_pipeline.state import read_state_accounts
 from tests.daily.conftest import World, make_world
 
 
@@ -39,7 +40,7 @@ def test_accounts_of_a_customer_arriving_the_same_day_are_kept(world: World) -> 
     index = 2
     new = world.manifest(index)["new_customers"]
     assert new
-    state = read_state_accounts(world.staging, "ZJ", world.d0 + timedelta(days=index))
+    state = read_state_accounts(StagingArea(world.staging), "ZJ", world.d0 + timedelta(days=index))
     assert state is not None
     accounts = state.to_pylist()
     owners = {(a["source"], a["cust_no"]) for a in accounts}

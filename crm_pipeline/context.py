@@ -1,0 +1,52 @@
+"""What a run is about (date, mode, where it reads and writes) and what it tells an operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from common.batch import FileCounts
+from common.staging import RunStaging, StagingArea
+
+
+@dataclass
+class ProvinceSummary:
+    """What an operator needs to see about one province's run."""
+
+    province: str
+    status: str  # published | already published | failed
+    error: str | None = None
+    files: list[FileCounts] = field(default_factory=list)
+    source_customers: int = 0
+    merged_customers: int = 0
+    qualified: int = 0
+    batch_id: int | None = None
+    seconds: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(f, attr)) for f in self.files)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One date's run: which date and mode, where it reads, stages and writes."""
+
+    business_date: str  # YYYYMMDD
+    mode: str  # initial | daily
+    landing: Path
+    staging: Path
+    warehouse_url: str
+    force: bool = False
+
+    @property
+    def day(self) -> date:
+        return datetime.strptime(self.business_date, "%Y%m%d").date()
+
+    @property
+    def area(self) -> StagingArea:
+        return StagingArea(self.staging)
+
+    def run_staging(self, province: str) -> RunStaging:
+        """The staging folder of this date and mode's run of `province`."""
+        return self.area.run(self.business_date, province, self.mode)

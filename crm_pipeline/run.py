@@ -1,0 +1,98 @@
+"""Runs a business date's load, province by province: the entry point of the command line
+and of the tasks the DAGs call. One province's failure never stops the others."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from common import config as cfg
+from common import settings
+from common.errors import PipelineError
+from crm_pipeline.context import ProvinceSummary, RunContext
+from crm_pipeline.daily import run_daily_province
+from crm_pipeline.fetch import fetch_province
+from crm_pipeline.ingest_step import stage_fx_rates
+from crm_pipeline.initial import run_initial_province
+from extract.landing import provinces_in_landing
+from load.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) -> ProvinceSummary:
+    """One province's whole load; never raises for a data problem, returns a failed summary."""
+    started = time.monotonic()
+    summary = ProvinceSummary(province, "failed")
+    try:
+        if ctx.mode == "daily":
+            run_daily_province(ctx, province, rates, summary)
+        else:
+            run_initial_province(ctx, province, rates, summary)
+    except PipelineError as exc:
+        summary.status, summary.error = "failed", str(exc)
+        log.error("%s: %s", province, exc)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def run_date(
+    business_date: str,
+    mode: str,
+    landing: Path,
+    provinces: Sequence[str] | None = None,
+    warehouse_url: str | None = None,
+    staging: Path | None = None,
+    force: bool = False,
+    source: str | None = None,
+) -> list[ProvinceSummary]:
+    """Load every requested province (all found in the landing zone by default).
+
+    With the SFTP source (`source="sftp"`, or `source.kind: sftp` in config/pipeline.yaml)
+    each province's files are first fetched into `landing`; without named provinces every
+    configured province is fetched.
+    """
+    source = settings.source_kind(source)
+    ctx = RunContext(
+        business_date=business_date,
+        mode=mode,
+        landing=landing,
+        staging=settings.staging_dir(staging),
+        warehouse_url=settings.warehouse_url(warehouse_url),
+        force=force,
+    )
+    if provinces:
+        wanted = list(provinces)
+    elif source == "sftp":
+        wanted = list(cfg.provinces().provinces)
+    else:
+        wanted = provinces_in_landing(landing, business_date, cfg.provinces())
+    unknown = [p for p in wanted if p not in cfg.provinces().provinces]
+    if unknown:
+        raise PipelineError(
+            f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
+        )
+    warehouse = Warehouse(ctx.warehouse_url)
+    warehouse.upgrade()  # the schema is the migrations' head, always
+    fx_cache: list[pa.Table] = []
+
+    def rates() -> pa.Table:
+        if not fx_cache:
+            fx_cache.append(stage_fx_rates(ctx.area, ctx.landing, business_date, ctx.force))
+        return fx_cache[0]
+
+    summaries = []
+    for province in wanted:
+        fetch = source == "sftp" and (force or not warehouse.is_published(ctx.day, province, mode))
+        if fetch:
+            try:
+                fetch_province(business_date, province, mode, landing)
+            except PipelineError as exc:
+                summaries.append(ProvinceSummary(province, "failed", error=str(exc)))
+                continue
+        summaries.append(run_province(ctx, province, rates))
+    return summaries
