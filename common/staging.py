@@ -25,12 +25,19 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from common.intermediate import PART_SUFFIXES
+
 MODES = ("initial", "daily")
 JOBS = "_jobs"
 FX = "_fx"
 STATE = "state"
 STATE_TABLES = ("customers", "accounts")
 BATCH_TABLES = ("customers", "links", "source_customers", "accounts", "rejects")
+
+
+def _province_folders(folder: Path) -> set[str]:
+    """`folder`'s name if it holds a run folder of a mode (a province's date), else none."""
+    return {folder.name} if any((folder / mode).is_dir() for mode in MODES) else set()
 
 
 def staged_name(data_file: str, suffix: str = ".parquet") -> str:
@@ -58,6 +65,20 @@ class StagingArea:
             for mode in MODES
             if (self.root / business_date / province / mode).is_dir()
         }
+
+    def provinces_with_state(self, business_date: str) -> list[str]:
+        """The provinces whose state snapshot of the date exists (a published load's)."""
+        root = self.root / STATE
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if (p / business_date).is_dir())
+
+    def provinces_staged(self, business_date: str) -> list[str]:
+        """The provinces with a run folder of the date (any mode)."""
+        root = self.root / business_date
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.name in _province_folders(p))
 
     def fx_dir(self, business_date: str) -> Path:
         return self.root / business_date / FX
@@ -115,6 +136,13 @@ class RunStaging:
         the folder created."""
         (self.work / folder).mkdir(parents=True, exist_ok=True)
         return [self.work / folder / f"{name}{suffix}" for name in names]
+
+    def existing_buckets(self, folder: str) -> list[Path]:
+        """The bucket files a step left in `folder`, in bucket order (none if it has none)."""
+        where = self.work / folder
+        if not where.is_dir():
+            return []
+        return sorted(p for p in where.iterdir() if p.suffix in PART_SUFFIXES)
 
     def batch_table(self, table: str) -> Path:
         """A daily run's batch table, as the load reads it."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import sys
 from datetime import date, datetime
@@ -23,9 +22,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from common import settings
 from common.errors import ConfigError, PipelineError
-from common.intermediate import PART_SUFFIXES, read_table
-from common.paths import formulas_dir, project_path
+from common.paths import formulas_dir
+from common.staging import StagingArea
+from crm_pipeline.scoring_base import provinces_with_base, scoring_base
 from transform.scoring import FormulaSet, check_formula_files, formula_paths, load_formulas
 from transform.scoring.registry import AcceptRecord, FormulaRegistry, TrialRecord
 from transform.scoring.report import markdown, svg_histogram
@@ -85,13 +86,7 @@ def _formulas_dir(value: Path | None) -> Path:
 
 
 def _staging_dir(value: Path | None) -> Path:
-    if value is not None:
-        return value
-    if os.environ.get("CRM_STAGING_DIR"):
-        return Path(os.environ["CRM_STAGING_DIR"])
-    from common.config import settings
-
-    return project_path(settings().staging_dir)
+    return settings.staging_dir(value)
 
 
 def _business_date(text: str) -> tuple[str, date]:
@@ -144,36 +139,6 @@ def handle_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _staged(staging: Path, day: str, province: str, mode: str | None) -> Path | None:
-    candidates = [staging / day / province]
-    candidates += [staging / day / province / m for m in ([mode] if mode else ["initial", "daily"])]
-    for folder in candidates:
-        if _parts(folder, "scoring_input") and _parts(folder, "merged"):
-            return folder
-    return None
-
-
-def _parts(folder: Path, name: str) -> list[Path]:
-    """A staged table's bucket files (`{name}/0000.parquet` or `.arrow`, ...: the runner's
-    score step; common.intermediate)."""
-    if not (folder / name).is_dir():
-        return []
-    return sorted(p for p in (folder / name).iterdir() if p.suffix in PART_SUFFIXES)
-
-
-def _read_parts(folder: Path, name: str) -> pa.Table:
-    return pa.concat_tables(read_table(p) for p in _parts(folder, name))
-
-
-def _staged_provinces(staging: Path, day: str, mode: str | None) -> list[str]:
-    root = staging / day
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and _staged(staging, day, p.name, mode)
-    )
-
-
 def handle_trial(args: argparse.Namespace) -> int:
     directory = _formulas_dir(args.formulas)
     staging = _staging_dir(args.staging)
@@ -181,23 +146,26 @@ def handle_trial(args: argparse.Namespace) -> int:
     candidate_set = _check_candidate(args.file, directory)
     current_set = load_formulas(directory)
     provinces = [p for item in args.province or [] for p in item.split(",") if p]
-    provinces = provinces or _staged_provinces(staging, day, args.mode)
+    area = StagingArea(staging)
+    provinces = provinces or provinces_with_base(area, day)
     if not provinces:
-        raise PipelineError(f"no staged province under {staging / day}: run the load first")
+        raise PipelineError(
+            f"no province has staged data or a state snapshot of {day} under {staging}:"
+            " run the load of that date first"
+        )
     trials: list[ProvinceTrial] = []
     for province in provinces:
-        folder = _staged(staging, day, province, args.mode)
-        if folder is None:
+        base = scoring_base(area, province, day, args.mode)
+        if base is None:
             raise PipelineError(
-                f"{province}: no staged scoring_input/ and merged/ under {staging / day / province}"
+                f"{province}: neither an initial load's scoring input nor a state snapshot"
+                f" of {day} under {staging}"
             )
-        accounts = _read_parts(folder, "scoring_input")
-        customers = _read_parts(folder, "merged")
         trials.append(
             run_trial(
                 province,
-                accounts,
-                customers,
+                base.accounts,
+                base.customers,
                 current_set.for_province(province, business_date),
                 candidate_set.for_province(province, business_date),
             )

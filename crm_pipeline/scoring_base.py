@@ -1,0 +1,62 @@
+"""The customer base a formula is scored on: a province's merged customers and their accounts
+keyed to them, as of a business date, whichever kind of run produced that date.
+
+An initial load's date has its scoring input staged bucket by bucket (the score step's
+inputs, read back). Any published date, daily ones included, has a state snapshot: its
+source customers are merged whole and its accounts keyed to them, as the daily run and the
+merge/score buckets do (`transform.merge.merge_customers`, `crm_pipeline.buckets.keyed_accounts`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+import pyarrow as pa
+
+from common import config as cfg
+from common.intermediate import read_table
+from common.staging import StagingArea
+from crm_pipeline.buckets import keyed_accounts
+from crm_pipeline.state import read_state
+from transform.merge import merge_customers
+
+
+class ScoringBase(NamedTuple):
+    accounts: pa.Table  # accounts with cust_key and cust_type (the score step's input)
+    customers: pa.Table  # MERGED_CUSTOMER
+    source: str  # where it came from, for the report: "initial buckets" | "state snapshot"
+
+
+def scoring_base(
+    area: StagingArea, province: str, business_date: str, mode: str | None = None
+) -> ScoringBase | None:
+    """The province's base on the date; None when the staging area holds none.
+
+    `mode` "initial" takes only an initial load's staged buckets, "daily" only the state
+    snapshot; by default the buckets when there are, else the snapshot.
+    """
+    if mode in (None, "initial"):
+        run = area.run(business_date, province, "initial")
+        accounts, merged = run.existing_buckets("scoring_input"), run.existing_buckets("merged")
+        if accounts and merged:
+            return ScoringBase(
+                pa.concat_tables(read_table(p) for p in accounts),
+                pa.concat_tables(read_table(p) for p in merged),
+                "initial buckets",
+            )
+    if mode in (None, "daily") and area.state_dir(province, business_date).is_dir():
+        day = datetime.strptime(business_date, "%Y%m%d").date()
+        customers, state_accounts = read_state(area, province, day)
+        merged_table, links = merge_customers(customers, tuple(cfg.provinces().source_priority))
+        return ScoringBase(
+            keyed_accounts(state_accounts, links, merged_table), merged_table, "state snapshot"
+        )
+    return None
+
+
+def provinces_with_base(area: StagingArea, business_date: str) -> list[str]:
+    """Every province with a base on the date (staged buckets or a state snapshot)."""
+    return sorted(
+        set(area.provinces_staged(business_date)) | set(area.provinces_with_state(business_date))
+    )
