@@ -16,11 +16,11 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from crm_pipeline.sample import pools
 from crm_pipeline.sample.columns import Dates, IntArray, Num, Table
 from crm_pipeline.sample.dates import add_months, random_dates
 from crm_pipeline.sample.fx import to_units
 from crm_pipeline.sample.naming import acct_no_format, branch_codes, seq_codes
+from crm_pipeline.sample.pools import BASE_RATES
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _split(
 
 
 def _currencies(rng: np.random.Generator, n: int, share_fx: float) -> npt.NDArray[np.str_]:
-    fx = np.array(sorted(pools.BASE_RATES), dtype="U3")
+    fx = np.array(sorted(BASE_RATES), dtype="U3")
     weights = np.array([8.0 if c in ("USD", "HKD", "EUR") else 1.0 for c in fx])
     picks = fx[rng.choice(len(fx), n, p=weights / weights.sum())]
     return np.where(rng.random(n) < share_fx, picks, "CNY")

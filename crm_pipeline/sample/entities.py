@@ -15,9 +15,16 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from crm_pipeline.sample import ids, pools
 from crm_pipeline.sample.columns import Categorical, Dates, IntArray, Table, take
 from crm_pipeline.sample.dates import random_dates
+from crm_pipeline.sample.ids import (
+    credit_codes,
+    full_width,
+    identity_cards,
+    org_codes,
+    to_legacy15,
+    with_space,
+)
 from crm_pipeline.sample.naming import (
     CRD_LETTER,
     branch_codes,
@@ -25,6 +32,7 @@ from crm_pipeline.sample.naming import (
     recode,
     seq_codes,
 )
+from crm_pipeline.sample.pools import addresses, company_names, person_names, places_of
 
 # Share of entities holding a record in each system, for persons and companies.
 PRESENCE = {
@@ -56,10 +64,10 @@ def build_entities(
     permit; companies mostly a credit code (``23``, which embeds their organization code),
     some only an organization code (``21``) or a business licence number (``22``).
     """
-    places = pools.places_of(branch)
+    places = places_of(branch)
     company = rng.random(n) < 0.12
-    person_pool = pools.person_names(rng, max(64, min(n, 50_000)))
-    company_pool = pools.company_names(rng, max(16, min(n // 8 + 1, 5_000)), places)
+    person_pool = person_names(rng, max(64, min(n, 50_000)))
+    company_pool = company_names(rng, max(16, min(n // 8 + 1, 5_000)), places)
     name_index = np.where(
         company,
         len(person_pool) + rng.integers(0, len(company_pool), n),
@@ -70,15 +78,15 @@ def build_entities(
     name_index[:head] = np.where(
         company[:head], len(person_pool) + 7, np.array([5, 6, 5, 6])[:head]
     )
-    addr_pool, post_pool = pools.addresses(rng, max(32, min(n, 20_000)), places)
+    addr_pool, post_pool = addresses(rng, max(32, min(n, 20_000)), places)
     addr_index = rng.integers(0, len(addr_pool), n)
 
     region = np.array([p.region for p in places])[rng.integers(0, len(places), n)]
     birth = random_dates(rng, n, date(1942, 1, 1), date(2005, 12, 31))
     seq = rng.integers(0, 1000, n)
-    id_card = ids.identity_cards(region, birth, seq)
-    org = ids.org_codes(rng.integers(10_000_000, 99_999_999, n))
-    uscc = ids.credit_codes(org, region)
+    id_card = identity_cards(region, birth, seq)
+    org = org_codes(rng.integers(10_000_000, 99_999_999, n))
+    uscc = credit_codes(org, region)
     licence = seq_codes(str(places[0].region), rng.integers(0, 10**9, n), 9)
     passport = seq_codes("E", rng.integers(0, 10**8, n), 8)
 
@@ -157,16 +165,16 @@ def id_fields(
     r = rng.random(len(rows))
     cards = id_type == "01"
     legacy = cards & (r < 0.10) & (birth_year < 2000)
-    number[legacy] = [ids.to_legacy15(s) for s in number[legacy]]
+    number[legacy] = [to_legacy15(s) for s in number[legacy]]
     lower = cards & (r >= 0.10) & (r < 0.16) & (np.char.endswith(number, "X"))
     number[lower] = np.char.lower(number[lower])
     wide = (r >= 0.16) & (r < 0.19)
     count = 6 if system == "RTL" else None  # 18 full-width characters overflow RTL's 32 bytes
-    number[wide] = [ids.full_width(s, count) for s in number[wide]]
+    number[wide] = [full_width(s, count) for s in number[wide]]
     spaced = (r >= 0.19) & (r < 0.22)
     spaces = np.where(rng.random(len(rows)) < 0.5, " ", "\u3000")
     number[spaced] = [
-        ids.with_space(s, 6, sp) for s, sp in zip(number[spaced], spaces[spaced], strict=True)
+        with_space(s, 6, sp) for s, sp in zip(number[spaced], spaces[spaced], strict=True)
     ]
     if system == "CRD":
         id_type = recode(id_type, CRD_LETTER)

@@ -14,10 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from common.config import layouts
-from crm_pipeline.sample import pools
 from crm_pipeline.sample.columns import Dates, IntArray, Table
 from crm_pipeline.sample.dates import ymd
 from crm_pipeline.sample.naming import rates_path
+from crm_pipeline.sample.pools import BASE_RATES
 from crm_pipeline.sample.writer import Written, write_data_file
 
 CNY_RATE = 1_000_000  # 100 CNY in 1/10000 CNY
@@ -26,8 +26,8 @@ CNY_RATE = 1_000_000  # 100 CNY in 1/10000 CNY
 def fx_rates(rng: np.random.Generator) -> dict[str, int]:
     """The day's board rates in 1/10000 CNY per 100 units, jittered by up to 1%."""
     out = {}
-    for code in sorted(pools.BASE_RATES):
-        base = pools.BASE_RATES[code]
+    for code in sorted(BASE_RATES):
+        base = BASE_RATES[code]
         out[code] = max(1, int(round(base * (1 + rng.uniform(-0.01, 0.01)) * 10_000)))
     return out
 

@@ -22,8 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from common.config import Layout, LayoutConfig
-from crm_pipeline.sample import ids
 from crm_pipeline.sample.columns import cell_text
+from crm_pipeline.sample.ids import spoil_check
 from crm_pipeline.sample.naming import CRD_LETTER, recode
 from crm_pipeline.sample.report import Pending
 from crm_pipeline.sample.writer import Injected, assemble, row_fields
@@ -199,7 +199,7 @@ def flag_ids(pending: Pending, system: str, picker: Picker, count: int) -> None:
         row = picker.take(clean)
         if row is None:
             return
-        new = ids.spoil_check(str(id_no[row]), str(canon[row]))
+        new = spoil_check(str(id_no[row]), str(canon[row]))
         id_no[row] = new
         info = {"cust_no": cell_text(table, "cust_no", row), "id_type": str(id_type[row]),
                 "id_no": new}  # fmt: skip

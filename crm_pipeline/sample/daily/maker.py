@@ -7,8 +7,9 @@ precise situation instead.
 
 from __future__ import annotations
 
-from crm_pipeline.sample.daily import account_changes, customer_changes
+from crm_pipeline.sample.daily.account_changes import change_accounts
 from crm_pipeline.sample.daily.bad_lines import bad_lines, bad_txn
+from crm_pipeline.sample.daily.customer_changes import change_customers, move_identity
 from crm_pipeline.sample.daily.state import TXN_SYSTEMS, DayState
 from crm_pipeline.sample.naming import SYSTEMS
 
@@ -19,16 +20,16 @@ class DayMaker(DayState):
     def move_identity(
         self, system: str, key: bytes | None = None, new_id: bytes | None = None
     ) -> tuple[bytes, bytes] | None:
-        """See :func:`.customer_changes.move_identity`."""
-        return customer_changes.move_identity(self, system, key, new_id)
+        """See :func:`.customer_changes.move_identity` (tests set one record's number)."""
+        return move_identity(self, system, key, new_id)
 
     def make(self) -> None:
         """Everything a day changes, in a fixed order."""
         for system in SYSTEMS:
-            customer_changes.change_customers(self, system)
+            change_customers(self, system)
         self.move_identity("CRD" if self.day_index % 2 == 1 else "LON")
         for system in SYSTEMS:
-            account_changes.change_accounts(self, system)
+            change_accounts(self, system)
         for system in SYSTEMS:
             bad_lines(self, system, "customer")
             bad_lines(self, system, "account")

@@ -14,11 +14,11 @@ from decimal import Decimal
 
 import numpy as np
 
-from crm_pipeline.sample import ids
 from crm_pipeline.sample.amounts import fen
 from crm_pipeline.sample.branches import export_filter, filter_limit
 from crm_pipeline.sample.daily.truth import Branch, Fields
 from crm_pipeline.sample.fx import CNY_RATE
+from crm_pipeline.sample.ids import id_check
 from crm_pipeline.sample.naming import ACCOUNT_ENTITY, SYSTEMS, acct_no_format, cust_no_format
 from crm_pipeline.sample.writer import assemble
 
@@ -130,7 +130,7 @@ class DayState:
             birth = int(self.rng.integers(1960, 1996)) * 10000 + 101
             birth += int(self.rng.integers(0, 12)) * 100 + int(self.rng.integers(0, 28))
             body = f"330106{birth}{int(self.rng.integers(0, 1000)):03d}"
-            number = (body + ids.id_check(body)).encode("ascii")
+            number = (body + id_check(body)).encode("ascii")
             if number not in self.ids_in_use:
                 self.ids_in_use.add(number)
                 return number
