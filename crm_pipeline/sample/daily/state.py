@@ -24,8 +24,6 @@ from crm_pipeline.sample.writer import assemble
 
 CHANGE_ENTITY = {"CUST": "CUSTCHG", "ACCT": "ACCTCHG", "HOLD": "HOLDCHG"}
 TXN_SYSTEMS = ("RTL", "CRD")
-BALANCE_FIELD = {"RTL": "balance", "CRD": "deposit_balance", "LON": "principal_balance",
-                 "FND": "market_value"}  # fmt: skip
 FILTER_MARGIN = Decimal("1.02")  # retail balances stay this far above the export filter
 
 
@@ -105,7 +103,10 @@ class DayState:
         return picked
 
     def balance(self, system: str, fields: Fields) -> int:
-        return fen(self.b.get(system, ACCOUNT_ENTITY[system], fields, BALANCE_FIELD[system]))
+        """The account's balance in fen: its layout's control field (core-dumps.md section 8)."""
+        layout = self.b.layout(system, ACCOUNT_ENTITY[system])
+        assert layout.control is not None, f"{system} accounts have no control field"
+        return fen(self.b.get(system, ACCOUNT_ENTITY[system], fields, layout.control))
 
     def min_retail_fen(self, currency: bytes) -> int:
         """The smallest retail balance kept clear of the export filter (core-dumps 8)."""
