@@ -27,32 +27,57 @@ it waited for, i.e. RUSAGE_CHILDREN of a parent with this one child).
 from __future__ import annotations
 
 import argparse
-import functools
+import importlib
 import json
+import logging
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
 sys.path.insert(0, str(ROOT))
 
-DAY = date(2026, 11, 24)
-D = DAY.strftime("%Y%m%d")
-PROVINCE = "ZJ"
-BRANCHES = ("ZJ", "NB")
-# Account records the generator writes per customer of a branch, all four systems together
-# (measured: 103,429 accounts for 2 x 20,000 customers at seed 7).
-ACCOUNTS_PER_CUSTOMER = 2.586
-RESULT = "RESULT "
+from bench.support.dump import (  # noqa: E402
+    DAY,
+    PROVINCE,
+    D,
+    customers_for,
+    generate_child,
+    input_files,
+    landing_dir,
+)
+from bench.support.floor import floor_child  # noqa: E402
+from bench.support.load_report import fill_report  # noqa: E402
+from bench.support.postgres import warehouse  # noqa: E402
+from bench.support.processes import (  # noqa: E402
+    MAX_RSS_GIB,
+    Child,
+    child_main,
+    rss_mib,
+    run_child,
+)
+from bench.support.table import Report, mb  # noqa: E402
+from bench.support.timing import Label, wrap  # noqa: E402
+
+# --- what is timed: the one table to update when the pipeline's functions move ----------
+# The entry point the pipeline child calls (exactly as `crm-pipeline run --mode initial`).
+RUN_DATE = ("crm_pipeline.runner", "run_date")
+# (module, function or Class.method, row label, input role, beside): the module is the one
+# whose global the caller looks the function up in. A label of None names the row after
+# the step (the call's argument after self: ProvinceSteps.run(name, body)), by STEP_NAMES;
+# role "-": no input files; beside: ran while another step did (not on the critical path).
+TIMED: tuple[tuple[str, str, str | None, str | None, bool], ...] = (
+    ("load.warehouse", "Warehouse.upgrade", "warehouse schema (alembic)", "-", False),
+    ("crm_pipeline.runner", "stage_fx_rates", "FX rates", "-", False),
+    ("crm_pipeline.runner", "ProvinceSteps.run", None, None, False),
+    ("crm_pipeline.runner", "write_state", "state snapshot (beside the load)", "-", True),
+)
 # The runner's steps (crm_pipeline.runner._initial_steps), and whose files are their input.
 STEP_NAMES = {
     "ingest": "ingest: parse, type, stage (all files)",
@@ -65,120 +90,40 @@ STEP_NAMES = {
 STEP_ROLES: dict[str, str | None] = {"merge": "customer", "score": "account"}
 
 
-# --- the dump ---------------------------------------------------------------------------
+def _label(label: str | None, role: str | None, beside: bool) -> Label:
+    """The row of one call: fixed, or named after the step the call runs."""
+    if label is None:
+        return lambda a: (str(STEP_NAMES.get(a[1], a[1])), STEP_ROLES.get(a[1]), beside)
+    fixed: str = label
+    return lambda a: (fixed, role, beside)
 
 
-def landing_dir(work: Path, accounts: int, seed: int) -> Path:
-    return work / f"landing-{accounts}-s{seed}"
-
-
-def customers_for(accounts: int) -> int:
-    return max(1, round(accounts / (ACCOUNTS_PER_CUSTOMER * len(BRANCHES))))
-
-
-@dataclass
-class InputFiles:
-    files: list[tuple[str, str, Path]]  # (branch, layout, path), province first
-    fx: Path
-    roles: dict[str, str]  # layout -> customer | account
-
-    def size(self, role: str | None = None) -> int:
-        return sum(p.stat().st_size for _, lay, p in self.files if role in (None, self.roles[lay]))
-
-    def records(self, role: str | None = None) -> int:
-        from common.config import layouts  # noqa: F401 - same files, counted by flags
-
-        total = 0
-        for _, lay, p in self.files:
-            if role in (None, self.roles[lay]):
-                flag = p.with_suffix(".ok").read_text().split("|")
-                total += int(flag[2]) if len(flag) > 2 else 0
-        return total
-
-
-def input_files(landing: Path) -> InputFiles:
-    from common.config import layouts
-
-    config = layouts()
-    files = []
-    roles = {}
-    for branch in BRANCHES:
-        for system, entities in (
-            ("RTL", ("CUST", "ACCT")),
-            ("CRD", ("CUST", "ACCT")),
-            ("LON", ("CUST", "ACCT")),
-            ("FND", ("CUST", "HOLD")),
-        ):
-            for entity in entities:
-                layout = f"{system}_{entity}"
-                roles[layout] = config.layouts[layout].role
-                files.append((branch, layout, landing / D / branch / f"{layout}_{branch}_{D}.dat"))
-    return InputFiles(files, landing / D / f"FXR_RATE_{D}.dat", roles)
-
-
-def _generate_child(args: dict[str, Any]) -> dict[str, Any]:
-    from crm_pipeline.sample import write_sample
-
-    out = Path(args["out"])
-    started = time.perf_counter()
-    write_sample(out, DAY, list(BRANCHES), int(args["customers"]), int(args["seed"]))
-    return {"seconds": time.perf_counter() - started}
-
-
-# --- the pipeline (child) ---------------------------------------------------------------
-
-
-def _rss_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
+# --- the children -------------------------------------------------------------------------
 
 
 def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
-    import logging
-
-    import crm_pipeline.runner as runner
-    from load.warehouse import Warehouse
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     steps: list[dict[str, Any]] = []
 
-    def record(step: str, role: str | None, seconds: float, beside: bool = False) -> None:
+    def record(step: str, role: str | None, seconds: float, beside: bool) -> None:
         steps.append(
             {
                 "step": step,
                 "role": role,
                 "seconds": seconds,
-                "beside": beside,  # ran while another step did: not on the critical path
-                "rss_self": _rss_mib(resource.RUSAGE_SELF),
-                "rss_children": _rss_mib(resource.RUSAGE_CHILDREN),
+                "beside": beside,
+                "rss_self": rss_mib(resource.RUSAGE_SELF),
+                "rss_children": rss_mib(resource.RUSAGE_CHILDREN),
             }
         )
         # progress on stderr, so that a run killed midway still shows where time went
         print(f"[pipeline] {step}: {seconds:.2f} s", file=sys.stderr, flush=True)
 
-    def wrap(owner: Any, name: str, label: Any) -> None:
-        """Time every call of owner.name; label(args) -> (step name, input role[, beside])."""
-        original = getattr(owner, name)
-
-        @functools.wraps(original)
-        def timed(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return original(*a, **k)
-            finally:
-                step, role, *beside = label(a)  # (step name, input role[, beside])
-                record(step, role, time.perf_counter() - t, *beside)
-
-        setattr(owner, name, timed)
-
-    wrap(Warehouse, "upgrade", lambda a: ("warehouse schema (alembic)", "-"))
-    wrap(runner, "stage_fx_rates", lambda a: ("FX rates", "-"))
-    # The runner's own restartable steps (ProvinceSteps.run(name, body)).
-    wrap(runner.ProvinceSteps, "run", lambda a: (STEP_NAMES.get(a[1], a[1]), STEP_ROLES.get(a[1])))
-    # The state snapshot is written while the warehouse loads (ProvinceSteps.run_beside).
-    wrap(runner, "write_state", lambda a: ("state snapshot (beside the load)", "-", True))
-
+    for module, name, label, role, beside in TIMED:
+        wrap(module, name, _label(label, role, beside), record)
+    run_date = getattr(importlib.import_module(RUN_DATE[0]), RUN_DATE[1])
     started = time.perf_counter()
-    summaries = runner.run_date(
+    summaries = run_date(
         D,
         "initial",
         Path(args["landing"]),
@@ -201,76 +146,9 @@ def _pipeline_child(args: dict[str, Any]) -> dict[str, Any]:
         "source_customers": s.source_customers,
         "merged": s.merged_customers,
         "qualified": s.qualified,
-        "rss_self": _rss_mib(resource.RUSAGE_SELF),
-        "rss_children": _rss_mib(resource.RUSAGE_CHILDREN),
+        "rss_self": rss_mib(resource.RUSAGE_SELF),
+        "rss_children": rss_mib(resource.RUSAGE_CHILDREN),
     }
-
-
-# --- the references (children) ----------------------------------------------------------
-
-
-def _register_lenient_codecs() -> None:
-    """`gb18030-lenient` / `utf-8-lenient`: the codecs with bad bytes replaced, not fatal
-    (the dumps carry a few undecodable records on purpose; pyarrow's transcoder is strict)."""
-    import codecs
-
-    def search(name: str) -> codecs.CodecInfo | None:
-        if not name.endswith("_lenient"):
-            return None
-        base = codecs.lookup(name[: -len("_lenient")])
-        return codecs.CodecInfo(
-            base.encode,
-            base.decode,
-            incrementaldecoder=functools.partial(base.incrementaldecoder, errors="replace"),
-            name=name,
-        )
-
-    codecs.register(search)
-
-
-def _floor_child(args: dict[str, Any]) -> dict[str, Any]:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    from common.config import layouts
-
-    config = layouts()
-    _register_lenient_codecs()
-    inputs = input_files(Path(args["landing"]))
-    read_s = fixed_read_s = 0.0
-    for _, lay, path in inputs.files:
-        t = time.perf_counter()
-        with path.open("rb") as handle:
-            while handle.read(64 * 1024 * 1024):
-                pass
-        elapsed = time.perf_counter() - t
-        read_s += elapsed
-        if config.layouts[lay].format == "fixed":
-            fixed_read_s += elapsed
-    csv_s = 0.0
-    rows = 0
-    for _, lay, path in inputs.files:
-        layout = config.layouts[lay]
-        if layout.format != "delimited":
-            continue
-        names = [f.name for f in layout.fields]
-        t = time.perf_counter()
-        # GB18030 must be decoded before it is split (a trail byte can be '|'): pyarrow's
-        # reader transcodes it to UTF-8 with the codec given (encoding=...).
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(
-                column_names=names, block_size=16 << 20, encoding=layout.encoding + "-lenient"
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter="|", quote_char=False, invalid_row_handler=lambda _row: "skip"
-            ),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
-        )
-        csv_s += time.perf_counter() - t
-        rows += table.num_rows
-        del table
-    return {"read": read_s, "fixed_read": fixed_read_s, "csv": csv_s, "csv_rows": rows}
 
 
 def _peer_child(args: dict[str, Any]) -> dict[str, Any]:
@@ -300,137 +178,12 @@ def _peer_child(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CHILDREN = {
-    "generate": _generate_child,
+CHILDREN: dict[str, Child] = {
+    "generate": generate_child,
     "pipeline": _pipeline_child,
-    "floor": _floor_child,
+    "floor": floor_child,
     "peer": _peer_child,
 }
-
-
-@dataclass
-class ChildRun:
-    result: dict[str, Any]
-    wall: float
-    maxrss_mib: float  # os.wait4 rusage of the child (it and the workers it reaped)
-    tree_peak_mib: float  # sampled peak of the summed RSS of the child and its descendants
-
-
-def _tree_rss(pid: int) -> int:
-    """Summed RSS in bytes of `pid` and its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
-            with open(f"/proc/{entry}/statm") as handle:
-                resident = int(handle.read().split()[1]) * page
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = resident
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0)
-        todo += children.get(p, [])
-    return total
-
-
-MAX_RSS_GIB = 18.0  # a child whose process tree grows past this is killed (shared machine)
-
-
-def run_child(kind: str, args: dict[str, Any], max_rss_gib: float = MAX_RSS_GIB) -> ChildRun:
-    """Run one part in a fresh Python process; its result, wall time and memory."""
-    with tempfile.TemporaryFile("w+") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", kind, "--child-args", json.dumps(args)],
-            stdout=out,
-            cwd=ROOT,
-        )
-        peak = 0
-        killed = False
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak, killed
-            while not done.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
-                if peak > max_rss_gib * 2**30 and not killed:
-                    killed = True  # its workers die with it (PR_SET_PDEATHSIG)
-                    os.kill(proc.pid, 9)
-                done.wait(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        done.set()
-        sampler.join()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read()
-    lines = [line for line in text.splitlines() if line.startswith(RESULT)]
-    if killed:
-        raise RuntimeError(f"{kind} child killed: its processes held over {max_rss_gib} GiB")
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{kind} child failed (exit {proc.returncode}):\n{text[-4000:]}")
-    return ChildRun(
-        json.loads(lines[-1][len(RESULT) :]), wall, usage.ru_maxrss / 1024, peak / 2**20
-    )
-
-
-# --- the table --------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    step: str
-    seconds: float
-    records: int | None = None
-    mbytes: float | None = None
-    rss: str = ""
-    note: str = ""
-
-    def cells(self) -> list[str]:
-        rate = f"{self.records / self.seconds:,.0f}" if self.records and self.seconds else ""
-        mbs = f"{self.mbytes / self.seconds:,.1f}" if self.mbytes and self.seconds else ""
-        return [self.step, f"{self.seconds:,.2f}", rate, mbs, self.rss, self.note]
-
-
-@dataclass
-class Report:
-    title: list[str]
-    rows: list[Row] = field(default_factory=list)
-    footer: list[str] = field(default_factory=list)
-
-    def render(self) -> str:
-        header = ["step", "wall s", "records/s", "MB/s in", "peak RSS MiB", ""]
-        body = [r.cells() for r in self.rows]
-        widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
-        right = {1, 2, 3, 4}
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(
-                c.rjust(w) if i in right else c.ljust(w)
-                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
-
-        rule = "  ".join("-" * w for w in widths).rstrip()
-        out = [*self.title, "", line(header), rule]
-        out += [rule if r.step == "-" else line(r.cells()) for r in self.rows]
-        out += ["", *self.footer]
-        return "\n".join(out)
-
-
-def _mb(n: int) -> float:
-    return n / 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -454,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
 
     if opts.child:
-        result = CHILDREN[opts.child](json.loads(opts.child_args))
-        print(RESULT + json.dumps(result), flush=True)
-        return 0
+        return child_main(CHILDREN, opts.child, opts.child_args)
 
     work: Path = opts.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -465,48 +216,33 @@ def main(argv: list[str] | None = None) -> int:
     if not (landing / "READY").exists():
         shutil.rmtree(landing, ignore_errors=True)
         run = run_child(
+            SCRIPT,
             "generate",
             {"out": str(landing), "customers": customers_for(opts.accounts), "seed": opts.seed},
         )
         generated = run.result["seconds"]
         (landing / "READY").write_text(json.dumps({"seconds": generated}) + "\n")
     inputs = input_files(landing)
-    all_bytes, cust_bytes, acct_bytes = (
-        inputs.size(),
-        inputs.size("customer"),
-        inputs.size("account"),
-    )
-    all_recs, cust_recs, acct_recs = (
-        inputs.records(),
-        inputs.records("customer"),
-        inputs.records("account"),
-    )
+    all_bytes = inputs.size()
+    cust_recs, acct_recs = inputs.records("customer"), inputs.records("account")
 
-    server = None
-    url = opts.warehouse_url
-    if not url:
-        from tests.servers.postgres import PostgresServer
-
-        server = PostgresServer(fsync=not opts.no_fsync)
-        server.start()
-        url = server.url(server.create_database())
     staging = work / f"staging-{opts.accounts}-s{opts.seed}"
     shutil.rmtree(staging, ignore_errors=True)  # several GB a run: never left behind
     try:
-        pipe = run_child(
-            "pipeline",
-            {"landing": str(landing), "warehouse_url": url, "staging": str(staging)},
-            opts.max_rss_gib,
-        )
+        with warehouse(opts.warehouse_url, fsync=not opts.no_fsync) as url:
+            pipe = run_child(
+                SCRIPT,
+                "pipeline",
+                {"landing": str(landing), "warehouse_url": url, "staging": str(staging)},
+                opts.max_rss_gib,
+            )
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(staging, ignore_errors=True)
-    floor = None if opts.skip_floor else run_child("floor", {"landing": str(landing)})
+    floor = None if opts.skip_floor else run_child(SCRIPT, "floor", {"landing": str(landing)})
     peer = (
         None
         if opts.skip_peer
-        else run_child("peer", {"landing": str(landing), "work": str(work), "threads": 2})
+        else run_child(SCRIPT, "peer", {"landing": str(landing), "work": str(work), "threads": 2})
     )
 
     p = pipe.result
@@ -517,104 +253,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Initial load at scale: {PROVINCE} + city NB, seed {opts.seed}, "
             f"--accounts {opts.accounts:,}",
             f"input: {acct_recs:,} account records, {cust_recs:,} customer records, "
-            f"{_mb(all_bytes):,.0f} MB in {len(inputs.files)} files"
+            f"{mb(all_bytes):,.0f} MB in {len(inputs.files)} files"
             + (f" (generated in {generated:,.0f} s)" if generated is not None else " (reused)"),
             f"machine: {os.cpu_count()} cores, load average "
             + " ".join(f"{x:.1f}" for x in os.getloadavg())
-            + f" at the end; warehouse {'PostgreSQL (throwaway)' if server else url}",
+            + f" at the end; warehouse {opts.warehouse_url or 'PostgreSQL (throwaway)'}",
         ]
     )
-    by_role = {
-        None: (all_recs, all_bytes),
-        "customer": (cust_recs, cust_bytes),
-        "account": (acct_recs, acct_bytes),
-        "-": (None, None),
-    }
-    accounted = 0.0
-    for step in p["steps"]:
-        recs, size = by_role[step["role"]]
-        if not step.get("beside"):
-            accounted += step["seconds"]
-        rss = f"{step['rss_self']:,.0f}"
-        if step["rss_children"] > 1:
-            rss += f" (+workers {step['rss_children']:,.0f})"
-        report.rows.append(
-            Row(step["step"], step["seconds"], recs, _mb(size) if size else None, rss)
-        )
-    report.rows.append(Row("other (joins, rejects, reconciliation)", p["seconds"] - accounted))
-    report.rows.append(Row("-", 0))
-    report.rows.append(
-        Row(
-            "PIPELINE end to end (run_date)",
-            p["seconds"],
-            all_recs,
-            _mb(all_bytes),
-            f"{pipe.maxrss_mib:,.0f} (tree {pipe.tree_peak_mib:,.0f})",
-            p["status"],
-        )
-    )
-    floor_s = None
-    if floor:
-        f = floor.result
-        floor_s = f["fixed_read"] + f["csv"]
-        delim_bytes = sum(
-            pth.stat().st_size
-            for _, lay, pth in inputs.files
-            if lay not in ("RTL_CUST", "RTL_ACCT")
-        )
-        report.rows += [
-            Row("floor: read every byte", f["read"], all_recs, _mb(all_bytes)),
-            Row("floor: pyarrow.csv, delimited files", f["csv"], f["csv_rows"], _mb(delim_bytes)),
-            Row(
-                "FLOOR (read fixed + csv delimited)",
-                floor_s,
-                all_recs,
-                _mb(all_bytes),
-                f"{floor.maxrss_mib:,.0f}",
-            ),
-        ]
-    peer_s = None
-    if peer:
-        q = peer.result
-        peer_s = q["seconds"]
-        for name, secs in q["steps"].items():
-            report.rows.append(Row(f"peer: {name}", secs))
-        report.rows.append(
-            Row(
-                "PEER DuckDB (parse, merge, score)",
-                peer_s,
-                all_recs,
-                _mb(all_bytes),
-                f"{peer.maxrss_mib:,.0f} (tree {peer.tree_peak_mib:,.0f})",
-            )
-        )
-    report.footer.append(
-        f"pipeline: read {p['read']:,} = kept {p['kept']:,} + set aside {p['set_aside']:,}"
-        f" + filtered {p['filtered']:,}; {p['source_customers']:,} source customers,"
-        f" {p['merged']:,} merged, {p['qualified']:,} qualified"
-    )
-    if peer:
-        q = peer.result
-        report.footer.append(
-            f"peer:     {q['customers']:,} source customers, {q['accounts']:,} accounts kept,"
-            f" {q['merged']:,} merged, {q['qualified']:,} qualified"
-        )
-    if floor_s:
-        report.footer.append(f"pipeline / floor: {p['seconds'] / floor_s:.1f}x")
-    if peer_s:
-        report.footer.append(f"pipeline / peer:  {p['seconds'] / peer_s:.2f}x")
-        # The peer stops at the scores; the pipeline also writes the state snapshot (beside
-        # the load) and the warehouse. Shown beside the end-to-end ratio (the issue's
-        # target), not instead.
-        after_score = sum(
-            s["seconds"]
-            for s in p["steps"]
-            if s["step"].startswith(("state", "warehouse load")) and not s.get("beside")
-        )
-        report.footer.append(
-            f"pipeline up to the scores (end to end - warehouse load) / peer:"
-            f" {(p['seconds'] - after_score) / peer_s:.2f}x"
-        )
+    floor_s = fill_report(report, inputs, pipe, floor, peer)
     print(report.render(), flush=True)
     if opts.json:
         opts.json.write_text(

@@ -14,7 +14,8 @@ from crm_pipeline.sample import DEFAULT_BRANCHES, write_sample
 log = logging.getLogger(__name__)
 
 
-def _date(text: str) -> date:
+def yyyymmdd(text: str) -> date:
+    """A YYYYMMDD argument as a date (`sample` and `sample-daily` take the same)."""
     try:
         return datetime.strptime(text, "%Y%m%d").date()
     except ValueError as exc:
@@ -35,7 +36,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     parser.add_argument("--out", type=Path, required=True, help="folder playing /outbound")
-    parser.add_argument("--date", type=_date, required=True, help="business date YYYYMMDD")
+    parser.add_argument("--date", type=yyyymmdd, required=True, help="business date YYYYMMDD")
     parser.add_argument(
         "--branches",
         type=_branches,

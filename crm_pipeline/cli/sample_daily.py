@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crm_pipeline.cli.sample import _date
+from crm_pipeline.cli.sample import yyyymmdd
 from crm_pipeline.sample.daily import write_daily
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--landing", type=Path, required=True, help="landing folder holding the initial sample"
     )
-    parser.add_argument("--date", type=_date, required=True, help="initial date D0 (YYYYMMDD)")
+    parser.add_argument("--date", type=yyyymmdd, required=True, help="initial date D0 (YYYYMMDD)")
     parser.add_argument("--days", type=int, default=5, help="number of days to write (D1..Dn)")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument(

@@ -6,10 +6,15 @@ LON and FND, the bank-wide ``out/{D}/FXR_RATE_{D}.dat`` + ``.ok``, and a manifes
 ``out/{D}/sample_manifest.json`` saying what was injected, so tests can check the
 pipeline's reconciliation (``read = kept + set aside + filtered`` per file) against it.
 
-Modules: ``records`` builds tables of fields (no bytes), ``columns`` renders columns to
-byte matrices, ``writer`` assembles lines, writes files and flags, ``inject`` breaks a few
-records on purpose, ``generate`` ties them together. A daily generator reuses ``records``
-and ``writer`` with an extra ``action`` column.
+Modules, bottom up: ``columns`` (column types, rendered to byte matrices), ``amounts``,
+``dates``, ``naming`` (systems, code letters, key numbers, file names), ``fx`` (the rate
+board), ``branches`` (province, seed stream, export filter of a branch); ``pools`` and
+``ids`` (names, addresses, identification numbers); ``entities`` and ``accounts`` build
+tables of fields (no bytes); ``writer`` assembles lines, writes files and flags;
+``inject`` breaks a few records on purpose; ``report`` places them and says which line
+holds what; ``initial_files`` writes one system's files of a branch; ``generate`` ties
+them together. The daily generator (``daily/``) reuses them with an extra ``action``
+column.
 
 Reason categories (``set_aside`` of the manifest; what the pipeline must set aside):
 

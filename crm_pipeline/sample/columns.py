@@ -84,6 +84,12 @@ def table_len(table: Table) -> int:
     return lengths.pop() if lengths else 0
 
 
+def cell_text(table: Table, name: str, row: int) -> str:
+    """One text cell as ``str`` (ASCII keys are stored as bytes): for reports and manifests."""
+    value = np.asarray(table[name])[row]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def take(col: Column, idx: Index) -> Column:
     """Rows ``idx`` (an index array, a boolean mask or a slice) of a column."""
     if isinstance(col, Num):

@@ -33,12 +33,6 @@ def org_check(body8: str) -> str:
     return "X" if value == 10 else "0" if value == 11 else str(value)
 
 
-def uscc_check(body17: str) -> str:
-    """GB 32100 check character of the first 17 characters of a credit code."""
-    total = sum(_USCC_VALUE[c] * int(w) for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
-    return USCC_CHARS[(31 - total % 31) % 31]
-
-
 def _ascii_rows(m: npt.NDArray[np.uint8]) -> npt.NDArray[np.bytes_]:
     m = np.ascontiguousarray(m.astype(np.uint8))
     return m.view(f"S{m.shape[1]}").ravel()

@@ -22,7 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 from common.config import Layout, LayoutConfig
-from crm_pipeline.sample.writer import assemble, row_fields
+from crm_pipeline.sample.columns import cell_text
+from crm_pipeline.sample.ids import spoil_check
+from crm_pipeline.sample.naming import CRD_LETTER, recode
+from crm_pipeline.sample.report import Pending
+from crm_pipeline.sample.writer import Injected, assemble, row_fields
 
 # A value outside each code set (the file's own letters for CRD).
 BAD_CODES = {
@@ -141,4 +145,62 @@ def replace_key(fields: list[bytes], layout: Layout, name: str, value: bytes) ->
     return fields
 
 
-__all__ = ["Breakage", "Picker", "break_line", "breakages", "few", "replace_key", "row_fields"]
+def break_records(
+    layout: Layout, config: LayoutConfig, pending: Pending, picker: Picker, count: int
+) -> set[int]:
+    """Break ``count`` records per kind of damage; returns rows set aside (dropped or duplicated)."""
+    table = pending.table
+    gone: set[int] = set()
+    kinds = breakages(layout)
+    for variant in range(count):
+        for kind in kinds:
+            row = picker.take()
+            if row is None:
+                return gone
+            fields = row_fields(table, row, layout)
+            line = break_line(fields, layout, config, kind, variant)
+            key = cell_text(table, layout.key[0], row)
+            pending.injected.append(Injected(0, line, kind.reason, key, kind.field))
+            pending.drop.add(row)
+            gone.add(row)
+        row = picker.take()
+        if row is None:
+            return gone
+        fields = row_fields(table, row, layout)
+        twin = list(fields)
+        change = layout.control or (
+            "mobile" if "mobile" in layout.field_names else layout.field_names[-1]
+        )
+        idx = layout.field_names.index(change)
+        twin[idx] = b"1.00" if layout.control else twin[idx][::-1]
+        key = cell_text(table, layout.key[0], row)
+        pending.injected.append(Injected(0, assemble(twin, layout), "duplicate_key", key))
+        pending.marks.append((row, "set_aside", {"reason": "duplicate_key", "key": key}))
+        gone.add(row)
+    return gone
+
+
+def flag_ids(pending: Pending, system: str, picker: Picker, count: int) -> None:
+    """Spoil the check character of a few clean identification numbers (kept, flagged)."""
+    table = pending.table
+    id_type = np.asarray(table["id_type"])
+    id_no = np.asarray(table["id_no"])
+    canon = recode(id_type, {v: k for k, v in CRD_LETTER.items()}) if system == "CRD" else id_type
+    lengths = np.char.str_len(id_no.astype(str)) if len(id_no) else np.zeros(0, int)
+    ascii_ok = (
+        np.char.isalnum(np.char.replace(id_no.astype(str), "-", "")) if len(id_no) else lengths > 0
+    )
+    clean = ascii_ok & (
+        ((canon == "01") & (lengths == 18)) | ((canon == "23") & (lengths == 18)) | (canon == "21")
+    )
+    if len(id_no):
+        clean &= ~(id_no.astype(str).view(np.uint32).reshape(len(id_no), -1) >= 128).any(axis=1)
+    for _ in range(count):
+        row = picker.take(clean)
+        if row is None:
+            return
+        new = spoil_check(str(id_no[row]), str(canon[row]))
+        id_no[row] = new
+        info = {"cust_no": cell_text(table, "cust_no", row), "id_type": str(id_type[row]),
+                "id_no": new}  # fmt: skip
+        pending.marks.append((row, "flagged", info))

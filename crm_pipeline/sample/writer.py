@@ -12,10 +12,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from common.config import Layout
+from crm_pipeline.sample.amounts import fen, format_fen
 from crm_pipeline.sample.columns import (
     RIGHT_ALIGNED,
     ByteMatrix,
@@ -34,6 +36,12 @@ _SPACE, _PIPE, _CR, _LF = 32, 124, 13, 10
 
 def line_end(layout: Layout) -> bytes:
     return b"\r\n" if layout.line_end == "crlf" else b"\n"
+
+
+def line_body(line: bytes, layout: Layout) -> bytes:
+    """A line without its line end (a broken line may lack it)."""
+    end = line_end(layout)
+    return line[: -len(end)] if line.endswith(end) else line
 
 
 def encoding_of(layout: Layout) -> str:
@@ -105,19 +113,17 @@ def row_fields(table: Table, row: int, layout: Layout) -> list[bytes]:
     return [bytes(render(one[s.name], encoding)[0]).replace(b"\0", b"") for s in layout.fields]
 
 
-def assemble(fields: Sequence[bytes], layout: Layout, strict: bool = False) -> bytes:
+def assemble(fields: Sequence[bytes], layout: Layout) -> bytes:
     """A line from field bytes: padded to the layout's widths, or joined with ``|``.
 
     Fixed-width values longer than their field are kept whole (the line then has the wrong
-    byte length), unless ``strict``.
+    byte length): that is how injected lines get broken.
     """
     if layout.format == "delimited":
         return b"|".join(fields) + line_end(layout)
     parts = []
     for spec, value in zip(layout.fields, fields, strict=False):
         w = spec.width or 0
-        if len(value) > w and strict:
-            raise FieldTooWide(f"{spec.name}: {value!r} needs more than {w} bytes")
         right = spec.type in ("amount", "int")
         parts.append(value.rjust(w) if right else value.ljust(w))
     return b"".join(parts) + line_end(layout)
@@ -132,7 +138,7 @@ def control_value(line: bytes, layout: Layout) -> int:
     """
     if layout.control is None:
         return 0
-    body = line[: -len(line_end(layout))] if line.endswith(line_end(layout)) else line
+    body = line_body(line, layout)
     index = layout.field_names.index(layout.control)
     if layout.format == "fixed":
         if len(body) != layout.record_width:
@@ -144,11 +150,7 @@ def control_value(line: bytes, layout: Layout) -> int:
         if len(parts) != len(layout.fields):
             return 0
         value = parts[index]
-    if not _AMOUNT.fullmatch(value):
-        return 0
-    sign = -1 if value.startswith(b"-") else 1
-    whole, frac = value.lstrip(b"-").split(b".")
-    return sign * (int(whole) * 100 + int(frac))
+    return fen(value) if _AMOUNT.fullmatch(value) else 0
 
 
 @dataclass(frozen=True)
@@ -173,14 +175,11 @@ class Written:
     good_lines: np.ndarray  # 1-based line number of each good record
     injected_lines: list[int]  # 1-based line number of each injected line, in input order
 
-    @property
-    def flag_text(self) -> str:
-        return f"{self.path.name}|{self.size}|{self.records}|{format_fen(self.control_sum)}\n"
 
-
-def format_fen(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+def write_flag(path: Path, size: int, records: int, control_sum: int) -> None:
+    """The `.ok` beside a complete data file: name, bytes, records, control sum."""
+    text = f"{path.name}|{size}|{records}|{format_fen(control_sum)}\n"
+    path.with_suffix(".ok").write_text(text, encoding="ascii", newline="\n")
 
 
 def _pieces(n: int, injected: Sequence[Injected]) -> Iterator[tuple[int, int] | Injected]:
@@ -233,6 +232,15 @@ def write_data_file(
             line_no += stop - start
             handle.write(data)
             size += len(data)
-    written = Written(path, size, line_no, control, good_lines, injected_lines)
-    path.with_suffix(".ok").write_text(written.flag_text, encoding="ascii", newline="\n")
-    return written
+    write_flag(path, size, line_no, control)
+    return Written(path, size, line_no, control, good_lines, injected_lines)
+
+
+def write_lines(path: Path, lines: Sequence[bytes], layout: Layout) -> dict[str, Any]:
+    """Write a data file from ready lines, then its `.ok`; what the flag says, for a manifest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(lines)
+    control = sum(control_value(line, layout) for line in lines)
+    path.write_bytes(data)
+    write_flag(path, len(data), len(lines), control)
+    return {"records": len(lines), "bytes": len(data), "control_sum": format_fen(control)}
