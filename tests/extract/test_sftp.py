@@ -28,9 +28,10 @@ from extract.sftp import (
     SftpTransferError,
     UnsafeRemoteName,
 )
-from extract.sftp_credentials import resolve_credentials
-from extract.sftp_paths import PARTIAL_DIR, check_file_name, inside, remote_dir
-from extract.sftp_push import push_file
+from extract.sftp.credentials import from_environment
+from extract.sftp.listing import list_date
+from extract.sftp.names import PARTIAL_DIR, check_file_name, inside, remote_dir
+from extract.sftp.push import push_file
 from tests.servers.sshd import SshdServer
 
 pytestmark = [pytest.mark.sshd, pytest.mark.xdist_group("sshd")]
@@ -231,7 +232,7 @@ def killer(
 
     Over loopback every byte in flight arrives almost at once, so fewer requests are kept
     in flight here (4 MiB instead of 32 MiB): the cut then surely lands mid-file."""
-    monkeypatch.setattr("extract.sftp_transfer.MAX_REQUESTS", 16)
+    monkeypatch.setattr("extract.sftp.reader.MAX_REQUESTS", 16)
     state = {"killed": 0, "at": 0}
     lock = threading.Lock()  # a split file reports progress from several threads
 
@@ -280,7 +281,7 @@ def test_dropped_link_is_resumed_automatically_within_one_run(
     name, data = big_file(remote, size=20 * 1024 * 1024)
     counter = ReadCounter(monkeypatch, name)
     state, progress = killer(remote.server, 5 * 1024 * 1024, monkeypatch)
-    monkeypatch.setattr("extract.sftp.time.sleep", lambda s: None)  # no back-off wait
+    monkeypatch.setattr("extract.sftp.session.time.sleep", lambda s: None)  # no back-off wait
     report = fetcher(remote, retries=2, progress=progress).fetch_date(D, ["ZJ"], tmp_path, now())
     fetched = report.by_name()[name]
     assert state["killed"] >= 1
@@ -307,8 +308,8 @@ def test_large_file_split_over_connections_then_resumed_from_the_range_sidecar(
     """A large file is fetched as 3 ranges over 3 connections; killed midway, the sidecar
     says which bytes are on disk, and the resume asks for exactly the holes. (Slots to
     spare, so the other files of the day never leave the big one fewer than 3.)"""
-    monkeypatch.setattr("extract.sftp_transfer.SPLIT_MIN", 8 * 1024 * 1024)
-    monkeypatch.setattr("extract.sftp_transfer.SIDECAR_EVERY", 2 * 1024 * 1024)
+    monkeypatch.setattr("extract.sftp.ranged.SPLIT_MIN", 8 * 1024 * 1024)
+    monkeypatch.setattr("extract.sftp.ranged.SIDECAR_EVERY", 2 * 1024 * 1024)
     name, data = big_file(remote)
     counter = ReadCounter(monkeypatch, name)
     state, kill_at = killer(remote.server, 12 * 1024 * 1024, monkeypatch)
@@ -365,7 +366,7 @@ def test_large_file_split_over_connections_then_resumed_from_the_range_sidecar(
 def test_split_download_stays_within_max_parallel_and_resends_discard_the_sidecar(
     remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("extract.sftp_transfer.SPLIT_MIN", 4 * 1024 * 1024)
+    monkeypatch.setattr("extract.sftp.ranged.SPLIT_MIN", 4 * 1024 * 1024)
     name, data = big_file(remote, size=12 * 1024 * 1024)
     counter = ReadCounter(monkeypatch, name)
     # a stale sidecar and sparse partial of an earlier version must not be trusted
@@ -452,7 +453,7 @@ def test_listing_session_dropped_while_waiting_is_reopened(
     data = b"".join(rtl_cust_line(i) for i in range(5))
     dat = remote.put("ZJ", f"RTL_CUST_ZJ_{D}", data, flag=None)
     remote.put(None, f"FXR_RATE_{D}", b"USD|712.35|20261124\n")
-    monkeypatch.setattr("extract.sftp.time.sleep", lambda s: time_sleep(min(s, 0.2)))
+    monkeypatch.setattr("extract.sftp.fetcher.time.sleep", lambda s: time_sleep(min(s, 0.2)))
     calls = {"n": 0}
     server = remote.server
 
@@ -464,15 +465,12 @@ def test_listing_session_dropped_while_waiting_is_reopened(
             dat.with_suffix(".ok").write_text(flag_for(dat.name, data))
             server.chown_to_user(dat.with_suffix(".ok"))
 
-    fetch = fetcher(remote)
-    original = fetch._list
-
     def listing(*args, **kwargs):
         drop_then_send()
-        return original(*args, **kwargs)
+        return list_date(*args, **kwargs)
 
-    fetch._list = listing  # type: ignore[method-assign]
-    report = fetch.fetch_date(D, ["ZJ"], tmp_path, now() + timedelta(seconds=20))
+    monkeypatch.setattr("extract.sftp.fetcher.list_date", listing)
+    report = fetcher(remote).fetch_date(D, ["ZJ"], tmp_path, now() + timedelta(seconds=20))
     assert (tmp_path / D / "ZJ" / dat.name).read_bytes() == data
     assert report.by_name()[dat.name].status == "downloaded"
     assert "listing failed" in caplog.text and calls["n"] >= 3
@@ -502,8 +500,7 @@ def test_truncated_file_is_refused_and_not_landed(remote: Remote, tmp_path: Path
 
 
 def test_control_sum_is_checked_through_extract_verify(remote: Remote, tmp_path: Path) -> None:
-    """The fetcher calls extract.verify.verify_control_sum before renaming into place."""
-    pytest.importorskip("extract.verify", reason="the control-sum hook is extract/verify.py")
+    """The fetcher calls extract.verify.verify_against_flag before renaming into place."""
     lines = [
         f"62220000000000{i:02d}|C{i}|CNY|{amount}|0.00|5000.00|20200101|N|ZJ\n"
         for i, amount in enumerate(("100.50", "200.25"))
@@ -748,28 +745,11 @@ def test_credentials_from_the_environment_outside_airflow(tmp_path: Path) -> Non
         "CRM_SFTP_PASSWORD": "s3cret-pass",
         "CRM_SFTP_KNOWN_HOSTS": str(tmp_path / "known_hosts"),
     }
-    credentials = resolve_credentials("crm_core_sftp", env)
+    credentials = from_environment("crm_core_sftp", env)
     assert (credentials.host, credentials.port, credentials.user) == ("127.0.0.1", 2222, "crm")
     assert credentials.key_file == tmp_path / "id_ed25519"
     assert credentials.known_hosts == tmp_path / "known_hosts"
     assert "s3cret-pass" not in repr(credentials)
-
-
-def test_credentials_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("airflow.sdk", reason="Airflow is part of the project's test extras")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_CORE_SFTP_TEST",
-        '{"conn_type": "sftp", "host": "127.0.0.1", "port": 2222, "login": "crm",'
-        ' "password": "air-secret", "extra": {"key_file": "/keys/id_rsa",'
-        ' "known_hosts": "/keys/known_hosts"}}',
-    )
-    env = {"AIRFLOW_CTX_DAG_ID": "crm_nightly", "CRM_SFTP_HOST": "ignored"}
-    credentials = resolve_credentials("crm_core_sftp_test", env)
-    assert (credentials.host, credentials.port, credentials.user) == ("127.0.0.1", 2222, "crm")
-    assert credentials.password == "air-secret"
-    assert credentials.key_file == Path("/keys/id_rsa")
-    assert credentials.known_hosts == Path("/keys/known_hosts")
-    assert "air-secret" not in repr(credentials)
 
 
 # -- names that would escape the landing zone ---------------------------------------------
