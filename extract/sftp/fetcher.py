@@ -21,7 +21,7 @@ from common.config import SftpSettings
 from extract.sftp.credentials import CredentialsProvider, SftpCredentials, from_environment
 from extract.sftp.errors import FlagDeadlineError, SftpConnectError, SftpTransferError
 from extract.sftp.job import FetchedFile, Progress
-from extract.sftp.listing import Listing, list_date
+from extract.sftp.listing import DateRequest, Listing, list_date
 from extract.sftp.names import check_branch, check_business_date
 from extract.sftp.session import LINK_ERRORS, SftpSession, open_session, pause_before_retry
 from extract.sftp.workers import TransferOptions, fetch_all
@@ -118,15 +118,16 @@ class SftpFetcher:
             check_branch(branch)
         if deadline is None:
             deadline = self.clock() + timedelta(minutes=self.settings.flag_deadline_minutes)
+        request = DateRequest(
+            self.settings.remote_root, business_date, branches, landing, expected, optional
+        )
         report = FetchReport(business_date)
         done: set[str] = set()
         failures: dict[str, str] = {}
         control: list[SftpSession] = []  # the listing session, reopened if the link drops
         try:
             while True:
-                listing = self._list_retrying(
-                    control, business_date, branches, landing, expected, optional
-                )
+                listing = self._list_retrying(control, request)
                 report.rejected.update(listing.rejected)
                 todo = [j for j in listing.jobs if j.remote_path not in done]
                 done.update(j.remote_path for j in todo)
@@ -163,36 +164,20 @@ class SftpFetcher:
             now = now.replace(tzinfo=None) if deadline.tzinfo is None else now.astimezone()
         return now
 
-    def _list_retrying(
-        self,
-        control: list[SftpSession],
-        business_date: str,
-        branches: Sequence[str],
-        landing: Path,
-        expected: Mapping[str, Sequence[str]] | None,
-        optional: Collection[str],
-    ) -> Listing:
+    def _list_retrying(self, control: list[SftpSession], request: DateRequest) -> Listing:
         """`list_date` over the control session, reconnecting after a dropped link."""
         attempt = 0
         while True:
             if not control:
                 control.append(self.connect())
             try:
-                return list_date(
-                    control[0].sftp,
-                    self.settings.remote_root,
-                    business_date,
-                    branches,
-                    landing,
-                    expected,
-                    optional,
-                )
+                return list_date(control[0].sftp, request)
             except LINK_ERRORS as exc:
                 control.pop().close()
                 attempt += 1
                 if attempt > self.options.retries:
                     raise SftpConnectError(
-                        f"listing {self.settings.remote_root}/{business_date} failed "
+                        f"listing {request.remote_root}/{request.business_date} failed "
                         f"{attempt} times, last: {type(exc).__name__}: {exc}"
                     ) from None
                 log.warning("listing failed (%s), reconnecting", type(exc).__name__)

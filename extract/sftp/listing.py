@@ -33,6 +33,20 @@ FLAG_MAX_BYTES = 4096
 
 
 @dataclass(frozen=True)
+class DateRequest:
+    """What is looked for: a business date's files of `branches` (and FXR_RATE) under
+    `remote_root`, to land under `landing`; see `SftpFetcher.fetch_date` for `expected`
+    and `optional`."""
+
+    remote_root: str
+    business_date: str
+    branches: Sequence[str]
+    landing: Path
+    expected: Mapping[str, Sequence[str]] | None = None
+    optional: Collection[str] = ()
+
+
+@dataclass(frozen=True)
 class Listing:
     """The result of one look: files ready, flags still missing, files refused."""
 
@@ -41,38 +55,30 @@ class Listing:
     rejected: dict[str, str]  # remote path -> reason
 
 
-def list_date(
-    sftp: paramiko.SFTPClient,
-    remote_root: str,
-    business_date: str,
-    branches: Sequence[str],
-    landing: Path,
-    expected: Mapping[str, Sequence[str]] | None,
-    optional: Collection[str] = (),
-) -> Listing:
-    """Look at each branch's folder and the date folder (for FXR_RATE); see
-    `SftpFetcher.fetch_date` for `expected` and `optional`."""
+def list_date(sftp: paramiko.SFTPClient, request: DateRequest) -> Listing:
+    """Look at each branch's folder and the date folder (for FXR_RATE) once."""
+    business_date = request.business_date
     jobs: list[Job] = []
     missing: list[str] = []
     rejected: dict[str, str] = {}
     folders: list[tuple[str | None, list[str] | None]] = []
-    for branch in branches:
+    for branch in request.branches:
         wanted = None
-        if expected is not None:
+        if request.expected is not None:
             wanted = [
                 f"{system}_{entity}_{branch}_{business_date}.dat"
-                for system, entities in expected.items()
+                for system, entities in request.expected.items()
                 for entity in entities
             ]
         folders.append((branch, wanted))
     folders.append((None, [f"FXR_RATE_{business_date}.dat"]))
 
     for folder_branch, wanted in folders:
-        rdir = remote_dir(remote_root, business_date, folder_branch)
-        ldir = local_dir(landing, business_date, folder_branch)
+        rdir = remote_dir(request.remote_root, business_date, folder_branch)
+        ldir = local_dir(request.landing, business_date, folder_branch)
         entries = _listdir(sftp, rdir)
         if entries is None:
-            if folder_branch is not None and folder_branch in optional:
+            if folder_branch is not None and folder_branch in request.optional:
                 continue  # a city not reporting separately today
             missing.extend(f"{rdir}/{ok_name(n)}" for n in (wanted or ["*.dat"]))
             continue
