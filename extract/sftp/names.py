@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from paramiko import SFTPAttributes
 
-from extract.sftp_errors import UnsafeRemoteName
+from extract.sftp.errors import UnsafeRemoteName
 
 _DATE = re.compile(r"^\d{8}$")
 _BRANCH = re.compile(r"^[A-Z0-9]{1,16}$")
@@ -21,16 +21,20 @@ _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\.(dat|ok)$")
 PARTIAL_DIR = ".partial"
 
 
-def check_business_date(value: str) -> str:
-    if not _DATE.match(value):
-        raise UnsafeRemoteName(value, "a business date is 8 digits (YYYYMMDD)")
+def _matching(value: str, pattern: re.Pattern[str], rule: str) -> str:
+    if not pattern.match(value):
+        raise UnsafeRemoteName(value, rule)
     return value
+
+
+def check_business_date(value: str) -> str:
+    """A business date as it appears in folder names: YYYYMMDD."""
+    return _matching(value, _DATE, "a business date is 8 digits (YYYYMMDD)")
 
 
 def check_branch(value: str) -> str:
-    if not _BRANCH.match(value):
-        raise UnsafeRemoteName(value, "a branch code is upper-case letters and digits")
-    return value
+    """A branch code as it appears in folder names (ZJ, NB, ...)."""
+    return _matching(value, _BRANCH, "a branch code is upper-case letters and digits")
 
 
 def check_file_name(name: str) -> str:
@@ -53,15 +57,28 @@ def check_regular(name: str, attrs: SFTPAttributes) -> None:
         raise UnsafeRemoteName(name, "is not a regular file on the server")
 
 
+def check_directory(name: str, attrs: SFTPAttributes) -> None:
+    """Refuse a remote folder that is a link or not a directory (attributes from lstat)."""
+    if not stat.S_ISDIR(attrs.st_mode or 0):
+        raise UnsafeRemoteName(name, "the remote folder is a link or not a directory")
+
+
+def check_absolute(remote_path: str) -> PurePosixPath:
+    """A remote folder named in the settings or by a caller: absolute, without `..`."""
+    path = PurePosixPath(remote_path)
+    if not path.is_absolute() or ".." in path.parts:
+        raise UnsafeRemoteName(remote_path, "a remote folder must be absolute, without '..'")
+    return path
+
+
 def remote_dir(remote_root: str, business_date: str, branch: str | None) -> str:
-    root = PurePosixPath(remote_root)
-    if not root.is_absolute() or ".." in root.parts:
-        raise UnsafeRemoteName(remote_root, "remote_root must be an absolute path without '..'")
-    path = root / check_business_date(business_date)
+    """`{remote_root}/{D}` or `{remote_root}/{D}/{B}` on the server, every part checked."""
+    path = check_absolute(remote_root) / check_business_date(business_date)
     return str(path / check_branch(branch) if branch else path)
 
 
 def local_dir(landing: Path, business_date: str, branch: str | None) -> Path:
+    """The landing zone's folder mirroring `remote_dir`."""
     path = landing / check_business_date(business_date)
     return path / check_branch(branch) if branch else path
 
@@ -76,4 +93,5 @@ def inside(base: Path, name: str) -> Path:
 
 
 def ok_name(dat_name: str) -> str:
+    """The flag's name of a data file: `X.dat` -> `X.ok`."""
     return dat_name[: -len(".dat")] + ".ok"

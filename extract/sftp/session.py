@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import paramiko
 
-from extract.sftp_credentials import SftpCredentials
-from extract.sftp_errors import HostKeyError, SftpAuthError, SftpConfigError, SftpConnectError
-from extract.sftp_reader import install_chunk_pipe
+from extract.sftp.channel import install_chunk_pipe
+from extract.sftp.credentials import SftpCredentials
+from extract.sftp.errors import HostKeyError, SftpAuthError, SftpConfigError, SftpConnectError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,15 @@ PREFERRED_CIPHERS = (
 CONNECT_TIMEOUT = 30.0
 # A read that hears nothing for this long means a dead link, not a slow one.
 IO_TIMEOUT = 120.0
+
+#: What a failing link raises (a dead socket, a closed channel, an SSH protocol error):
+#: reconnecting and resuming may help, unlike a refused file or a refused login.
+LINK_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, paramiko.SSHException)
+
+
+def pause_before_retry(attempt: int) -> None:
+    """Exponential back-off before reconnecting: 2, 4, 8 ... seconds, at most 30."""
+    time.sleep(min(2.0**attempt, 30.0))
 
 
 class _RefuseUnknownHost(paramiko.RejectPolicy):
@@ -117,9 +127,9 @@ class SftpSession:
 
     def close(self) -> None:
         """Close quietly: after a dropped link there is nothing left to say goodbye to."""
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        with contextlib.suppress(*LINK_ERRORS):
             self.sftp.close()
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        with contextlib.suppress(*LINK_ERRORS):
             self.client.close()
 
     def __enter__(self) -> SftpSession:
@@ -169,7 +179,7 @@ def open_session(credentials: SftpCredentials, known_hosts: Path) -> SftpSession
         channel = sftp.get_channel()
         if channel is not None:
             channel.settimeout(IO_TIMEOUT)
-            install_chunk_pipe(channel)  # fewer copies per received byte (sftp_reader.py)
+            install_chunk_pipe(channel)  # fewer copies per received byte (channel.py)
     except HostKeyError:
         client.close()
         raise
@@ -199,7 +209,7 @@ def open_session(credentials: SftpCredentials, known_hosts: Path) -> SftpSession
             f"{credentials.source}): check the user, that the public key is in the server's "
             "authorized_keys, or that the password is current"
         ) from None
-    except (OSError, paramiko.SSHException, EOFError) as exc:
+    except LINK_ERRORS as exc:
         client.close()
         raise SftpConnectError(
             f"cannot open an SFTP session to {where}: {type(exc).__name__}: {exc}"

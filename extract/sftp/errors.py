@@ -40,6 +40,10 @@ class UnsafeRemoteName(SftpError):
         super().__init__(f"refused remote name {name!r}: {reason}")
 
 
+class PushVerifyError(SftpError):
+    """The uploaded temporary file does not match the local file: nothing was renamed."""
+
+
 class FlagDeadlineError(SftpError):
     """Some `.ok` flags had not appeared when the deadline passed."""
 

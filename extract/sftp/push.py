@@ -4,7 +4,7 @@ The receiving side follows the same contract as the file-exchange server we read
 "a `.dat` is complete when its `.ok` is there". So, for `{remote_dir}/{name}.dat`:
 
 1. upload to a temporary name in the same folder, `.{name}.dat.part` (a leading dot:
-   readers skip such names, as `SftpFetcher` does);
+   readers skip such names, as extract/sftp/listing.py does);
 2. verify: the remote temporary file's size must be the local size; with
    `checksum=True` it is also read back and its SHA-256 compared with the local one
    (OpenSSH's sftp-server offers no server-side hash, so a re-read is the only way);
@@ -25,21 +25,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import stat
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import paramiko
 from paramiko.sftp import CMD_STATUS, CMD_WRITE, int64
 
 from extract.flag import parse_flag
-from extract.sftp_errors import SftpError, UnsafeRemoteName
-from extract.sftp_paths import check_file_name, ok_name
-from extract.sftp_reader import RemoteFileEnded, read_range
+from extract.sftp.errors import PushVerifyError, UnsafeRemoteName
+from extract.sftp.names import check_absolute, check_directory, check_file_name, ok_name
+from extract.sftp.reader import RemoteFileEnded, Replies, next_reply, read_range
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +49,6 @@ MAX_WRITES = 32
 READ_BLOCK = 8 * 1024 * 1024
 
 PushProgress = Callable[[str, int, int], None]  # (file name, bytes sent, total bytes)
-
-
-class PushVerifyError(SftpError):
-    """The uploaded temporary file does not match the local file: nothing was renamed."""
 
 
 @dataclass(frozen=True)
@@ -69,22 +64,10 @@ class PushedFile:
     checksum_verified: bool
 
 
-class _WriteReplies:
-    def __init__(self) -> None:
-        self.by_number: dict[int, tuple[int, paramiko.Message]] = {}
-
-    def _async_response(self, t: int, msg: paramiko.Message, num: int) -> None:
-        self.by_number[num] = (t, msg)
-
-
 def _check_remote_dir(sftp: paramiko.SFTPClient, remote_dir: str) -> str:
-    path = PurePosixPath(remote_dir)
-    if not path.is_absolute() or ".." in path.parts:
-        raise UnsafeRemoteName(remote_dir, "the remote folder must be absolute, without '..'")
-    attrs = sftp.lstat(str(path))
-    if not stat.S_ISDIR(attrs.st_mode or 0):
-        raise UnsafeRemoteName(remote_dir, "the remote folder is a link or not a directory")
-    return str(path)
+    path = str(check_absolute(remote_dir))
+    check_directory(remote_dir, sftp.lstat(path))
+    return path
 
 
 def _upload(
@@ -100,17 +83,14 @@ def _upload(
     digest = hashlib.sha256()
     lines, last, offset = 0, -1, 0
     total = local.stat().st_size
-    replies = _WriteReplies()
+    replies = Replies()
     inflight: deque[int] = deque()
 
     def wait_oldest() -> None:
-        num = inflight.popleft()
-        while num not in replies.by_number:
-            client._read_response()
-        kind, msg = replies.by_number.pop(num)
+        kind, body = next_reply(client, replies, inflight.popleft())
         if kind != CMD_STATUS:
             raise paramiko.SFTPError(f"unexpected SFTP reply type {kind} to a write")
-        client._convert_status(msg)  # raises IOError on a failed write
+        client._convert_status(paramiko.Message(body[5:]))  # IOError on a failed write
 
     # "x": created anew (O_EXCL), so never written through a link planted under that name
     with sftp.open(remote_tmp, "wbx") as remote, local.open("rb") as source:
@@ -139,7 +119,7 @@ def _upload(
 def _remote_sha256(sftp: paramiko.SFTPClient, remote_path: str, size: int) -> str:
     digest = hashlib.sha256()
     with sftp.open(remote_path, "rb") as remote:
-        for data in read_range(sftp, remote, 0, size, WRITE_SIZE, MAX_WRITES):
+        for data in read_range(sftp, remote, 0, size):
             digest.update(data)
     return digest.hexdigest()
 
