@@ -8,7 +8,7 @@ batch, emitting an event on the asset `crm://warehouse/{province}` with the busi
 and batch id. One province's failure does not stop the others; the `summary` task lists
 each province's state in the warehouse and fails the run if one was not published.
 
-Thin on purpose: every step is `crm_pipeline.runner` through `crm_pipeline.dag_support`,
+Thin on purpose: every step is `crm_pipeline.run` through `crm_pipeline.tasks`,
 imported by the tasks when they run, never at parse time.
 """
 
