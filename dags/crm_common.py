@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.sdk import (
     AssetAlias,
+    Param,
     PokeReturnValue,
     get_current_context,
     task,
@@ -45,6 +46,23 @@ RETRY_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
 }
+
+
+def provinces_param(description: str) -> Param:
+    """The `provinces` parameter of a DAG: province codes, empty for the DAG's default."""
+    return Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": "^[A-Z]{2}$"},
+        description=description,
+    )
+
+
+def landing_param() -> Param:
+    """The `landing` parameter of the load DAGs (the landing folder a run reads)."""
+    return Param(
+        "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
+    )
 
 
 def asset_uri(province: str) -> str:

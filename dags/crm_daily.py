@@ -26,8 +26,8 @@ import os
 from datetime import datetime
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag
-from crm_common import TIMEZONE, fx_tasks, plan, province_group, summary
+from airflow.sdk import CronDataIntervalTimetable, dag
+from crm_common import TIMEZONE, fx_tasks, landing_param, plan, province_group, summary
 
 
 def _start() -> datetime:
@@ -44,9 +44,7 @@ def _start() -> datetime:
     max_active_runs=1,
     tags=["crm"],
     params={
-        "landing": Param(
-            "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
-        ),
+        "landing": landing_param(),
     },
     doc_md=__doc__,
 )

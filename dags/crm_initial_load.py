@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import Param, dag
-from crm_common import fx_tasks, plan, province_group, summary
+from crm_common import fx_tasks, landing_param, plan, province_group, provinces_param, summary
 
 
 @dag(
@@ -34,15 +34,10 @@ from crm_common import fx_tasks, plan, province_group, summary
             pattern=r"^\d{8}$",
             description="business date of the dumps, YYYYMMDD",
         ),
-        "provinces": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": "^[A-Z]{2}$"},
-            description="provinces to load (default: every province in the landing zone)",
+        "provinces": provinces_param(
+            "provinces to load (default: every province in the landing zone)"
         ),
-        "landing": Param(
-            "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
-        ),
+        "landing": landing_param(),
         "force": Param(False, type="boolean", description="reload a province already published"),
     },
     doc_md=__doc__,

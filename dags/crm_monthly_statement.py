@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from crm_alerts import on_failure
-from crm_common import LABEL, RETRY_ARGS, TIMEZONE
+from crm_common import LABEL, RETRY_ARGS, TIMEZONE, provinces_param
 from crm_settings import PROVINCES_SETTING, mask_warehouse_password, setting
 
 from crm_pipeline.tasks.dates import previous_month
@@ -49,11 +49,8 @@ def _month(context: Any) -> str:
             pattern=r"^(\d{6})?$",
             description="month YYYYMM (default: the month before the run)",
         ),
-        "provinces": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": "^[A-Z]{2}$"},
-            description="provinces (default: CRM_PROVINCES / Variable crm_provinces / all)",
+        "provinces": provinces_param(
+            "provinces (default: CRM_PROVINCES / Variable crm_provinces / all)"
         ),
     },
     doc_md=__doc__,
