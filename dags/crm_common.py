@@ -2,7 +2,7 @@
 
 The province task group is the unit an operator looks at: `wait_for_files` (a sensor in
 reschedule mode, so a province still waiting for its `.ok` flags holds no worker slot)
-then `load_province` (the runner for that province only). The group is mapped over the
+then `load_province` (the run of that province only). The group is mapped over the
 run's provinces, so the grid shows one row per province, labelled with its code, and a
 failed province never holds back the others' publication.
 
@@ -39,7 +39,8 @@ LABEL = "{{ crm_province }}"
 PUBLICATION = AssetAlias("crm_warehouse_publication")
 
 #: Transient failures (a locked database, a lost worker) are retried with exponential
-#: backoff: 2, 4, 8 minutes... capped at 30; the runner resumes from its step manifests.
+#: backoff: 2, 4, 8 minutes... capped at 30; the run resumes from its restart ledger
+#: (common/jobs.py): finished steps are not redone.
 RETRY_ARGS: dict[str, Any] = {
     "retries": 3,
     "retry_delay": timedelta(minutes=2),
@@ -214,7 +215,7 @@ def province_group(
             **RETRY_ARGS,
         )
         def load_province(province: str) -> dict[str, Any]:
-            """The runner for one province; an asset event per publication."""
+            """The run of one province; an asset event per publication."""
             from airflow.sdk import Asset
 
             from common.errors import PipelineError

@@ -11,7 +11,7 @@ for all provinces at once: for a mapped task it counts every province's instance
 
 Per province (the mapped `province` group): `wait_for_files` waits for the daily files'
 `.ok` flags in reschedule mode (no worker slot held), `load_province` runs the daily mode
-of the runner, logs the reconciliation counts and emits an event on the asset
+of the run, logs the reconciliation counts and emits an event on the asset
 `crm://warehouse/{province}` with the business date and batch id.
 
 The provinces a night expects come from CRM_PROVINCES or the Airflow Variable
