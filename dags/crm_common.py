@@ -2,12 +2,14 @@
 
 The province task group is the unit an operator looks at: `wait_for_files` (a sensor in
 reschedule mode, so a province still waiting for its `.ok` flags holds no worker slot)
-then `load_province` (the runner for that province only). The group is mapped over the
+then `load_province` (the run of that province only). The group is mapped over the
 run's provinces, so the grid shows one row per province, labelled with its code, and a
 failed province never holds back the others' publication.
 
-Everything here only wires tasks; the decisions are in `crm_pipeline.dag_support`, which
-the tasks import when they run (nothing heavy at parse time).
+Everything here only wires tasks; the decisions are in `crm_pipeline.tasks`, which the
+tasks import when they run (nothing heavy at parse time). What is Airflow's own stays in
+`dags/`: Variables and the secrets masker (`crm_settings`), the failure callback and its
+notifications (`crm_alerts`), assets and retries (here).
 """
 
 from __future__ import annotations
@@ -17,21 +19,28 @@ from typing import Any
 
 from airflow.sdk import (
     AssetAlias,
+    Param,
     PokeReturnValue,
     get_current_context,
     task,
     task_group,
 )
 from airflow.sdk.exceptions import AirflowFailException
+from crm_alerts import on_failure
+from crm_settings import PROVINCES_SETTING, mask_warehouse_password, setting
+
+from crm_pipeline.tasks.dates import business_date
 
 TIMEZONE = "Asia/Shanghai"
 #: Each mapped province task sets `crm_province` in its context first thing, so the grid
 #: labels it with the province code (op_kwargs of a task in a mapped group are not there).
 LABEL = "{{ crm_province }}"
-PUBLICATION = AssetAlias("crm_warehouse_publication")  # = dag_support.PUBLICATION_ALIAS
+#: The asset alias every province task publishes through; the asset itself is per province.
+PUBLICATION = AssetAlias("crm_warehouse_publication")
 
 #: Transient failures (a locked database, a lost worker) are retried with exponential
-#: backoff: 2, 4, 8 minutes... capped at 30; the runner resumes from its step manifests.
+#: backoff: 2, 4, 8 minutes... capped at 30; the run resumes from its restart ledger
+#: (common/jobs.py): finished steps are not redone.
 RETRY_ARGS: dict[str, Any] = {
     "retries": 3,
     "retry_delay": timedelta(minutes=2),
@@ -40,10 +49,26 @@ RETRY_ARGS: dict[str, Any] = {
 }
 
 
-def _on_failure(context: Any) -> None:
-    from crm_pipeline.dag_support import on_failure
+def provinces_param(description: str) -> Param:
+    """The `provinces` parameter of a DAG: province codes, empty for the DAG's default."""
+    return Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": "^[A-Z]{2}$"},
+        description=description,
+    )
 
-    on_failure(context)
+
+def landing_param() -> Param:
+    """The `landing` parameter of the load DAGs (the landing folder a run reads)."""
+    return Param(
+        "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
+    )
+
+
+def asset_uri(province: str) -> str:
+    """The warehouse asset of a province; downstream DAGs schedule on it."""
+    return f"crm://warehouse/{province}"
 
 
 def run_day(context: Any) -> str:
@@ -55,8 +80,6 @@ def run_day(context: Any) -> str:
     """
     params = context.get("params") or {}
     if params.get("business_date"):
-        from crm_pipeline.dag_support import business_date
-
         return business_date(str(params["business_date"]))
     start = context.get("logical_date") or context.get("data_interval_start")
     if start is None:
@@ -75,16 +98,23 @@ def _fail_on_data_problem(exc: Exception) -> AirflowFailException:
     return AirflowFailException(str(exc))
 
 
-@task(on_failure_callback=_on_failure)
+@task(on_failure_callback=on_failure)
 def plan(mode: str) -> list[str]:
     """Check the parameters, prepare the warehouse schema, list the provinces in order."""
     from common.errors import PipelineError
-    from crm_pipeline.dag_support import plan_run
+    from crm_pipeline.tasks.planning import plan_run
 
+    mask_warehouse_password()
     context = get_current_context()
     params = context.get("params") or {}
     try:
-        return plan_run(run_day(context), mode, params.get("provinces") or [], _landing(context))
+        return plan_run(
+            run_day(context),
+            mode,
+            params.get("provinces") or [],
+            _landing(context),
+            expected=setting(PROVINCES_SETTING),
+        )
     except PipelineError as exc:
         raise _fail_on_data_problem(exc) from exc
 
@@ -97,12 +127,12 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
         mode="reschedule",
         poke_interval=poke_interval,
         timeout=timeout,
-        on_failure_callback=_on_failure,
+        on_failure_callback=on_failure,
     )
     def wait_for_fx_rates() -> PokeReturnValue:
         import logging
 
-        from crm_pipeline.dag_support import fx_landing
+        from crm_pipeline.tasks.waiting import fx_landing
 
         context = get_current_context()
         state = fx_landing(run_day(context), _landing(context))
@@ -110,14 +140,14 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
             logging.getLogger(__name__).info("waiting for %s", ", ".join(state.missing))
         return PokeReturnValue(is_done=state.ready)
 
-    @task(task_id="stage_fx_rates", on_failure_callback=_on_failure, **RETRY_ARGS)
+    @task(task_id="stage_fx_rates", on_failure_callback=on_failure, **RETRY_ARGS)
     def stage_fx_rates() -> str:
         from common.errors import PipelineError
-        from crm_pipeline.dag_support import stage_fx
+        from crm_pipeline.tasks.fx import stage_fx
 
         context = get_current_context()
         try:
-            return stage_fx(run_day(context), mode, _landing(context))
+            return stage_fx(run_day(context), _landing(context))
         except PipelineError as exc:
             raise _fail_on_data_problem(exc) from exc
 
@@ -152,13 +182,13 @@ def province_group(
             timeout=timeout,
             exponential_backoff=False,
             map_index_template=LABEL,
-            on_failure_callback=_on_failure,
+            on_failure_callback=on_failure,
         )
         def wait_for_files(province: str) -> PokeReturnValue:
             """Done once every file of the province has its `.ok`; holds no slot meanwhile."""
             import logging
 
-            from crm_pipeline.dag_support import previous_day_gap, province_landing
+            from crm_pipeline.tasks.waiting import previous_day_gap, province_landing
 
             context = get_current_context()
             context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
@@ -181,16 +211,17 @@ def province_group(
         @task(
             map_index_template=LABEL,
             outlets=[PUBLICATION],
-            on_failure_callback=_on_failure,
+            on_failure_callback=on_failure,
             **RETRY_ARGS,
         )
         def load_province(province: str) -> dict[str, Any]:
-            """The runner for one province; an asset event per publication."""
+            """The run of one province; an asset event per publication."""
             from airflow.sdk import Asset
 
             from common.errors import PipelineError
-            from crm_pipeline.dag_support import asset_uri, load_one_province
+            from crm_pipeline.tasks.province_load import load_one_province
 
+            mask_warehouse_password()
             context = get_current_context()
             context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
             params = context.get("params") or {}
@@ -229,7 +260,7 @@ def summary(mode: str, provinces: list[str]) -> dict[str, str]:
     """One line per province from the warehouse; fails the run if any is not published."""
     import logging
 
-    from crm_pipeline.dag_support import publication_statuses
+    from crm_pipeline.tasks.province_load import publication_statuses
 
     context = get_current_context()
     day = run_day(context)

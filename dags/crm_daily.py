@@ -11,7 +11,7 @@ for all provinces at once: for a mapped task it counts every province's instance
 
 Per province (the mapped `province` group): `wait_for_files` waits for the daily files'
 `.ok` flags in reschedule mode (no worker slot held), `load_province` runs the daily mode
-of the runner, logs the reconciliation counts and emits an event on the asset
+of the run, logs the reconciliation counts and emits an event on the asset
 `crm://warehouse/{province}` with the business date and batch id.
 
 The provinces a night expects come from CRM_PROVINCES or the Airflow Variable
@@ -26,8 +26,8 @@ import os
 from datetime import datetime
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag
-from crm_common import TIMEZONE, fx_tasks, plan, province_group, summary
+from airflow.sdk import CronDataIntervalTimetable, dag
+from crm_common import TIMEZONE, fx_tasks, landing_param, plan, province_group, summary
 
 
 def _start() -> datetime:
@@ -44,9 +44,7 @@ def _start() -> datetime:
     max_active_runs=1,
     tags=["crm"],
     params={
-        "landing": Param(
-            "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
-        ),
+        "landing": landing_param(),
     },
     doc_md=__doc__,
 )

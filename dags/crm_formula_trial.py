@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, Param, dag
 from airflow.sdk.exceptions import AirflowFailException
-from crm_common import _on_failure
+from crm_alerts import on_failure
 
 
 class TrialReportLink(BaseOperatorLink):
@@ -47,7 +47,7 @@ class FormulaTrialOperator(BaseOperator):
 
     def execute(self, context: Any) -> str:
         from common.errors import PipelineError
-        from crm_pipeline.dag_support import formula_trial
+        from crm_pipeline.tasks.trial import formula_trial
 
         try:
             report = formula_trial(self.formula_file, self.province, self.business_date, self.mode)
@@ -97,7 +97,7 @@ def crm_formula_trial() -> None:
         province="{{ params.province }}",
         business_date="{{ params.business_date }}",
         mode="{{ params.mode }}",
-        on_failure_callback=_on_failure,
+        on_failure_callback=on_failure,
     )
 
 

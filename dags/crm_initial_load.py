@@ -8,7 +8,7 @@ batch, emitting an event on the asset `crm://warehouse/{province}` with the busi
 and batch id. One province's failure does not stop the others; the `summary` task lists
 each province's state in the warehouse and fails the run if one was not published.
 
-Thin on purpose: every step is `crm_pipeline.runner` through `crm_pipeline.dag_support`,
+Thin on purpose: every step is `crm_pipeline.run` through `crm_pipeline.tasks`,
 imported by the tasks when they run, never at parse time.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import Param, dag
-from crm_common import fx_tasks, plan, province_group, summary
+from crm_common import fx_tasks, landing_param, plan, province_group, provinces_param, summary
 
 
 @dag(
@@ -34,15 +34,10 @@ from crm_common import fx_tasks, plan, province_group, summary
             pattern=r"^\d{8}$",
             description="business date of the dumps, YYYYMMDD",
         ),
-        "provinces": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": "^[A-Z]{2}$"},
-            description="provinces to load (default: every province in the landing zone)",
+        "provinces": provinces_param(
+            "provinces to load (default: every province in the landing zone)"
         ),
-        "landing": Param(
-            "", type="string", description="landing folder (default: CRM_LANDING_DIR / config)"
-        ),
+        "landing": landing_param(),
         "force": Param(False, type="boolean", description="reload a province already published"),
     },
     doc_md=__doc__,

@@ -4,7 +4,8 @@ Runs at 06:00 (Asia/Shanghai) on the 1st of each month, after the last daily loa
 month had the night to finish; it can also be triggered by hand with a `month` (YYYYMM).
 One mapped task per province (labelled with its code), so one province's failure is
 visible on its own and does not stop the others. The work is
-`crm_pipeline.statement.run_statement(month, provinces)`, imported when the task runs.
+`crm_pipeline.statement.produce_statements` (through `crm_pipeline.tasks.monthly_statement`),
+imported when the task runs.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from crm_common import LABEL, RETRY_ARGS, TIMEZONE, _on_failure
+from crm_alerts import on_failure
+from crm_common import LABEL, RETRY_ARGS, TIMEZONE, provinces_param
+from crm_settings import PROVINCES_SETTING, mask_warehouse_password, setting
+
+from crm_pipeline.tasks.dates import previous_month
 
 
 def _month(context: Any) -> str:
     """The `month` param, else the month before the run's logical date (bank time zone)."""
     import pendulum
-
-    from crm_pipeline.dag_support import previous_month
 
     month = str((context.get("params") or {}).get("month") or "")
     if month:
@@ -46,11 +49,8 @@ def _month(context: Any) -> str:
             pattern=r"^(\d{6})?$",
             description="month YYYYMM (default: the month before the run)",
         ),
-        "provinces": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": "^[A-Z]{2}$"},
-            description="provinces (default: CRM_PROVINCES / Variable crm_provinces / all)",
+        "provinces": provinces_param(
+            "provinces (default: CRM_PROVINCES / Variable crm_provinces / all)"
         ),
     },
     doc_md=__doc__,
@@ -58,16 +58,17 @@ def _month(context: Any) -> str:
 def crm_monthly_statement() -> None:
     @task
     def statement_provinces() -> list[str]:
-        from crm_pipeline.dag_support import statement_provinces as provinces_of
+        from crm_pipeline.tasks.planning import statement_provinces as provinces_of
 
         params = get_current_context().get("params") or {}
-        return provinces_of(params.get("provinces") or [])
+        return provinces_of(params.get("provinces") or [], expected=setting(PROVINCES_SETTING))
 
-    @task(map_index_template=LABEL, on_failure_callback=_on_failure, **RETRY_ARGS)
+    @task(map_index_template=LABEL, on_failure_callback=on_failure, **RETRY_ARGS)
     def statement(province: str) -> Any:
         from common.errors import PipelineError
-        from crm_pipeline.dag_support import run_month_statement
+        from crm_pipeline.tasks.monthly_statement import run_month_statement
 
+        mask_warehouse_password()
         context = get_current_context()
         context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
         try:

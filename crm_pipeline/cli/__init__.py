@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(f"crm_pipeline.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"crm_pipeline.cli.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"crm_pipeline.cli.{name}").register(subparsers)
     return parser
 
 

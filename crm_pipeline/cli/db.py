@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from common import settings
 from load.warehouse import Warehouse
 
 
@@ -23,12 +24,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the schema's revision")
-    current.add_argument("--warehouse", metavar="URL")
+    current.add_argument(
+        "--warehouse",
+        metavar="URL",
+        help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL, else config/pipeline.yaml)",
+    )
     current.set_defaults(handler=run_current)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    warehouse = Warehouse(args.warehouse)
+    warehouse = Warehouse(settings.warehouse_url(args.warehouse))
     try:
         before = warehouse.revision()
         warehouse.upgrade(args.revision)
@@ -43,7 +48,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
-    warehouse = Warehouse(args.warehouse)
+    warehouse = Warehouse(settings.warehouse_url(args.warehouse))
     try:
         current, head = warehouse.revision(), warehouse.head()
     finally:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from common import settings
 from crm_pipeline.context import ProvinceSummary
 from crm_pipeline.run import run_date
 
@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--landing",
         type=Path,
-        default=os.environ.get("CRM_LANDING_DIR"),
-        help="landing folder laid out like the SFTP server's /outbound",
+        help="landing folder laid out like the SFTP server's /outbound"
+        " (default: CRM_LANDING_DIR, else config/pipeline.yaml)",
     )
     parser.add_argument(
         "--province",
@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="province to load (repeatable); default: every province found",
     )
     parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
-    parser.add_argument("--staging", type=Path, default=os.environ.get("CRM_STAGING_DIR"))
+    parser.add_argument(
+        "--staging", type=Path, help="staging area (default: CRM_STAGING_DIR, else config)"
+    )
     parser.add_argument(
         "--source",
         choices=["local", "sftp"],
@@ -50,13 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.landing is None:
-        raise SystemExit("crm-pipeline run: --landing is required (or set CRM_LANDING_DIR)")
+    landing = settings.landing_dir(args.landing)
     provinces = [p for item in args.province or [] for p in item.split(",") if p]
     summaries = run_date(
         args.date,
         args.mode,
-        args.landing,
+        landing,
         provinces or None,
         args.warehouse,
         args.staging,
@@ -65,7 +66,7 @@ def handle(args: argparse.Namespace) -> int:
     )
     print(format_summary(args.date, args.mode, summaries))
     if not summaries:
-        print(f"no province found in {args.landing}/{args.date}")
+        print(f"no province found in {landing}/{args.date}")
         return 1
     return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 
+from common import settings
 from common.errors import PipelineError
+from crm_pipeline.tasks.dates import business_day
 from load import report
 from load.warehouse import Warehouse
 
@@ -30,15 +32,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL, else config/pipeline.yaml)",
     )
     parser.set_defaults(handler=run)
-
-
-def parse_date(value: str) -> date:
-    for pattern in ("%Y%m%d", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value, pattern).date()
-        except ValueError:
-            continue
-    raise PipelineError(f"--date {value!r}: expected YYYYMMDD")
 
 
 def _time(value: datetime | None) -> str:
@@ -167,8 +160,8 @@ def render(runs: list[report.RunReport], batches: list[report.BatchReport]) -> s
 
 
 def run(args: argparse.Namespace) -> int:
-    business_date = parse_date(args.date)
-    warehouse = Warehouse(args.warehouse)
+    business_date = business_day(args.date, "--date")
+    warehouse = Warehouse(settings.warehouse_url(args.warehouse))
     try:
         if warehouse.revision() is None:
             raise PipelineError(f"{warehouse!r}: no schema; run `crm-pipeline db upgrade`")

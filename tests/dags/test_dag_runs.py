@@ -156,7 +156,6 @@ def test_a_corrupt_province_fails_alone_and_is_notified(
 
 
 def test_formula_trial_writes_its_report(airflow_db: str, crm_env: dict[str, str]) -> None:
-    pytest.importorskip("crm_pipeline.cli.formula", reason="crm-pipeline formula not built")
     load = _dag("crm_initial_load").test(
         run_conf={"business_date": BUSINESS_DATE, "provinces": ["ZJ"]}
     )
@@ -176,29 +175,16 @@ def test_formula_trial_writes_its_report(airflow_db: str, crm_env: dict[str, str
     assert _xcoms(run, "formula_trial", "_link_TrialReportLink") == [report.resolve().as_uri()]
 
 
-def _daily_writer() -> Any:
-    """The daily change generator of issue 7, when it is in this build."""
-    try:
-        from crm_pipeline.sample.daily import write_daily
-    except ImportError:
-        return None
-    return write_daily
-
-
-@pytest.mark.skipif(
-    _daily_writer() is None,
-    reason="the daily change generator (issue 7: crm_pipeline.sample.daily.write_daily) "
-    "is not there yet",
-)
 def test_daily_loads_each_business_date_in_order(airflow_db: str, crm_env: dict[str, str]) -> None:
     import pendulum
 
-    from crm_pipeline.dag_support import previous_day_gap
+    from crm_pipeline.sample.daily import write_daily
+    from crm_pipeline.tasks.waiting import previous_day_gap
 
     landing = Path(crm_env["CRM_LANDING_DIR"])
     initial = _dag("crm_initial_load").test(run_conf={"business_date": BUSINESS_DATE})
     assert initial.state == "success"
-    _daily_writer()(landing, DAY, 2, seed=11)
+    write_daily(landing, DAY, 2, seed=11)
     warehouse = _warehouse(crm_env)
     daily = _dag("crm_daily")
     # Nights load in order per province: D+2 before D+1 waits (checked without running it).

@@ -1,0 +1,30 @@
+"""The `stage_fx_rates` task: the date's FX rates staged once, before the provinces run.
+
+Every province reads the same staged rates; staging them here means two provinces
+never write the same Parquet file at the same moment.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from common import settings
+from common.errors import PipelineError
+from common.staging import StagingArea
+from crm_pipeline.ingest_step import stage_fx_rates
+from crm_pipeline.tasks.dates import business_date
+from crm_pipeline.tasks.failures import ProvinceFailed
+
+log = logging.getLogger(__name__)
+
+
+def stage_fx(day: str, landing: str = "") -> str:
+    """Stage the FX rates of `day` (a rerun reuses them); the folder they are staged in."""
+    day = business_date(day)
+    area = StagingArea(settings.staging_dir())
+    try:
+        rates = stage_fx_rates(area, settings.landing_dir(landing), day, False)
+    except PipelineError as exc:
+        raise ProvinceFailed("FX", "fx rates", str(exc)) from exc
+    log.info("FX rates of %s staged: %d currencies", day, rates.num_rows)
+    return str(area.fx_dir(day))
