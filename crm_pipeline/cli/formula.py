@@ -13,26 +13,17 @@ them): the other files, such as another team's province entries, stay as they ar
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-
 from common import settings
-from common.errors import ConfigError, PipelineError
+from common.errors import PipelineError
 from common.paths import formulas_dir
-from common.staging import StagingArea
-from crm_pipeline.scoring_base import provinces_with_base, scoring_base
-from transform.scoring import FormulaSet, check_formula_files, formula_paths, load_formulas
-from transform.scoring.registry import AcceptRecord, FormulaRegistry, TrialRecord
-from transform.scoring.report import markdown, svg_histogram
-from transform.scoring.trial import ProvinceTrial, run_trial
-
-REGISTRY_NAME = "formula_registry.jsonl"
+from crm_pipeline.formula_trial import REGISTRY_NAME, check_candidate, sha256_of, try_formula
+from transform.scoring import check_formula_files, formula_paths
+from transform.scoring.registry import AcceptRecord, FormulaRegistry
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,27 +90,6 @@ def _business_date(text: str) -> tuple[str, date]:
     raise PipelineError(f"--date {text!r}: expected YYYYMMDD")
 
 
-def candidate_paths(file: Path, directory: Path) -> list[Path]:
-    """The directory's formula files with `file` in place of its namesake."""
-    others = (
-        [p for p in formula_paths([directory]) if p.name != file.name] if directory.is_dir() else []
-    )
-    return [*others, file]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_candidate(file: Path, directory: Path) -> FormulaSet:
-    if not file.is_file():
-        raise PipelineError(f"{file}: no such file")
-    formula_set, problems = check_formula_files(candidate_paths(file, directory))
-    if problems:
-        raise ConfigError([str(p) for p in problems])
-    return formula_set
-
-
 def handle_check(args: argparse.Namespace) -> int:
     paths = args.paths or [formulas_dir()]
     missing = [p for p in paths if not p.exists()]
@@ -140,50 +110,14 @@ def handle_check(args: argparse.Namespace) -> int:
 
 
 def handle_trial(args: argparse.Namespace) -> int:
-    directory = _formulas_dir(args.formulas)
     staging = _staging_dir(args.staging)
-    day, business_date = _business_date(args.date)
-    candidate_set = _check_candidate(args.file, directory)
-    current_set = load_formulas(directory)
+    day, _ = _business_date(args.date)
     provinces = [p for item in args.province or [] for p in item.split(",") if p]
-    area = StagingArea(staging)
-    provinces = provinces or provinces_with_base(area, day)
-    if not provinces:
-        raise PipelineError(
-            f"no province has staged data or a state snapshot of {day} under {staging}:"
-            " run the load of that date first"
-        )
-    trials: list[ProvinceTrial] = []
-    for province in provinces:
-        base = scoring_base(area, province, day, args.mode)
-        if base is None:
-            raise PipelineError(
-                f"{province}: neither an initial load's scoring input nor a state snapshot"
-                f" of {day} under {staging}"
-            )
-        trials.append(
-            run_trial(
-                province,
-                base.accounts,
-                base.customers,
-                current_set.for_province(province, business_date),
-                candidate_set.for_province(province, business_date),
-            )
-        )
-    sha = _sha256(args.file)
-    out = args.out or staging / day / "trials" / f"{args.file.stem}-{sha[:12]}"
-    report = write_report(out, args.file, sha, business_date, trials, args.limit)
-    FormulaRegistry(staging / REGISTRY_NAME).record_trial(
-        TrialRecord(
-            file=args.file.name,
-            sha256=sha,
-            business_date=business_date.isoformat(),
-            provinces=provinces,
-            qualified={t.province: t.candidate_qualified for t in trials},
-            report=str(report),
-        )
-    )
-    for t in trials:
+    outcome = try_formula(
+        args.file, day, provinces, staging, _formulas_dir(args.formulas), args.mode,
+        args.out, args.limit,
+    )  # fmt: skip
+    for t in outcome.trials:
         for cust_type in sorted(t.candidate_qualified):
             enter = sum(1 for c in t.entering if c.cust_type == cust_type)
             leave = sum(1 for c in t.leaving if c.cust_type == cust_type)
@@ -191,45 +125,8 @@ def handle_trial(args: argparse.Namespace) -> int:
                 f"{t.province} {cust_type}: qualified {t.current_qualified.get(cust_type, 0)} -> "
                 f"{t.candidate_qualified[cust_type]} (enter {enter}, leave {leave})"
             )
-    print(f"report: {report}")
+    print(f"report: {outcome.report}")
     return 0
-
-
-def write_report(
-    out: Path, file: Path, sha: str, business_date: date, trials: list[ProvinceTrial], limit: int
-) -> Path:
-    """Markdown report, one SVG per histogram, and the full enter/leave lists as CSV."""
-    out.mkdir(parents=True, exist_ok=True)
-    svg_names: dict[tuple[str, str], str] = {}
-    for t in trials:
-        for h in t.histograms:
-            name = f"histogram-{t.province}-{h.cust_type}.svg"
-            (out / name).write_text(
-                svg_histogram(h, f"{t.province} {h.cust_type} scores (candidate)"), encoding="utf-8"
-            )
-            svg_names[(t.province, h.cust_type)] = name
-    rows = [
-        (t.province, direction, c)
-        for t in trials
-        for direction, changes in (("enter", t.entering), ("leave", t.leaving))
-        for c in changes
-    ]
-    changes = pa.table(
-        {
-            "province": [r[0] for r in rows],
-            "change": [r[1] for r in rows],
-            "cust_key": [r[2].cust_key for r in rows],
-            "cust_type": [r[2].cust_type for r in rows],
-            "score_now": pa.array([r[2].current_score for r in rows], pa.decimal128(20, 2)),
-            "score_candidate": pa.array([r[2].candidate_score for r in rows], pa.decimal128(20, 2)),
-        }
-    )
-    pacsv.write_csv(changes, out / "changes.csv")
-    report = out / "report.md"
-    report.write_text(
-        markdown(str(file), sha, business_date, trials, svg_names, limit), encoding="utf-8"
-    )
-    return report
 
 
 def handle_accept(args: argparse.Namespace) -> int:
@@ -237,7 +134,7 @@ def handle_accept(args: argparse.Namespace) -> int:
     registry = FormulaRegistry(_staging_dir(args.staging) / REGISTRY_NAME)
     if not args.file.is_file():
         raise PipelineError(f"{args.file}: no such file")
-    sha = _sha256(args.file)
+    sha = sha256_of(args.file)
     trial = registry.latest_trial(args.file.name, sha)
     if trial is None:
         earlier = registry.trials(args.file.name)
@@ -256,7 +153,7 @@ def handle_accept(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 1
-    candidate_set = _check_candidate(args.file, directory)
+    candidate_set = check_candidate(args.file, directory)
     target = directory / args.file.name
     directory.mkdir(parents=True, exist_ok=True)
     if args.file.resolve() != target.resolve():

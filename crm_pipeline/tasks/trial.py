@@ -1,19 +1,18 @@
 """The `formula_trial` task: `crm-pipeline formula trial` on a date's staged data.
 
-It goes through the command line's own parser so the DAG and the analysts' command can
-never disagree about options. The report lands in a folder named after the formula file
-and the first characters of its sha256, so two versions of one file never share a report.
+It calls what the analysts' command calls (`crm_pipeline.formula_trial.try_formula`), so
+the two never disagree. The report lands in a folder named after the formula file and the
+first characters of its sha256, so two versions of one file never share a report.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from common import settings
 from common.errors import PipelineError
-from common.paths import project_path
-from crm_pipeline.cli import build_parser
+from common.paths import formulas_dir, project_path
+from crm_pipeline.formula_trial import try_formula
 from crm_pipeline.tasks.dates import business_date
 
 
@@ -24,16 +23,7 @@ def formula_trial(formula_file: str, province: str, day: str, mode: str = "") ->
         raise PipelineError(f"{path}: no such formula file")
     day = business_date(day)
     staging = settings.staging_dir()
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    out = staging / day / "trials" / f"{path.stem}-{sha[:12]}"
-    argv = ["formula", "trial", str(path), "--date", day, "--staging", str(staging)]
-    argv += ["--out", str(out)]
-    if province:
-        argv += ["--province", province]
-    if mode:
-        argv += ["--mode", mode]
-    args = build_parser().parse_args(argv)
-    status = int(args.handler(args))
-    if status != 0:
-        raise PipelineError(f"formula trial of {path.name} ended with status {status}")
-    return out / "report.md"
+    outcome = try_formula(
+        path, day, [province] if province else [], staging, formulas_dir(), mode or None
+    )
+    return outcome.report
