@@ -80,7 +80,7 @@ def compute_day(
     touched, old_keys, new_keys = touched_keys(old_customers, customers, owners)
     wanted = pc.unique(new_keys) if formula_changed else touched.keys
     gone = gone_customers(old_customers, old_keys, touched.gone, priority, formulas.formula_ids)
-    day = rescore(customers.table, new_keys, wanted, new_accounts, formulas, priority, gone)
+    rescored = rescore(customers.table, new_keys, wanted, new_accounts, formulas, priority, gone)
 
     _, txn_rejects, _ = day_transactions(ingested)
     rejects = pa.concat_tables(
@@ -102,15 +102,15 @@ def compute_day(
         business_date=ctx.day,
         province=province,
         mode="daily",
-        customers=day.customers,
-        links=day.links,
-        source_customers=day.records,
-        accounts=day.accounts,
+        customers=rescored.customers,
+        links=rescored.links,
+        source_customers=rescored.records,
+        accounts=rescored.accounts,
         rejects=rejects,
         files=files,
         formula_ids=formulas.formula_ids,
     )
-    qualified = pc.sum(day.scores.column("qualified").cast(pa.int64())).as_py() or 0
+    qualified = pc.sum(rescored.scores.column("qualified").cast(pa.int64())).as_py() or 0
     log.info(
         "%s %s: %d customer and %d account changes applied, %d merged customers re-scored "
         "(%d qualify), %d no longer exist",
@@ -118,11 +118,11 @@ def compute_day(
         ctx.business_date,
         customers.applied.num_rows,
         accounts.applied.num_rows,
-        day.merged.num_rows,
+        rescored.merged.num_rows,
         qualified,
         len(touched.gone),
     )
-    return DayResult(customers.table, new_accounts, batch, day.merged.num_rows, qualified)
+    return DayResult(customers.table, new_accounts, batch, rescored.merged.num_rows, qualified)
 
 
 def _file_column(table: pa.Table) -> pa.Table:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,6 +25,7 @@ from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load import txn as wtxn
+from load.warehouse import Warehouse
 
 _RECONCILED = ("read", "kept", "set_aside", "filtered")
 
@@ -61,7 +61,7 @@ def _daily_steps(
     province: str,
     rates: Callable[[], pa.Table],
     summary: ProvinceSummary,
-    warehouse: Any,
+    warehouse: Warehouse,
     run_id: int,
 ) -> None:
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)

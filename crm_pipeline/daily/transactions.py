@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +22,7 @@ from crm_pipeline.crash import crash_point
 from crm_pipeline.daily.inputs import Ingested, staged_files, txn_records
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
 from load import txn as wtxn
+from load.warehouse import Warehouse
 from transform.conform import first_occurrence, quote_raw_lines
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def day_transactions(
 
 
 def crm_transactions(
-    warehouse: Any,
+    warehouse: Warehouse,
     province: str,
     business_date: date,
     txns: pa.Table,
@@ -128,7 +128,7 @@ def crm_transactions(
 
 def load_transactions(
     ctx: RunContext,
-    warehouse: Any,
+    warehouse: Warehouse,
     province: str,
     batch_id: int,
     ingested: list[Ingested],
