@@ -10,8 +10,8 @@ import pytest
 
 from common.batch import FileCounts
 from common.errors import PipelineError
-from common.schema import FX_RATE, SOURCE_CUSTOMER, conform
-from crm_pipeline.daily.apply import known_customers
+from common.schema import FX_RATE, REJECT, SOURCE_CUSTOMER, conform
+from crm_pipeline.daily.apply import known_customers, split_ignored
 from crm_pipeline.daily.revalue import revalue
 from crm_pipeline.daily.run import file_totals
 from crm_pipeline.daily.touched import account_owners, touched_keys
@@ -155,3 +155,30 @@ def test_file_totals_sum_the_reconciled_counts() -> None:
     ]
     assert file_totals(files) == {"read": 15, "kept": 11, "set_aside": 2, "filtered": 2}
     assert file_totals([]) == {"read": 0, "kept": 0, "set_aside": 0, "filtered": 0}
+
+
+def test_a_delete_of_an_unknown_key_is_ignored_unless_sent_twice() -> None:
+    """f1:1 and f1:3 delete unknown keys (ignored); f2:1 deletes key 8 again (a cross-file
+    duplicate: set aside, not ignored); f2:2 deletes an unknown key that conform set aside
+    (ignored all the same); f1:2 updates a known record (applied)."""
+    actions = pa.table(
+        {"file": ["f1", "f1", "f1", "f2", "f2"], "line": pa.array([1, 2, 3, 1, 2], pa.int64()),
+         "action": ["D", "U", "D", "D", "D"], "source": ["RTL"] * 5,
+         "key": ["9", "1", "8", "8", "7"]}
+    )  # fmt: skip
+    state = pa.table({"source": ["RTL"], "cust_no": ["1"]})
+    kept = pa.table(
+        {"file": ["f1", "f1", "f1"], "line": pa.array([1, 2, 3], pa.int64()),
+         "source": ["RTL"] * 3, "cust_no": ["9", "1", "8"]}
+    )  # fmt: skip
+    rejects = conform(
+        pa.table({"file": ["f2", "f2"], "line": pa.array([1, 2], pa.int64()), "raw": ["", ""],
+                  "reason": ["duplicate", "orphan"], "branch": ["ZJ", "ZJ"]}),
+        REJECT,
+    )  # fmt: skip
+    changes = split_ignored(actions, state, KEY_C, kept, rejects)
+    assert changes.ignored == {"f1": 2, "f2": 1}
+    assert changes.rows.select(["file", "line", "action"]).to_pylist() == [
+        {"file": "f1", "line": 2, "action": "U"}
+    ]
+    assert changes.rejects.select(["file", "line"]).to_pylist() == [{"file": "f2", "line": 1}]
