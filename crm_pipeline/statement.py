@@ -42,11 +42,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common import config as cfg
+from common import settings
 from common.errors import PipelineError
 from common.paths import project_path
+from common.schema import MONEY
 from common.staging import StagingArea
 from crm_pipeline.state import read_state_accounts
+from load import txn as wtxn
+from load.warehouse import Warehouse
+from transform.changes import composite_key
+from transform.fx import CNY_EXACT
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +92,12 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 def _balances(staging: Path, province: str, day: date) -> pa.Table:
     """(source, acct_no, balance, balance_cny) of a state snapshot."""
-    accounts = read_state_accounts(StagingArea(staging), province, day)
+    area = StagingArea(staging)
+    accounts = read_state_accounts(area, province, day)
     if accounts is None:
         raise PipelineError(
             f"{province}: the state snapshot of {day:%Y%m%d} is missing "
-            f"({StagingArea(staging).state_dir(province, day.strftime('%Y%m%d'))}): "
+            f"({area.state_dir(province, day.strftime('%Y%m%d'))}): "
             "a statement needs the snapshots at the month's boundaries"
         )
     return accounts.select(["source", "acct_no", "balance", "balance_cny"])
@@ -99,8 +105,6 @@ def _balances(staging: Path, province: str, day: date) -> pa.Table:
 
 def _dates(engine: Any, province: str, first: date, last: date) -> tuple[date, date]:
     """(opening, closing) business dates of the month; PipelineError if it cannot be made."""
-    from load import txn as wtxn
-
     published = wtxn.published_dates(engine, province)
     in_month = [d for d in published if first <= d <= last]
     if not in_month:
@@ -133,7 +137,6 @@ def account_lines(
     (source, acct_no, balance[, balance_cny]), `txns` (source, acct_no, dc, amount).
     """
     keys = ["source", "acct_no"]
-    money = pa.decimal128(20, 2)
     table = accounts.join(
         opening.select([*keys, "balance"]).rename_columns([*keys, "opening_balance"]),
         keys=keys,
@@ -151,20 +154,20 @@ def account_lines(
         sums = part.group_by(keys).aggregate([("amount", "sum"), ("amount", "count")])
         sums = sums.rename_columns([*keys, f"{name}_total", f"{name}_count"])
         table = table.join(sums, keys=keys, join_type="left outer")
-    zero = pa.scalar(_ZERO, money)
+    zero = pa.scalar(_ZERO, MONEY)
     columns: dict[str, Any] = {}
     for name in ("opening_balance", "closing_balance", "debit_total", "credit_total"):
-        columns[name] = pc.fill_null(table.column(name).cast(money), zero)
+        columns[name] = pc.fill_null(table.column(name).cast(MONEY), zero)
     for name in ("debit_count", "credit_count"):
         columns[name] = pc.fill_null(table.column(name), 0).cast(pa.int32())
     closing_cny = pc.fill_null(
-        table.column("closing_cny").cast(pa.decimal128(38, 8)),
-        pa.scalar(Decimal("0"), pa.decimal128(38, 8)),
+        table.column("closing_cny").cast(CNY_EXACT),
+        pa.scalar(Decimal("0"), CNY_EXACT),
     )
     expected = pc.subtract(
         pc.add(columns["opening_balance"], columns["credit_total"]), columns["debit_total"]
     )
-    agrees = pc.equal(expected.cast(money), columns["closing_balance"])
+    agrees = pc.equal(expected.cast(MONEY), columns["closing_balance"])
     sends_txn = pc.is_in(table.column("source"), value_set=pa.array(TXN_SYSTEMS))
     reconciled = pc.if_else(sends_txn, agrees, pa.scalar(None, pa.bool_()))
     out = pa.table(
@@ -203,8 +206,8 @@ def customer_lines(customers: pa.Table, accounts: pa.Table) -> pa.Table:
             "accounts": pc.fill_null(table.column("acct_no_count"), 0).cast(pa.int32()),
             "txn_count": txn_count.cast(pa.int32()),
             "closing_cny": pc.fill_null(
-                table.column("closing_cny_sum").cast(pa.decimal128(38, 8)),
-                pa.scalar(Decimal("0"), pa.decimal128(38, 8)),
+                table.column("closing_cny_sum").cast(CNY_EXACT),
+                pa.scalar(Decimal("0"), CNY_EXACT),
             ),
         }
     ).sort_by("crm_cust_id")
@@ -266,8 +269,6 @@ def produce_province(
     engine: Any, month: str, province: str, staging: Path, out: Path
 ) -> StatementSummary:
     """One province's statement, export file and purge; PipelineError on a problem."""
-    from load import txn as wtxn
-
     done = wtxn.purge_record(engine, month, province)
     if done is not None:
         return StatementSummary(
@@ -282,12 +283,9 @@ def produce_province(
     txns = wtxn.month_transactions(engine, province, opening_date, closing_date)
     accounts = account_lines(crm_accounts, opening, closing, txns)
     statements = customer_lines(customers, accounts)
-    mine = pc.is_in(
-        pc.binary_join_element_wise(txns.column("source"), txns.column("acct_no"), "\x1f"),
-        value_set=pc.binary_join_element_wise(
-            accounts.column("source"), accounts.column("acct_no"), "\x1f"
-        ),
-    )
+    keys = ["source", "acct_no"]
+    mine = pc.is_in(composite_key(txns, keys), value_set=composite_key(accounts, keys))
+    transactions = int(pc.sum(pc.cast(mine, pa.int64())).as_py() or 0)
     path = out / month / f"{province}.csv"
     digest = write_export(path, statements, accounts, txns.filter(mine))
     purged = wtxn.record_statement(
@@ -304,14 +302,14 @@ def produce_province(
     log.info(
         "%s %s: %d statements, %d accounts, %d transactions; %d details purged; %s",
         province, month, statements.num_rows, accounts.num_rows,
-        int(pc.sum(mine).as_py() or 0), purged, path,
+        transactions, purged, path,
     )  # fmt: skip
     return StatementSummary(
         province,
         "produced",
         customers=statements.num_rows,
         accounts=accounts.num_rows,
-        transactions=int(pc.sum(pc.cast(mine, pa.int64())).as_py() or 0),
+        transactions=transactions,
         purged=purged,
         file=path,
         opening_date=opening_date,
@@ -328,16 +326,14 @@ def produce_statements(
 ) -> list[StatementSummary]:
     """Every requested province's statement (default: those published in the month).
 
-    One province's failure does not stop the others; its summary says why.
+    One province's failure does not stop the others; its summary says why. The warehouse
+    and the staging area are the argument, else the environment, else config
+    (`common.settings`).
     """
-    from load import txn as wtxn
-    from load.warehouse import Warehouse
-
     first, last = month_bounds(month)
-    warehouse = Warehouse(warehouse_url)
+    warehouse = Warehouse(settings.warehouse_url(warehouse_url))
     warehouse.upgrade()
-    settings = cfg.settings()
-    staging = staging or project_path(settings.staging_dir)
+    staging = settings.staging_dir(staging)
     out = out or project_path(DEFAULT_OUT)
     wanted = list(provinces) if provinces else wtxn.provinces_published_in(
         warehouse.engine, first, last

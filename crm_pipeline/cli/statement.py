@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--staging",
         type=Path,
-        default=os.environ.get("CRM_STAGING_DIR"),
-        help="staging folder holding the state snapshots (default: config)",
+        help="staging folder holding the state snapshots (default: CRM_STAGING_DIR or config)",
     )
     parser.add_argument(
         "--out", type=Path, help="folder of the printer's files (default var/statements)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm_pipeline.run import run_date
 from tests.daily.conftest import World
 
 QUALIFIED = (
@@ -13,8 +14,6 @@ QUALIFIED = (
 def test_daily_runs_equal_an_initial_load_of_the_last_day(world: World) -> None:
     assert world.full is not None
     url = f"sqlite:///{world.root / 'full.db'}"
-    from crm_pipeline.run import run_date
-
     summaries = run_date(
         world.day(5), "initial", world.full, warehouse_url=url, staging=world.root / "full_stg"
     )

@@ -1,0 +1,146 @@
+"""One business date computed from the previous state: the new state and the daily batch.
+
+Nothing is written here: `compute_day` reads the previous state snapshot and the day's
+staged files, and returns what the `apply` step writes (the batch's tables and the new
+state snapshot).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from common import config as cfg
+from common.batch import FileCounts, ProvinceBatch
+from common.paths import formulas_dir
+from common.schema import REJECT, conform
+from crm_pipeline.context import RunContext
+from crm_pipeline.daily.apply import (
+    apply_account_changes,
+    apply_customer_changes,
+    known_customers,
+)
+from crm_pipeline.daily.inputs import Ingested, change_records, staged_files
+from crm_pipeline.daily.rescore import gone_customers, rescore
+from crm_pipeline.daily.revalue import revalue
+from crm_pipeline.daily.touched import account_owners, touched_keys
+from crm_pipeline.daily.transactions import day_transactions
+from crm_pipeline.reconcile import count_by_file, reconciled_counts
+from crm_pipeline.state import STATE_ACCOUNT, read_state
+from transform.scoring import load_formulas
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DayResult:
+    """Everything a daily run computes before it writes anything."""
+
+    customers: pa.Table  # new state, SOURCE_CUSTOMER
+    accounts: pa.Table  # new state, STATE_ACCOUNT
+    batch: ProvinceBatch
+    merged: int
+    qualified: int
+
+
+def compute_day(
+    ctx: RunContext,
+    province: str,
+    previous: date,
+    ingested: list[Ingested],
+    rates: pa.Table,
+) -> DayResult:
+    """Apply the day's staged change files to the previous state; build the daily batch."""
+    formula_set = load_formulas(formulas_dir())
+    formulas = formula_set.for_province(province, ctx.day)
+    before = formula_set.for_province(province, previous)
+    formula_changed = (
+        formulas.formula_ids != before.formula_ids or formulas.export_filter != before.export_filter
+    )
+    priority = cfg.provinces().source_priority
+    old_customers, old_accounts = read_state(ctx.area, province, previous)
+
+    # Customers first: a day's accounts may belong to a customer it adds.
+    customer_changes, customers = apply_customer_changes(
+        old_customers, staged_files(ingested, "customer")
+    )
+    revalued, moved = revalue(old_accounts, rates, formulas.export_filter)
+    account_changes, accounts = apply_account_changes(
+        old_accounts, revalued, staged_files(ingested, "account"), known_customers(customers),
+        rates, formulas.export_filter,
+    )  # fmt: skip
+    new_accounts = conform(accounts.table, STATE_ACCOUNT)
+
+    owners = account_owners(accounts, revalued, moved)
+    touched, old_keys, new_keys = touched_keys(old_customers, customers, owners)
+    wanted = pc.unique(new_keys) if formula_changed else touched.keys
+    gone = gone_customers(old_customers, old_keys, touched.gone, priority, formulas.formula_ids)
+    rescored = rescore(customers.table, new_keys, wanted, new_accounts, formulas, priority, gone)
+
+    _, txn_rejects, _ = day_transactions(ingested)
+    rejects = pa.concat_tables(
+        [pq.read_table(r["rejects"]).cast(REJECT) for r in ingested]
+        + [
+            customer_changes.rejects.cast(REJECT),
+            account_changes.rejects.cast(REJECT),
+            txn_rejects,
+        ]
+    )
+    files = _change_file_counts(
+        ingested,
+        [customer_changes.rejects, account_changes.rejects],
+        [customers.applied, accounts.applied],
+        {**customer_changes.ignored, **account_changes.ignored},
+        customers.applied,
+    )
+    batch = ProvinceBatch(
+        business_date=ctx.day,
+        province=province,
+        mode="daily",
+        customers=rescored.customers,
+        links=rescored.links,
+        source_customers=rescored.records,
+        accounts=rescored.accounts,
+        rejects=rejects,
+        files=files,
+        formula_ids=formulas.formula_ids,
+    )
+    qualified = pc.sum(rescored.scores.column("qualified").cast(pa.int64())).as_py() or 0
+    log.info(
+        "%s %s: %d customer and %d account changes applied, %d merged customers re-scored "
+        "(%d qualify), %d no longer exist",
+        province,
+        ctx.business_date,
+        customers.applied.num_rows,
+        accounts.applied.num_rows,
+        rescored.merged.num_rows,
+        qualified,
+        len(touched.gone),
+    )
+    return DayResult(customers.table, new_accounts, batch, rescored.merged.num_rows, qualified)
+
+
+def _file_column(table: pa.Table) -> pa.Table:
+    return table.select(["file"]).cast(pa.schema([("file", pa.string())]))
+
+
+def _change_file_counts(
+    ingested: list[Ingested],
+    late_rejects: list[pa.Table],
+    applied: list[pa.Table],
+    ignored: dict[str, int],
+    customers_applied: pa.Table,
+) -> list[FileCounts]:
+    """FileCounts of the change files, reconciled (TXN files are counted once their details
+    load)."""
+    late = count_by_file(pa.concat_tables([_file_column(r) for r in late_rejects]))
+    kept = count_by_file(pa.concat_tables([_file_column(a) for a in applied]))
+    flagged = count_by_file(
+        customers_applied.filter(pc.invert(customers_applied.column("id_valid")))
+    )
+    return reconciled_counts(change_records(ingested), kept, late, ignored, flagged)

@@ -1,0 +1,123 @@
+"""A province's daily run as steps: ingest, apply, load, transactions.
+
+The steps are those of the initial load's framework (`crm_pipeline.steps.ProvinceSteps`):
+recorded in the warehouse's control tables, skipped on a rerun when their outputs are
+intact; `load` and `transactions` resume after their last committed chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from common.batch import FileCounts, ProvinceBatch
+from common.staging import BATCH_TABLES
+from crm_pipeline.context import ProvinceSummary, RunContext
+from crm_pipeline.daily.business_dates import previous_business_date
+from crm_pipeline.daily.day import compute_day
+from crm_pipeline.daily.transactions import load_transactions
+from crm_pipeline.ingest_step import ingest_files, landed_files
+from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
+from crm_pipeline.state import write_state, yyyymmdd
+from crm_pipeline.steps import ProvinceSteps, StepResult
+from load import txn as wtxn
+from load.warehouse import Warehouse
+
+_RECONCILED = ("read", "kept", "set_aside", "filtered")
+
+
+def file_totals(files: Sequence[FileCounts]) -> dict[str, int]:
+    """The step's counts of its files: read, kept, set aside and filtered, summed."""
+    return {name: sum(int(getattr(f, name)) for f in files) for name in _RECONCILED}
+
+
+def run_daily_province(
+    ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
+) -> None:
+    """One province's daily run (see `crm_pipeline.daily`); PipelineError on a problem.
+
+    A date whose batch and details are both published is not run again unless forced.
+    """
+    warehouse = province_warehouse(ctx)
+    if (
+        not ctx.force
+        and warehouse.is_published(ctx.day, province, "daily")
+        and wtxn.txn_loaded(warehouse.engine, province, ctx.day)
+    ):
+        summary.status = "already published"
+        return
+    record_run(
+        warehouse, ctx, province,
+        lambda run_id: _daily_steps(ctx, province, rates, summary, warehouse, run_id),
+    )  # fmt: skip
+
+
+def _daily_steps(
+    ctx: RunContext,
+    province: str,
+    rates: Callable[[], pa.Table],
+    summary: ProvinceSummary,
+    warehouse: Warehouse,
+    run_id: int,
+) -> None:
+    found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
+    staging = ctx.run_staging(province)
+    steps = ProvinceSteps(staging, ctx.force, warehouse, run_id)
+    ingested = steps.run("ingest", lambda _: ingest_files(staging, found.files, ctx.force))["files"]
+    previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
+    paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
+
+    def apply_step(_: int) -> StepResult:
+        day = compute_day(ctx, province, previous, ingested, rates())
+        for name in BATCH_TABLES:
+            pq.write_table(getattr(day.batch, name), paths[name])
+        state = write_state(ctx.area, province, ctx.business_date, day.customers, day.accounts)
+        files = day.batch.files
+        counts = {
+            **file_totals(files),
+            "written": day.batch.customers.num_rows,
+            "qualified": day.qualified,
+        }
+        info = {
+            "previous": yyyymmdd(previous),
+            "files": [asdict(f) for f in files],
+            "source_customers": day.customers.num_rows,
+            "merged": day.merged,
+            "qualified": day.qualified,
+            "formula_ids": day.batch.formula_ids,
+        }
+        outputs: list[Path] = [*paths.values(), *state]
+        return outputs, counts, info
+
+    applied = steps.run("apply", apply_step)
+    files = [FileCounts(**f) for f in applied["files"]]
+    batch = ProvinceBatch(
+        business_date=ctx.day,
+        province=province,
+        mode="daily",
+        customers=pq.read_table(paths["customers"]),
+        links=pq.read_table(paths["links"]),
+        source_customers=pq.read_table(paths["source_customers"]),
+        accounts=pq.read_table(paths["accounts"]),
+        rejects=pq.read_table(paths["rejects"]),
+        files=files,
+        formula_ids=applied["formula_ids"],
+    )
+
+    batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
+
+    def txn_step(_: int) -> StepResult:
+        txn_files = load_transactions(ctx, warehouse, province, batch_id, ingested)
+        return [], file_totals(txn_files), {"files": [asdict(f) for f in txn_files]}
+
+    txn_files = [FileCounts(**f) for f in steps.run("transactions", txn_step)["files"]]
+    summary.files = [*files, *txn_files]
+    summary.source_customers = int(applied["source_customers"])
+    summary.merged_customers = int(applied["merged"])
+    summary.qualified = int(applied["qualified"])
+    summary.batch_id = batch_id
+    summary.status = "published"
