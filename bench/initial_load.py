@@ -7,9 +7,9 @@
    sized so that the four systems send about --accounts account records in all. The dump
    is kept under --work and reused by later runs of the same size and seed.
 2. Starts a throwaway PostgreSQL (as tests/servers/postgres.py does, fsync on) unless
-   --warehouse-url names one, and runs the initial load end to end (`runner.run_date`,
+   --warehouse-url names one, and runs the initial load end to end (`crm_pipeline.run.run_date`,
    exactly as `crm-pipeline run --mode initial` does) in a child process. The steps are
-   timed by wrapping the functions the runner calls (ingest, conform, merge, score, state,
+   timed by wrapping the functions the run calls (ingest, conform, merge, score, state,
    warehouse write) with `time.perf_counter`; nothing in the pipeline is changed for it.
 3. In the same run, the two references, each in its own child process:
    the floor (read every byte of the same files; parse the delimited ones with
@@ -67,18 +67,18 @@ from bench.support.timing import Label, wrap  # noqa: E402
 
 # --- what is timed: the one table to update when the pipeline's functions move ----------
 # The entry point the pipeline child calls (exactly as `crm-pipeline run --mode initial`).
-RUN_DATE = ("crm_pipeline.runner", "run_date")
+RUN_DATE = ("crm_pipeline.run", "run_date")
 # (module, function or Class.method, row label, input role, beside): the module is the one
 # whose global the caller looks the function up in. A label of None names the row after
 # the step (the call's argument after self: ProvinceSteps.run(name, body)), by STEP_NAMES;
 # role "-": no input files; beside: ran while another step did (not on the critical path).
 TIMED: tuple[tuple[str, str, str | None, str | None, bool], ...] = (
     ("load.warehouse", "Warehouse.upgrade", "warehouse schema (alembic)", "-", False),
-    ("crm_pipeline.runner", "stage_fx_rates", "FX rates", "-", False),
-    ("crm_pipeline.runner", "ProvinceSteps.run", None, None, False),
-    ("crm_pipeline.runner", "write_state", "state snapshot (beside the load)", "-", True),
+    ("crm_pipeline.run", "stage_fx_rates", "FX rates", "-", False),
+    ("crm_pipeline.steps", "ProvinceSteps.run", None, None, False),
+    ("crm_pipeline.initial", "write_state", "state snapshot (beside the load)", "-", True),
 )
-# The runner's steps (crm_pipeline.runner._initial_steps), and whose files are their input.
+# The initial load's steps (crm_pipeline.initial.InitialLoad.run), and whose files are their input.
 STEP_NAMES = {
     "ingest": "ingest: parse, type, stage (all files)",
     "conform": "conform: customers + ids, accounts + FX",
