@@ -10,20 +10,34 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import config as cfg
 from common.errors import PipelineError
 
+if TYPE_CHECKING:
+    from extract.sftp import CredentialsProvider
+
 log = logging.getLogger(__name__)
 
 
-def fetch_province(business_date: str, province: str, mode: str, landing: Path) -> None:
-    """Fetch the province's branches (cities optional) and the date's FX file into `landing`."""
-    from extract.sftp import SftpFetcher  # paramiko only when the SFTP source is used
+def fetch_province(
+    business_date: str,
+    province: str,
+    mode: str,
+    landing: Path,
+    credentials: CredentialsProvider | None = None,
+) -> None:
+    """Fetch the province's branches (cities optional) and the date's FX file into `landing`.
+
+    `credentials`: where the SFTP login comes from (connection id -> credentials); the
+    environment by default, an Airflow connection when a DAG task passes its provider.
+    """
+    from extract.sftp import SftpFetcher, from_environment  # paramiko only for SFTP
 
     provinces = cfg.provinces()
     settings = cfg.settings().source.sftp
-    report = SftpFetcher(settings).fetch_date(
+    report = SftpFetcher(settings, provider=credentials or from_environment).fetch_date(
         business_date,
         provinces.branches_of(province),
         landing,

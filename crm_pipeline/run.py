@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -20,6 +21,9 @@ from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from extract.landing import provinces_in_landing
 from load.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from extract.sftp import CredentialsProvider
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +53,14 @@ def run_date(
     staging: Path | None = None,
     force: bool = False,
     source: str | None = None,
+    credentials: CredentialsProvider | None = None,
 ) -> list[ProvinceSummary]:
     """Load every requested province (all found in the landing zone by default).
 
     With the SFTP source (`source="sftp"`, or `source.kind: sftp` in config/pipeline.yaml)
     each province's files are first fetched into `landing`; without named provinces every
-    configured province is fetched.
+    configured province is fetched, with the SFTP login `credentials` gives (default: the
+    environment; the DAG tasks pass an Airflow connection's).
     """
     source = settings.source_kind(source)
     ctx = RunContext(
@@ -90,7 +96,7 @@ def run_date(
         fetch = source == "sftp" and (force or not warehouse.is_published(ctx.day, province, mode))
         if fetch:
             try:
-                fetch_province(business_date, province, mode, landing)
+                fetch_province(business_date, province, mode, landing, credentials)
             except PipelineError as exc:
                 summaries.append(ProvinceSummary(province, "failed", error=str(exc)))
                 continue

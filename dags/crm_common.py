@@ -217,6 +217,7 @@ def province_group(
         def load_province(province: str) -> dict[str, Any]:
             """The run of one province; an asset event per publication."""
             from airflow.sdk import Asset
+            from sftp_connection import credentials_from_connection
 
             from common.errors import PipelineError
             from crm_pipeline.tasks.province_load import load_one_province
@@ -232,6 +233,7 @@ def province_group(
                     province,
                     _landing(context),
                     force=bool(params.get("force", False)),
+                    credentials=credentials_from_connection,
                 )
             except PipelineError as exc:
                 raise _fail_on_data_problem(exc) from exc

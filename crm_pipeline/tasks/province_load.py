@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import settings
 from common.jobs import JobLedger, JobState
@@ -20,6 +20,9 @@ from crm_pipeline.tasks.dates import business_date, business_day
 from crm_pipeline.tasks.failures import ProvinceFailed
 from crm_pipeline.tasks.sqlite_lock import single_sqlite_writer
 from load.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from extract.sftp import CredentialsProvider
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +77,25 @@ def _log_counts(summary: ProvinceSummary) -> None:
 
 
 def load_one_province(
-    day: str, mode: str, province: str, landing: str = "", force: bool = False
+    day: str,
+    mode: str,
+    province: str,
+    landing: str = "",
+    force: bool = False,
+    credentials: CredentialsProvider | None = None,
 ) -> dict[str, Any]:
     """Load one province; return its counts (the task's XCom), or raise ProvinceFailed
-    naming step and reason."""
+    naming step and reason. `credentials`: the SFTP login's provider (the DAG passes the
+    Airflow connection's)."""
     day = business_date(day)
     url = settings.warehouse_url()
     staging = settings.staging_dir()
     folder = settings.landing_dir(landing)
     log.info("%s %s %s: loading from %s", province, day, mode, folder)
     with single_sqlite_writer(url):
-        [summary] = run_date(day, mode, folder, [province], url, staging, force=force)
+        [summary] = run_date(
+            day, mode, folder, [province], url, staging, force=force, credentials=credentials
+        )
     _log_counts(summary)
     run_staging = StagingArea(staging).run(day, province, mode)
     if summary.status == "failed":
