@@ -66,6 +66,7 @@ from crm_pipeline.runner import (
     run_load_step,
     state_dir,
 )
+from extract.lines import raw_lines
 from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import (
     StagedFile,
@@ -74,7 +75,6 @@ from transform.conform import (
     under_export_filter,
 )
 from transform.fx import CNY_EXACT, to_cny, with_rates
-from transform.ingest import raw_lines
 from transform.merge import merge_customers, resolve_keys
 
 log = logging.getLogger(__name__)
@@ -462,6 +462,7 @@ def _staged_files(ingested: list[dict[str, Any]], role: str) -> list[StagedFile]
             r["system"],
             r["entity"],
             r["branch"],
+            raw_lines,
         )
         for r in ingested
         if layouts.layout_for(r["system"], r["entity"]).role == role

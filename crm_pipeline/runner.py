@@ -32,6 +32,7 @@ from common.intermediate import IPC_SUFFIX, read_schema
 from common.paths import formulas_dir, project_path
 from common.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 from crm_pipeline.buckets import merge_bucket, score_bucket
+from extract.flag import read_checker
 from extract.landing import (
     LandedFile,
     ProvinceFiles,
@@ -39,6 +40,8 @@ from extract.landing import (
     province_files,
     provinces_in_landing,
 )
+from extract.lines import raw_lines
+from extract.records import iter_raw_chunks
 from transform.conform import StagedFile
 from transform.fx import rates_table
 from transform.ingest import ingest_file
@@ -128,7 +131,14 @@ def stage_fx_rates(ctx: RunContext) -> pa.Table:
     steps = StepLog(out.parent, ctx.force)
     if not steps.done("fx"):
         result = ingest_file(
-            landed.path, layouts.layouts["FXR_RATE"], layouts, landed.flag, out, ""
+            iter_raw_chunks(landed.path, layouts.layouts["FXR_RATE"]),
+            landed.path,
+            layouts.layouts["FXR_RATE"],
+            layouts,
+            out,
+            "",
+            raw_lines,
+            read_checker(landed.name, landed.flag),
         )
         if result.set_aside:
             reasons = "; ".join(
@@ -370,7 +380,16 @@ def _ingest_one(landed: LandedFile, out: Path, rejects_out: Path) -> tuple[int, 
     """Parse, type and stage one file (in a worker process): its read, kept, set aside."""
     layouts = cfg.layouts()
     layout = layouts.layout_for(landed.system, landed.entity)
-    result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+    result = ingest_file(
+        iter_raw_chunks(landed.path, layout),
+        landed.path,
+        layout,
+        layouts,
+        out,
+        landed.branch,
+        raw_lines,
+        read_checker(landed.name, landed.flag),
+    )
     pq.write_table(result.rejects, rejects_out)
     return result.read, result.kept, result.set_aside
 
@@ -544,6 +563,7 @@ def _initial_steps(
                 r["system"],
                 r["entity"],
                 r["branch"],
+                raw_lines,
             )
             for r in ingested
             if layouts.layout_for(r["system"], r["entity"]).role == role

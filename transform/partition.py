@@ -381,31 +381,3 @@ def partitioned(
         for name in ("kept", "filtered", "flagged"):
             _add(getattr(result, name), f.source_path.name, count[name])
     return result
-
-
-def partition_province(
-    customer_files: Sequence[StagedFile],
-    account_files: Sequence[StagedFile],
-    rates: pa.Table,
-    export_filter: Decimal | None,
-    *,
-    drop_filtered: bool,
-    buckets: int,
-    out: Path,
-) -> Partitioned:
-    """Apply the conform rules to a province's staged files and cut it into `buckets`, in
-    this process (the runner runs the same file jobs in worker processes).
-
-    Equivalent, record for record, to `conform_customers` + `conform_accounts` over the
-    whole province; only the order differs (bucket by bucket, file order within one).
-    """
-    counts = [
-        cut_customers(f, first, buckets, out)
-        for f, first in zip(customer_files, first_rows(customer_files, "cust_no"), strict=True)
-    ]
-    for f, first in zip(account_files, first_rows(account_files, "acct_no"), strict=True):
-        numbers = numbers_of(out, customer_files, f.system)
-        counts.append(
-            cut_accounts(f, first, numbers, rates, export_filter, drop_filtered, buckets, out)
-        )
-    return partitioned(customer_files, account_files, counts, buckets, out)
