@@ -11,7 +11,7 @@ not rejected). Identification numbers are normalized here, once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -248,49 +248,39 @@ def apply_account_rules(
     None: the rejects' raw lines are left for the caller to quote, once per file)."""
     rejects: list[pa.Table] = []
 
-    dups = table.filter(pa.array(~first))
-    rejects.append(
-        _rejects_for(
-            dups,
-            files,
-            pc.binary_join_element_wise(
-                "account number already sent in another branch file: ", dups.column("acct_no"), ""
-            ),
-        )
-    )
-    table = table.filter(pa.array(first))
+    def set_aside(table: pa.Table, drop: pa.Array, why: Callable[[pa.Table], pa.Array]) -> pa.Table:
+        """`table` without the rows of `drop`; their REJECT rows (reason `why(rows)`) kept."""
+        rows = table.filter(drop)
+        rejects.append(_rejects_for(rows, files, why(rows)))
+        return table.filter(pc.invert(drop))
 
-    orphan = pa.array(~known[first])
-    orphans = table.filter(orphan)
-    rejects.append(
-        _rejects_for(
-            orphans,
-            files,
-            pc.binary_join_element_wise(
-                "orphan: customer ",
-                orphans.column("cust_no"),
-                " is not a known ",
-                orphans.column("source"),
-                " customer",
-                "",
-            ),
-        )
+    table = set_aside(
+        table,
+        pa.array(~first),
+        lambda rows: pc.binary_join_element_wise(
+            "account number already sent in another branch file: ", rows.column("acct_no"), ""
+        ),
     )
-    table = table.filter(pc.invert(orphan))
-
+    table = set_aside(
+        table,
+        pa.array(~known[first]),
+        lambda rows: pc.binary_join_element_wise(
+            "orphan: customer ",
+            rows.column("cust_no"),
+            " is not a known ",
+            rows.column("source"),
+            " customer",
+            "",
+        ),
+    )
     table = with_rates(table, rates)
-    no_rate = pc.is_null(table.column("cny_per_100"))
-    rateless = table.filter(no_rate)
-    rejects.append(
-        _rejects_for(
-            rateless,
-            files,
-            pc.binary_join_element_wise(
-                "no FX rate for currency ", rateless.column("currency"), ""
-            ),
-        )
+    table = set_aside(
+        table,
+        pc.is_null(table.column("cny_per_100")),
+        lambda rows: pc.binary_join_element_wise(
+            "no FX rate for currency ", rows.column("currency"), ""
+        ),
     )
-    table = table.filter(pc.invert(no_rate))
 
     rate = table.column("cny_per_100")
     table = table.append_column("balance_cny", to_cny(table.column("balance"), rate))

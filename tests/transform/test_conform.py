@@ -101,21 +101,10 @@ def test_export_filter_exact_to_the_fen_and_only_for_retail(tmp_path: Path) -> N
 
 
 def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -> None:
-    from tests.extract.test_records import fixed_line
+    from tests.extract.test_records import acct, fixed_line
 
     def rtl_acct(acct_no: str, balance: str, currency: str) -> dict[str, str]:
-        return {
-            "acct_no": acct_no,
-            "cust_no": "R1",
-            "product": "D",
-            "currency": currency,
-            "balance": balance,
-            "term_months": "0",
-            "open_date": "20200101",
-            "maturity_date": "00000000",
-            "status": "N",
-            "branch_code": "330100001",
-        }
+        return acct(acct_no, balance, cust_no="R1", currency=currency)
 
     cust = {
         "cust_no": "R1",
