@@ -30,7 +30,10 @@ def _read(name: str) -> tuple[list[dict[str, str]], list[tuple[int, str, str]], 
     read, control = 0, Decimal("0.00")
     for chunk in iter_raw_chunks(CASES / name, layout):
         columns = {k: [v.strip() for v in c.to_pylist()] for k, c in chunk.columns.items()}
-        rows += [dict(zip(columns, values, strict=True)) for values in zip(*columns.values())]
+        rows += [
+            dict(zip(columns, values, strict=True))
+            for values in zip(*columns.values(), strict=True)
+        ]
         rejects += [(r.line, r.raw, r.reason) for r in chunk.rejects]
         read += chunk.read
         control += chunk.control_sum(layout)
@@ -47,7 +50,9 @@ def test_fixed_width_gb18030_customers_with_chinese_names() -> None:
     assert rows[1]["address"] == "浙江省宁波市海曙区中山西路88号"
     assert (rejects, read, control) == ([], 3, Decimal("0.00"))
     verify_against_flag(CASES / name, landed.flag)
-    assert raw_lines(CASES / name, {2}, CFG.layouts["RTL_CUST"])[2].startswith("RC0002          P欧阳小明")
+    assert raw_lines(CASES / name, {2}, CFG.layouts["RTL_CUST"])[2].startswith(
+        "RC0002          P欧阳小明"
+    )
 
 
 def test_delimited_utf8_holdings_and_their_control_sum() -> None:
