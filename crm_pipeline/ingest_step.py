@@ -21,11 +21,18 @@ from common.staging import RunStaging, StagingArea, staged_name
 from crm_pipeline.crash import crash_point
 from crm_pipeline.steps import StepResult
 from crm_pipeline.workers import worker_pool
+from extract.flag import read_checker
 from extract.landing import LandedFile, ProvinceFiles, fx_file, province_files
+from extract.lines import raw_lines
+from extract.records import iter_raw_chunks
+from transform.conform import StagedFile
 from transform.fx import rates_table
 from transform.ingest import ingest_file
 
 log = logging.getLogger(__name__)
+
+# The ingest step's record of one file (`ingest_files`' info, kept in its ledger entry).
+Ingested = dict[str, Any]
 
 # Files are ingested by this many worker processes at once (both cores of the machine;
 # each file is parsed, typed and staged by one worker). CRM_INGEST_WORKERS overrides it.
@@ -46,7 +53,10 @@ def _ingest_one(landed: LandedFile, staging: RunStaging) -> tuple[int, int, int]
     layouts = cfg.layouts()
     layout = layouts.layout_for(landed.system, landed.entity)
     out = staging.parsed(landed.name)
-    result = ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+    result = ingest_file(
+        iter_raw_chunks(landed.path, layout), landed.path, layout, layouts, out, landed.branch,
+        raw_lines, read_checker(landed.name, landed.flag),
+    )  # fmt: skip
     pq.write_table(result.rejects, staging.parsed_rejects(landed.name))
     return result.read, result.kept, result.set_aside
 
@@ -124,9 +134,11 @@ def stage_fx_rates(area: StagingArea, landing: Path, business_date: str, force: 
     ledger = JobLedger(area.fx_jobs(business_date), force, area.filesystem)
     if not ledger.done("fx"):
         ledger.start("fx")
+        layout = layouts.layouts["FXR_RATE"]
         result = ingest_file(
-            landed.path, layouts.layouts["FXR_RATE"], layouts, landed.flag, out, ""
-        )
+            iter_raw_chunks(landed.path, layout), landed.path, layout, layouts, out, "",
+            raw_lines, read_checker(landed.name, landed.flag),
+        )  # fmt: skip
         if result.set_aside:
             reasons = "; ".join(
                 f"line {r['line']}: {r['reason']}" for r in result.rejects.to_pylist()
@@ -145,3 +157,22 @@ def landed_files(landing: Path, business_date: str, province: str, mode: str) ->
     if found.problems:
         raise PipelineError("not published: " + "; ".join(str(p) for p in found.problems))
     return found
+
+
+def staged_files(ingested: list[Ingested], role: str) -> list[StagedFile]:
+    """The staged files whose layout has `role` (customer, account, txn), in file order:
+    the later steps' view of what the ingest step recorded."""
+    layouts = cfg.layouts()
+    return [
+        StagedFile(
+            Path(r["path"]),
+            Path(r["staged"]),
+            layouts.layout_for(r["system"], r["entity"]),
+            r["system"],
+            r["entity"],
+            r["branch"],
+            raw_lines,
+        )
+        for r in ingested
+        if layouts.layout_for(r["system"], r["entity"]).role == role
+    ]

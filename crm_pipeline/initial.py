@@ -23,13 +23,12 @@ from common.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 from common.staging import RunStaging
 from crm_pipeline.buckets import merge_bucket, score_bucket
 from crm_pipeline.context import ProvinceSummary, RunContext
-from crm_pipeline.ingest_step import ingest_files, landed_files
+from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
 from crm_pipeline.state import write_state
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from crm_pipeline.workers import Job, bucket_workers, run_jobs
-from transform.conform import StagedFile
 from transform.partition import (
     FileCut,
     bucket_count,
@@ -161,26 +160,11 @@ class InitialLoad:
         )
         summary.status = "published"
 
-    def _staged(self, ingested: list[dict[str, Any]], role: str) -> list[StagedFile]:
-        layout_of = self.layouts.layout_for
-        return [
-            StagedFile(
-                Path(r["path"]),
-                Path(r["staged"]),
-                layout_of(r["system"], r["entity"]),
-                r["system"],
-                r["entity"],
-                r["branch"],
-            )
-            for r in ingested
-            if layout_of(r["system"], r["entity"]).role == role
-        ]
-
     def _conform(self, ingested: list[dict[str, Any]]) -> StepResult:
         """Each file cut into buckets by a worker (its own restart point); customer files
         first, since an account goes to the bucket of its customer."""
-        customer_files = self._staged(ingested, "customer")
-        account_files = self._staged(ingested, "account")
+        customer_files = staged_files(ingested, "customer")
+        account_files = staged_files(ingested, "account")
         cut, buckets = self.staging.partition, self.buckets
         ledger = self.steps.ledger.of("conform")
         masks = first_rows(customer_files, "cust_no")

@@ -1,7 +1,14 @@
-"""The `.ok` flag file: `{data file name}|{bytes}|{record count}|{control sum}` + LF."""
+"""The `.ok` flag file: `{data file name}|{bytes}|{record count}|{control sum}` + LF, and
+the one comparison of what was observed of a data file with what its flag says.
+
+Every place that holds a file against its flag (landing, the fetched-file verification,
+ingestion) calls `check_against_flag` with what it has seen, so the rule and its messages
+are written once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -11,6 +18,8 @@ from common.errors import FileRejected
 
 @dataclass(frozen=True)
 class Flag:
+    """What the sending system says of a data file it has finished writing."""
+
     data_file: str
     size: int
     records: int
@@ -41,3 +50,36 @@ def read_flag(ok_path: Path) -> Flag:
 
 def flag_path(data_path: Path) -> Path:
     return data_path.with_suffix(".ok")
+
+
+def check_against_flag(
+    file: str,
+    flag: Flag,
+    *,
+    name: str | None = None,
+    size: int | None = None,
+    records: int | None = None,
+    control_sum: Decimal | None = None,
+) -> None:
+    """Raise FileRejected (naming `file`) at the first observation that disagrees with
+    `flag`, in this order: the data file's name, its bytes, its records, its control sum.
+    An observation not given (None) is not checked: the size is known before a file is
+    read, the records and control sum only once it has been read through its layout."""
+    if name is not None and flag.data_file != name:
+        raise FileRejected(file, f"flag names another file: {flag.data_file}")
+    if size is not None and size != flag.size:
+        raise FileRejected(file, f"{size} bytes, flag says {flag.size} (truncated or corrupt)")
+    if records is not None and records != flag.records:
+        raise FileRejected(file, f"{records} records, flag says {flag.records}")
+    if control_sum is not None and control_sum != flag.control_sum:
+        raise FileRejected(file, f"control sum {control_sum}, flag says {flag.control_sum}")
+
+
+def read_checker(file: str, flag: Flag) -> Callable[[int, Decimal], None]:
+    """The check of a file's records and control sum, once read, against its flag: what
+    ingestion (`transform.ingest.ingest_file`'s `check`) calls before it stages anything."""
+
+    def check(records: int, control_sum: Decimal) -> None:
+        check_against_flag(file, flag, records=records, control_sum=control_sum)
+
+    return check

@@ -3,7 +3,8 @@
 The landing zone is laid out like the file-exchange server's `/outbound` (core-dumps.md
 section 1), whether it is a local folder (embedded default) or the mirror the SFTP fetcher
 fills. A `.dat` is considered only once its `.ok` exists; its size must match the flag
-before anything reads it (record count and control sum are checked while parsing).
+before anything reads it (record count and control sum are checked once the file is
+read: `extract.flag.read_checker`, called by ingestion).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from common.config import ProvinceConfig
 from common.errors import FileRejected
-from extract.flag import Flag, flag_path, read_flag
+from extract.flag import Flag, check_against_flag, flag_path, read_flag
 
 _NAME = re.compile(
     r"^(?P<sys>[A-Z]{3})_(?P<ent>[A-Z]+)_(?:(?P<branch>[A-Z0-9]+)_)?(?P<date>\d{8})\.dat$"
@@ -57,11 +58,7 @@ def check_landed(path: Path, branch: str) -> LandedFile:
     flag = read_flag(ok)
     if not path.exists():
         raise FileRejected(path.name, "flag is there but the data file is missing")
-    if flag.data_file != path.name:
-        raise FileRejected(path.name, f"flag names another file: {flag.data_file}")
-    size = path.stat().st_size
-    if size != flag.size:
-        raise FileRejected(path.name, f"{size} bytes, flag says {flag.size} (truncated or corrupt)")
+    check_against_flag(path.name, flag, name=path.name, size=path.stat().st_size)
     system, entity, _, _ = parse_name(path.name)
     return LandedFile(system, entity, branch, path, flag)
 

@@ -11,7 +11,7 @@ not rejected). Identification numbers are normalized here, once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,15 +22,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.config import Layout
+from common.records import RawLines
+from common.rejects import reject_rows
 from common.schema import MONEY, REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 from transform.fx import CNY_EXACT, to_cny, with_rates
 from transform.identity import normalize_id_numbers
-from transform.ingest import raw_lines
+from transform.orphans import known_customer_rows
 
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A file of the province after ingestion: where its kept records are, and its layout."""
+    """A file of the province after ingestion: where its kept records are, its layout, and
+    how to quote its lines as sent (the caller's reader: `extract.lines.raw_lines`)."""
 
     source_path: Path  # the landed .dat (to quote raw lines of later rejects)
     staged: Path  # Parquet of kept typed records
@@ -38,6 +41,7 @@ class StagedFile:
     system: str
     entity: str
     branch: str
+    raw_lines: RawLines  # (source_path, lines, layout) -> each line's text as sent
 
 
 @dataclass
@@ -67,18 +71,8 @@ def _constant(value: str | None, n: int) -> pa.Array:
 def _rejects_for(rows: pa.Table, files: Sequence[StagedFile] | None, reason: pa.Array) -> pa.Table:
     """REJECT rows for records rejected after ingestion, quoting their raw lines; with
     `files` None, "raw" is left empty for the caller to quote once (`quote_raw_lines`)."""
-    if rows.num_rows == 0:
-        return REJECT.empty_table()
-    table = pa.table(
-        {
-            "file": rows.column("file"),
-            "line": rows.column("line"),
-            "raw": pa.repeat(pa.scalar("", pa.string()), rows.num_rows),
-            "reason": reason,
-            "field": pa.nulls(rows.num_rows, pa.string()),
-            "branch": rows.column("branch"),
-        },
-        schema=REJECT,
+    table = reject_rows(
+        rows.column("line"), reason, file=rows.column("file"), branch=rows.column("branch")
     )
     return table if files is None else quote_raw_lines(table, files)
 
@@ -96,7 +90,7 @@ def quote_raw_lines(rejects: pa.Table, files: Sequence[StagedFile]) -> pa.Table:
     for name, line in zip(file_col, line_col, strict=True):
         wanted.setdefault(name, set()).add(line)
     texts = {
-        name: raw_lines(by_name[name].source_path, lines, by_name[name].layout)
+        name: by_name[name].raw_lines(by_name[name].source_path, lines, by_name[name].layout)
         for name, lines in wanted.items()
     }
     raws = [texts[name][line] for name, line in zip(file_col, line_col, strict=True)]
@@ -126,28 +120,6 @@ def first_occurrence(table: pa.Table, key: list[str]) -> np.ndarray:
     _, first = np.unique(combined, return_index=True)
     mask[first] = True
     return mask
-
-
-def _known_customers(table: pa.Table, customers: pa.Table) -> np.ndarray:
-    """Mask of the account rows whose (source, cust_no) is among `customers`' records.
-
-    One hash lookup per system (`is_in` against that system's customer numbers) instead
-    of a join, which would copy every account column.
-    """
-    known = np.zeros(table.num_rows, dtype=bool)
-    if table.num_rows == 0:
-        return known
-    source = table.column("source")
-    cust_no = table.column("cust_no")
-    customer_source = customers.column("source")
-    for system in pc.unique(source).to_pylist():
-        rows = pc.equal(source, system)
-        value_set = customers.column("cust_no").filter(pc.equal(customer_source, system))
-        found = pc.is_in(cust_no.filter(rows), value_set=value_set.combine_chunks())
-        known[np.flatnonzero(rows.to_numpy(zero_copy_only=False))] = found.to_numpy(
-            zero_copy_only=False
-        )
-    return known
 
 
 def _in_file_order(table: pa.Table) -> pa.Table:
@@ -252,7 +224,7 @@ def conform_accounts(
     parts = [account_rows(pq.read_table(f.staged), f) for f in files]
     table = pa.concat_tables(parts) if parts else SOURCE_ACCOUNT.empty_table()
     first = first_occurrence(table, ["source", "acct_no"])
-    known = _known_customers(table, customers)
+    known = known_customer_rows(table, customers)
     conformed = apply_account_rules(
         table, first, known, files, rates, export_filter, drop_filtered=drop_filtered
     )
@@ -276,49 +248,39 @@ def apply_account_rules(
     None: the rejects' raw lines are left for the caller to quote, once per file)."""
     rejects: list[pa.Table] = []
 
-    dups = table.filter(pa.array(~first))
-    rejects.append(
-        _rejects_for(
-            dups,
-            files,
-            pc.binary_join_element_wise(
-                "account number already sent in another branch file: ", dups.column("acct_no"), ""
-            ),
-        )
-    )
-    table = table.filter(pa.array(first))
+    def set_aside(table: pa.Table, drop: pa.Array, why: Callable[[pa.Table], pa.Array]) -> pa.Table:
+        """`table` without the rows of `drop`; their REJECT rows (reason `why(rows)`) kept."""
+        rows = table.filter(drop)
+        rejects.append(_rejects_for(rows, files, why(rows)))
+        return table.filter(pc.invert(drop))
 
-    orphan = pa.array(~known[first])
-    orphans = table.filter(orphan)
-    rejects.append(
-        _rejects_for(
-            orphans,
-            files,
-            pc.binary_join_element_wise(
-                "orphan: customer ",
-                orphans.column("cust_no"),
-                " is not a known ",
-                orphans.column("source"),
-                " customer",
-                "",
-            ),
-        )
+    table = set_aside(
+        table,
+        pa.array(~first),
+        lambda rows: pc.binary_join_element_wise(
+            "account number already sent in another branch file: ", rows.column("acct_no"), ""
+        ),
     )
-    table = table.filter(pc.invert(orphan))
-
+    table = set_aside(
+        table,
+        pa.array(~known[first]),
+        lambda rows: pc.binary_join_element_wise(
+            "orphan: customer ",
+            rows.column("cust_no"),
+            " is not a known ",
+            rows.column("source"),
+            " customer",
+            "",
+        ),
+    )
     table = with_rates(table, rates)
-    no_rate = pc.is_null(table.column("cny_per_100"))
-    rateless = table.filter(no_rate)
-    rejects.append(
-        _rejects_for(
-            rateless,
-            files,
-            pc.binary_join_element_wise(
-                "no FX rate for currency ", rateless.column("currency"), ""
-            ),
-        )
+    table = set_aside(
+        table,
+        pc.is_null(table.column("cny_per_100")),
+        lambda rows: pc.binary_join_element_wise(
+            "no FX rate for currency ", rows.column("currency"), ""
+        ),
     )
-    table = table.filter(pc.invert(no_rate))
 
     rate = table.column("cny_per_100")
     table = table.append_column("balance_cny", to_cny(table.column("balance"), rate))

@@ -1,4 +1,5 @@
-"""Raw string columns -> typed Arrow columns, with the records that fail set aside.
+"""Raw string columns (`common.records.RawChunk`, from `extract.records`) -> typed Arrow
+columns, with the records that fail set aside.
 
 A record is set aside for the first field that fails its type (date, amount, whole number)
 or its code set (core-dumps.md section 7), with the field named in the reason. Checks are
@@ -14,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.amounts import well_formed_amounts
 from common.config import FieldSpec, Layout, LayoutConfig
-from transform.parse import RawChunk
+from common.records import RawChunk
 
 
 @dataclass(frozen=True)
@@ -34,26 +36,8 @@ class TypedChunk:
     keys: pa.Table  # key columns + line of every sound row (for the file's duplicate check)
 
 
-def _amount_pattern(spec: FieldSpec) -> str:
-    decimals = f"{{1,{spec.scale}}}" if spec.max_scale else f"{{{spec.scale}}}"
-    return rf"^-?[0-9]{{1,18}}\.[0-9]{decimals}$"
-
-
 def amount_type(spec: FieldSpec) -> pa.DataType:
     return pa.decimal128(20 if spec.scale <= 2 else 12 + spec.scale, spec.scale)
-
-
-def well_formed_amounts(values: pa.Array, spec: FieldSpec) -> pa.Array:
-    """Boolean mask of the values that are amounts as the layout defines them."""
-    return pc.fill_null(pc.match_substring_regex(values, _amount_pattern(spec)), False)
-
-
-def control_sum(raw_values: pa.Array, spec: FieldSpec) -> Decimal:
-    """Sum of the well-formed amounts of a control column (core-dumps.md section 8)."""
-    values = pc.utf8_trim(raw_values, " ")
-    ok = well_formed_amounts(values, spec)
-    total = pc.sum(pc.cast(pc.filter(values, ok), pa.decimal128(38, spec.scale))).as_py()
-    return Decimal(total) if total is not None else Decimal("0.00")
 
 
 def _prepare(values: pa.Array, spec: FieldSpec, layout: Layout) -> pa.Array:
@@ -81,10 +65,7 @@ def type_chunk(chunk: RawChunk, layout: Layout, codes: LayoutConfig) -> TypedChu
             first_bad[newly] = j
             bad_value[j] = values
             reason_kind[j] = kind
-    total = Decimal("0.00")
-    if layout.control:
-        spec = next(f for f in layout.fields if f.name == layout.control)
-        total = control_sum(chunk.columns[spec.name], spec)
+    total = chunk.control_sum(layout)
     undecodable = chunk.undecodable
     rejected = (first_bad >= 0) | undecodable
     rejects: list[FieldReject] = []

@@ -153,9 +153,3 @@ def _chunks(values: pa.Array | pa.ChunkedArray) -> Batches:
 def first_appearance(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.bool_]:
     """Mask of the values seen for the first time, in order (a null is the value "")."""
     return first_appearance_streamed(_chunks(values))
-
-
-def repeated_rows(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
-    """Rows (ascending) whose value occurs more than once (a null is the value "")."""
-    read = _chunks(values)
-    return repeated_rows_streamed(hashes_of(read()), read)

@@ -1,17 +1,23 @@
-"""One landed data file -> its typed records staged as Parquet, its rejects, its counts.
+"""One landed data file's raw chunks -> its typed records staged as Parquet, its rejects,
+its counts.
 
-Chunks are parsed and typed one at a time and appended to a file, so memory is
-bounded by the chunk, not the file. The file-wide rules that need every line are applied
-at the end: the control sum against the `.ok` flag, and duplicate keys (every record of a
-key that appears more than once in the file is set aside, since nobody can tell which copy
-is right). The typed chunks wait in an Arrow file until then, so the staged Parquet file is
-written once, without the duplicates.
+The caller composes the step (Spring Batch's reader / processor / writer): it reads the
+file with `extract.records.iter_raw_chunks`, passes the raw-line lookup
+(`extract.lines.raw_lines`) and the check of the file against its flag
+(`extract.flag.read_checker`); this module only types, applies the file's rules and stages.
+
+Chunks are typed one at a time and appended to a file, so memory is bounded by the chunk,
+not the file. The file-wide rules that need every line are applied at the end: the check
+of records and control sum (before anything is staged), and duplicate keys (every record
+of a key that appears more than once in the file is set aside, since nobody can tell which
+copy is right). The typed chunks wait in an Arrow file until then, so the staged Parquet
+file is written once, without the duplicates.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,15 +28,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.config import Layout, LayoutConfig
-from common.errors import FileRejected
 from common.intermediate import STAGED_PARQUET
-from common.schema import REJECT
-from extract.flag import Flag
+from common.records import RawChunk, RawLines
+from common.rejects import reject_rows
 from transform.fields import TypedChunk, type_chunk
 from transform.hashing import hashes_of, repeated_rows_streamed, taken
-from transform.parse import CHUNK_BYTES, RawChunk, iter_line_blocks, iter_raw_chunks
 
-RAW_BLOCK_BYTES = 16 * 1024 * 1024  # read size when looking up raw lines
+# Called with the records read and the control sum of a whole file, before it is staged:
+# raises (FileRejected) when they disagree with the file's flag.
+ReadCheck = Callable[[int, Decimal], None]
+
+
+def _no_check(records: int, control_sum: Decimal) -> None:
+    """For a caller that has nothing to hold the file against."""
 
 
 @dataclass(frozen=True)
@@ -46,54 +56,43 @@ class IngestedFile:
     control_sum: Decimal
 
 
-def _reject_table(rows: list[tuple[int, str, str, str | None]], file: str, branch: str) -> pa.Table:
-    return pa.table(
-        {
-            "file": pa.array([file] * len(rows), pa.string()),
-            "line": pa.array([r[0] for r in rows], pa.int64()),
-            "raw": pa.array([r[1] for r in rows], pa.string()),
-            "reason": pa.array([r[2] for r in rows], pa.string()),
-            "field": pa.array([r[3] for r in rows], pa.string()),
-            "branch": pa.array([branch] * len(rows), pa.string()),
-        },
-        schema=REJECT,
-    )
-
-
 def ingest_file(
+    chunks: Iterable[RawChunk],
     path: Path,
     layout: Layout,
     codes: LayoutConfig,
-    flag: Flag,
     staged: Path,
     branch: str,
-    chunk_bytes: int = CHUNK_BYTES,
+    raw_lines: RawLines,
+    check: ReadCheck = _no_check,
 ) -> IngestedFile:
-    """Parse, type and stage one file; raise FileRejected when it disagrees with its flag."""
+    """Type and stage the raw `chunks` of the landed file `path` (in order, as its reader
+    yields them); `check` (the flag check) may reject the file once it is read, before
+    anything is staged. `raw_lines` quotes the lines of duplicate keys as sent."""
     name = path.name
     staged.parent.mkdir(parents=True, exist_ok=True)
     # Private to this process: two runs staging the same shared file (the FX rates) race safely.
     partial = staged.with_suffix(f".{os.getpid()}.partial")
-    reject_rows: list[tuple[int, str, str, str | None]] = []
+    found: list[tuple[int, str, str, str | None]] = []  # set aside: line, raw, why, field
     keys = KeyLog(partial.with_suffix(".keys"), layout.key)
     # The typed chunks go to an Arrow file first and to Parquet once the duplicate keys are
     # known: the staged file is written once, without the duplicates, instead of written
     # and then rewritten (decoded and encoded again) whenever a file has any.
-    chunks = partial.with_suffix(".chunks")
+    typed_file = partial.with_suffix(".chunks")
     read = 0
     control_sum = Decimal("0.00")
     writer: pa.ipc.RecordBatchStreamWriter | None = None
     try:
         try:
-            for raw in iter_raw_chunks(path, layout, chunk_bytes):
+            for raw in chunks:
                 read += raw.read
-                reject_rows += [(r.line, r.raw, r.reason, None) for r in raw.rejects]
+                found += [(r.line, r.raw, r.reason, None) for r in raw.rejects]
                 typed: TypedChunk = type_chunk(raw, layout, codes)
                 control_sum += typed.control_sum
-                reject_rows += [(r.line, r.raw, r.reason, r.field) for r in typed.rejects]
+                found += [(r.line, r.raw, r.reason, r.field) for r in typed.rejects]
                 keys.add(typed.keys)
                 if writer is None:
-                    writer = pa.ipc.new_stream(chunks, typed.table.schema)
+                    writer = pa.ipc.new_stream(typed_file, typed.table.schema)
                 writer.write_table(typed.table)
                 del raw, typed
         finally:
@@ -101,10 +100,7 @@ def ingest_file(
             if writer is not None:
                 writer.close()
         try:
-            if read != flag.records:
-                raise FileRejected(name, f"{read} records, flag says {flag.records}")
-            if control_sum != flag.control_sum:
-                raise FileRejected(name, f"control sum {control_sum}, flag says {flag.control_sum}")
+            check(read, control_sum)
             duplicates = keys.repeated_lines()
         finally:
             keys.discard()
@@ -113,18 +109,28 @@ def ingest_file(
             _write_empty(partial, layout, codes)
             dup_rows, table_rows = pa.table({k: [] for k in ["line", *layout.key]}), 0
         else:
-            dup_rows, table_rows = _write_staged(chunks, partial, duplicates, ["line", *layout.key])
+            dup_rows, table_rows = _write_staged(
+                typed_file, partial, duplicates, ["line", *layout.key]
+            )
     finally:
-        chunks.unlink(missing_ok=True)
+        typed_file.unlink(missing_ok=True)
     if dup_rows.num_rows:
         dup_lines = dup_rows.column("line").to_pylist()
         raws = raw_lines(path, set(dup_lines), layout)
         key_values = zip(*(dup_rows.column(k).to_pylist() for k in layout.key), strict=True)
         for line, values in zip(dup_lines, key_values, strict=True):
             key_text = ",".join(f"{k}={v!r}" for k, v in zip(layout.key, values, strict=True))
-            reject_rows.append((line, raws[line], f"duplicate key: {key_text}", layout.key[0]))
+            found.append((line, raws[line], f"duplicate key: {key_text}", layout.key[0]))
     partial.replace(staged)
-    rejects = _reject_table(sorted(reject_rows), name, branch)
+    found.sort()
+    rejects = reject_rows(
+        [r[0] for r in found],
+        [r[2] for r in found],
+        file=name,
+        branch=branch,
+        raw=[r[1] for r in found],
+        field=[r[3] for r in found],
+    )
     if table_rows + rejects.num_rows != read:
         raise AssertionError(
             f"{name}: reconciliation broken: {read} read, {table_rows} kept, "
@@ -171,15 +177,7 @@ def _write_staged(
 
 
 def _write_empty(partial: Path, layout: Layout, codes: LayoutConfig) -> None:
-    empty = RawChunk(
-        {f.name: pa.array([], pa.string()) for f in layout.fields},
-        np.empty(0, np.int64),
-        pa.array([], pa.string()),
-        np.zeros(0, bool),
-        [],
-        0,
-    )
-    pq.write_table(type_chunk(empty, layout, codes).table, partial)
+    pq.write_table(type_chunk(RawChunk.empty(layout), layout, codes).table, partial)
 
 
 class KeyLog:
@@ -244,29 +242,3 @@ def key_text(keys: pa.Table, key: list[str]) -> pa.Array:
         values = keys.column(name).cast(pa.string()).fill_null("")
         parts += [pc.binary_length(values).cast(pa.string()), values]
     return pc.binary_join_element_wise(*parts, ":").combine_chunks()
-
-
-def raw_lines(path: Path, lines: set[int], layout: Layout) -> dict[int, str]:
-    """The raw text of a few lines, in one pass over the file in large blocks: newlines
-    are located with numpy, so the lines in between cost no Python (only rejects need it).
-    """
-    found: dict[int, str] = {}
-    if not lines:
-        return found
-    wanted = np.array(sorted(lines), dtype=np.int64)
-    last = int(wanted[-1])
-    for block, first_line in iter_line_blocks(path, RAW_BLOCK_BYTES):
-        arr = np.frombuffer(block, dtype=np.uint8)
-        ends = np.flatnonzero(arr == 0x0A)
-        if len(arr) and arr[-1] != 0x0A:
-            ends = np.append(ends, len(arr))  # the last line, without a terminator
-        count = len(ends)
-        here = wanted[(wanted >= first_line) & (wanted < first_line + count)]
-        for number in here.tolist():
-            i = number - first_line
-            start = int(ends[i - 1]) + 1 if i else 0
-            content = block[start : int(ends[i])].rstrip(b"\r\n")
-            found[number] = content.decode(layout.encoding, errors="backslashreplace")
-        if first_line + count > last:
-            break
-    return found

@@ -46,9 +46,10 @@ from transform.conform import (
     quote_raw_lines,
     with_normalized_ids,
 )
-from transform.hashing import first_appearance_streamed, hashes_of, stable_hash
+from transform.hashing import first_appearance_streamed, stable_hash
 from transform.identity import CREDIT_CODE, ORG_CODE, org_code_in_credit_code
 from transform.ingest import staged_batches
+from transform.orphans import owner_buckets
 
 # Landed text per bucket. A bucket of 64 MiB of dumps (about 300,000 accounts and their
 # customers) merges and scores in well under a gigabyte; CRM_BUCKETS overrides the count.
@@ -300,14 +301,7 @@ def cut_accounts(
 
 
 def _owner_buckets(f: StagedFile, numbers: Sequence[Path]) -> npt.NDArray[np.int32]:
-    """Per account row of `f`, the bucket of its customer, or -1 for an orphan.
-
-    A sorted search of 64-bit hashes, each hit checked against the customer number itself
-    (exact), not a hash table over the strings: memory is eight bytes a row of the account
-    file and about twenty-four a row of one customer file's numbers, plus those numbers.
-    Arrow's `index_in` over them made a conform worker the largest process at 30 million
-    accounts (1.3 GiB, growing with the file).
-    """
+    """Per account row of `f`, the bucket of its customer, or -1 for an orphan."""
     name = _staged_name(f, "cust_no")
 
     def batches() -> Iterator[pa.Array]:
@@ -315,46 +309,7 @@ def _owner_buckets(f: StagedFile, numbers: Sequence[Path]) -> npt.NDArray[np.int
             column = batch.column(0)
             yield column if column.type == pa.string() else column.cast(pa.string())
 
-    hashed = hashes_of(batches())
-    owner = np.full(len(hashed), -1, np.int32)
-    for path in numbers:  # one customer file's numbers at a time
-        known = pq.read_table(path)
-        known_no = known.column("cust_no").combine_chunks()
-        known_bucket = known.column("bucket").to_numpy()
-        known_hash = hashes_of([known_no])
-        order = np.argsort(known_hash, kind="stable")
-        sorted_hash = known_hash[order]
-        del known, known_hash
-        if len(sorted_hash) == 0:
-            continue
-        # Distinct numbers sharing a hash (collisions): looked up exactly, among themselves.
-        shared = np.zeros(len(sorted_hash), bool)
-        same = sorted_hash[1:] == sorted_hash[:-1]
-        shared[1:] |= same
-        shared[:-1] |= same
-        colliding = np.sort(order[shared])
-        offset = 0
-        for values in batches():
-            n = len(values)
-            h = hashed[offset : offset + n]
-            at = np.minimum(np.searchsorted(sorted_hash, h), len(sorted_hash) - 1)
-            found = sorted_hash[at] == h
-            single = np.flatnonzero(found & ~shared[at])
-            if len(single):
-                candidate = order[at[single]]
-                equal = pc.equal(values.take(pa.array(single)), known_no.take(pa.array(candidate)))
-                hit = equal.fill_null(False).to_numpy(zero_copy_only=False)
-                owner[offset + single[hit]] = known_bucket[candidate[hit]]
-            several = np.flatnonzero(found & shared[at])
-            if len(several):
-                among = known_no.take(pa.array(colliding))
-                position = pc.index_in(values.take(pa.array(several)), value_set=among)
-                where = position.fill_null(-1).to_numpy(zero_copy_only=False)
-                hit = where >= 0
-                owner[offset + several[hit]] = known_bucket[colliding[where[hit]]]
-            offset += n
-        del known_no, order, sorted_hash, shared
-    return owner
+    return owner_buckets(batches, numbers)
 
 
 def numbers_of(out: Path, customer_files: Sequence[StagedFile], system: str) -> list[Path]:
@@ -381,31 +336,3 @@ def partitioned(
         for name in ("kept", "filtered", "flagged"):
             _add(getattr(result, name), f.source_path.name, count[name])
     return result
-
-
-def partition_province(
-    customer_files: Sequence[StagedFile],
-    account_files: Sequence[StagedFile],
-    rates: pa.Table,
-    export_filter: Decimal | None,
-    *,
-    drop_filtered: bool,
-    buckets: int,
-    out: Path,
-) -> Partitioned:
-    """Apply the conform rules to a province's staged files and cut it into `buckets`, in
-    this process (the runner runs the same file jobs in worker processes).
-
-    Equivalent, record for record, to `conform_customers` + `conform_accounts` over the
-    whole province; only the order differs (bucket by bucket, file order within one).
-    """
-    counts = [
-        cut_customers(f, first, buckets, out)
-        for f, first in zip(customer_files, first_rows(customer_files, "cust_no"), strict=True)
-    ]
-    for f, first in zip(account_files, first_rows(account_files, "acct_no"), strict=True):
-        numbers = numbers_of(out, customer_files, f.system)
-        counts.append(
-            cut_accounts(f, first, numbers, rates, export_filter, drop_filtered, buckets, out)
-        )
-    return partitioned(customer_files, account_files, counts, buckets, out)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY
 from crm_pipeline.daily.revalue import scoped_accounts
 from crm_pipeline.reconcile import count_by_file
+from transform import orphans
 from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
 from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
 
@@ -104,17 +105,11 @@ def apply_customer_changes(
 def known_customers(customers: Applied) -> pa.Table:
     """(source, cust_no) of the customer records an account of the day may belong to.
 
-    The orphan rule itself is `transform.conform`'s (`conform_accounts`); a daily run only
+    The orphan rule itself is `transform.orphans`'; a daily run only
     chooses the records it is given: today's state, and the records deleted today (an
     account closed with its customer is not an orphan).
     """
-    return (
-        pa.concat_tables(
-            [customers.table.select(CUSTOMER_KEY), customers.replaced.select(CUSTOMER_KEY)]
-        )
-        .group_by(CUSTOMER_KEY)
-        .aggregate([])
-    )
+    return orphans.known_customers(customers.table, customers.replaced)
 
 
 def apply_account_changes(

@@ -25,11 +25,12 @@ from crm_pipeline.daily.apply import (
     apply_customer_changes,
     known_customers,
 )
-from crm_pipeline.daily.inputs import Ingested, change_records, staged_files
+from crm_pipeline.daily.inputs import change_records
 from crm_pipeline.daily.rescore import gone_customers, rescore
 from crm_pipeline.daily.revalue import revalue
 from crm_pipeline.daily.touched import account_owners, touched_keys
 from crm_pipeline.daily.transactions import day_transactions
+from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
 from crm_pipeline.state import STATE_ACCOUNT, read_state
 from transform.scoring import load_formulas

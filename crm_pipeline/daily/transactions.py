@@ -16,10 +16,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.batch import FileCounts
+from common.rejects import reject_rows
 from common.schema import MONEY, REJECT
 from crm_pipeline.context import RunContext
 from crm_pipeline.crash import crash_point
-from crm_pipeline.daily.inputs import Ingested, staged_files, txn_records
+from crm_pipeline.daily.inputs import txn_records
+from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
 from load import txn as wtxn
 from load.warehouse import Warehouse
@@ -66,18 +68,10 @@ def day_transactions(
     first = pa.array(first_occurrence(txns, ["source", "txn_id"]))
     dups = txns.filter(pc.invert(first))
     n = dups.num_rows
-    # The reject-row builder of common/rejects.py (coming) is the one to use here.
-    rejects = pa.table(
-        {
-            "file": dups.column("file"),
-            "line": dups.column("line").cast(pa.int64()),
-            "raw": pa.repeat(pa.scalar("", pa.string()), n),
-            "reason": pa.repeat(pa.scalar(_DUPLICATE, pa.string()), n),
-            "field": pa.nulls(n, pa.string()),
-            "branch": dups.column("branch"),
-        },
-        schema=REJECT,
-    )
+    rejects = reject_rows(
+        dups.column("line").cast(pa.int64()), _DUPLICATE,
+        file=dups.column("file"), branch=dups.column("branch"),
+    )  # fmt: skip
     return txns.filter(first), quote_raw_lines(rejects, staged_files(files, "txn")), files
 
 

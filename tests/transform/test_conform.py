@@ -10,9 +10,10 @@ import pyarrow as pa
 from common.config import layouts
 from common.schema import RATE
 from extract.flag import Flag
+from extract.lines import raw_lines
+from tests.ingesting import ingest_landed
 from transform.conform import StagedFile, conform_accounts, conform_customers
 from transform.fx import rates_table
-from transform.ingest import ingest_file
 
 CFG = layouts()
 
@@ -29,8 +30,8 @@ def stage(tmp_path: Path, name: str, lines: list[str], branch: str = "ZJ") -> St
         control = sum((Decimal(line.split("|")[index]) for line in lines), Decimal("0.00"))
     flag = Flag(name, len(data), len(lines), control)
     out = tmp_path / (name + ".parquet")
-    ingest_file(path, layout, CFG, flag, out, branch)
-    return StagedFile(path, out, layout, system, entity, branch)
+    ingest_landed(path, layout, CFG, flag, out, branch)
+    return StagedFile(path, out, layout, system, entity, branch, raw_lines)
 
 
 def rates(**cny_per_100: str) -> pa.Table:
@@ -100,21 +101,10 @@ def test_export_filter_exact_to_the_fen_and_only_for_retail(tmp_path: Path) -> N
 
 
 def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -> None:
-    from tests.transform.test_parse import fixed_line
+    from tests.extract.test_records import acct, fixed_line
 
     def rtl_acct(acct_no: str, balance: str, currency: str) -> dict[str, str]:
-        return {
-            "acct_no": acct_no,
-            "cust_no": "R1",
-            "product": "D",
-            "currency": currency,
-            "balance": balance,
-            "term_months": "0",
-            "open_date": "20200101",
-            "maturity_date": "00000000",
-            "status": "N",
-            "branch_code": "330100001",
-        }
+        return acct(acct_no, balance, cust_no="R1", currency=currency)
 
     cust = {
         "cust_no": "R1",
@@ -128,7 +118,7 @@ def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -
     cust_path = tmp_path / "RTL_CUST_ZJ_20261124.dat"
     cust_path.write_bytes(fixed_line(cust, "RTL_CUST"))
     cust_out = tmp_path / "c.parquet"
-    ingest_file(
+    ingest_landed(
         cust_path,
         CFG.layouts["RTL_CUST"],
         CFG,
@@ -137,7 +127,7 @@ def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -
         "ZJ",
     )
     customers = conform_customers(
-        [StagedFile(cust_path, cust_out, CFG.layouts["RTL_CUST"], "RTL", "CUST", "ZJ")]
+        [StagedFile(cust_path, cust_out, CFG.layouts["RTL_CUST"], "RTL", "CUST", "ZJ", raw_lines)]
     )
     # 6250.00 USD x 800.0000 / 100 = 50000 exactly: kept. 6249.99 -> 49999.92: filtered.
     rows = [
@@ -150,7 +140,7 @@ def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -
     acct_path.write_bytes(b"".join(fixed_line(r, "RTL_ACCT") for r in rows))
     acct_out = tmp_path / "a.parquet"
     control = sum((Decimal(r["balance"]) for r in rows), Decimal("0.00"))
-    ingest_file(
+    ingest_landed(
         acct_path,
         CFG.layouts["RTL_ACCT"],
         CFG,
@@ -158,7 +148,9 @@ def test_retail_filter_keeps_exactly_on_it_filters_a_fen_under(tmp_path: Path) -
         acct_out,
         "ZJ",
     )
-    staged = StagedFile(acct_path, acct_out, CFG.layouts["RTL_ACCT"], "RTL", "ACCT", "ZJ")
+    staged = StagedFile(
+        acct_path, acct_out, CFG.layouts["RTL_ACCT"], "RTL", "ACCT", "ZJ", raw_lines
+    )
     accounts = conform_accounts([staged], customers.table, rates(USD="800.0000"), Decimal("50000"))
     assert accounts.table.column("acct_no").to_pylist() == ["A-ON", "A-CNY"]
     assert accounts.filtered == {acct_path.name: 2}

@@ -18,6 +18,8 @@ from common.schema import SOURCE_CUSTOMER
 from crm_pipeline.sample import write_sample
 from extract.flag import flag_path, read_flag
 from extract.landing import province_files
+from extract.lines import raw_lines
+from tests.ingesting import ingest_landed
 from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
 from transform.fx import rates_table
 from transform.hashing import (
@@ -28,12 +30,15 @@ from transform.hashing import (
     shared_rows,
     taken,
 )
-from transform.ingest import ingest_file
 from transform.merge import resolve_keys
 from transform.partition import (
     Partitioned,
+    cut_accounts,
+    cut_customers,
+    first_rows,
     identity_buckets,
-    partition_province,
+    numbers_of,
+    partitioned,
     stable_hash,
 )
 
@@ -102,13 +107,15 @@ def _province(tmp_path: Path) -> tuple[list[StagedFile], list[StagedFile], pa.Ta
         layout = layouts.layout_for(landed.system, landed.entity)
         out = tmp_path / "parsed" / landed.name.replace(".dat", ".parquet")
         out.parent.mkdir(parents=True, exist_ok=True)
-        ingest_file(landed.path, layout, layouts, landed.flag, out, landed.branch)
+        ingest_landed(landed.path, layout, layouts, landed.flag, out, landed.branch)
         staged[layout.role].append(
-            StagedFile(landed.path, out, layout, landed.system, landed.entity, landed.branch)
+            StagedFile(
+                landed.path, out, layout, landed.system, landed.entity, landed.branch, raw_lines
+            )
         )
     fx = next((landing / day).glob("FXR_RATE_*.dat"))
     fx_out = tmp_path / "parsed" / "fx.parquet"
-    ingest_file(fx, layouts.layouts["FXR_RATE"], layouts, read_flag(flag_path(fx)), fx_out, "")
+    ingest_landed(fx, layouts.layouts["FXR_RATE"], layouts, read_flag(flag_path(fx)), fx_out, "")
     return staged["customer"], staged["account"], rates_table(pq.read_table(fx_out))
 
 
@@ -120,6 +127,30 @@ def _rows(table: pa.Table) -> list[tuple[object, ...]]:
 def _numbers(path: Path) -> set[tuple[str, str]]:
     table = read_table(path, columns=["source", "cust_no"])
     return set(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+
+
+def partition_province(
+    customer_files: list[StagedFile],
+    account_files: list[StagedFile],
+    rates: pa.Table,
+    export_filter: Decimal | None,
+    *,
+    drop_filtered: bool,
+    buckets: int,
+    out: Path,
+) -> Partitioned:
+    """The runner's file jobs of the conform step (crm_pipeline/runner.py), in this process:
+    each customer file cut, then each account file, then the cut's summary."""
+    counts = [
+        cut_customers(f, first, buckets, out)
+        for f, first in zip(customer_files, first_rows(customer_files, "cust_no"), strict=True)
+    ]
+    for f, first in zip(account_files, first_rows(account_files, "acct_no"), strict=True):
+        numbers = numbers_of(out, customer_files, f.system)
+        counts.append(
+            cut_accounts(f, first, numbers, rates, export_filter, drop_filtered, buckets, out)
+        )
+    return partitioned(customer_files, account_files, counts, buckets, out)
 
 
 @pytest.mark.parametrize("buckets", [1, 4])
@@ -266,7 +297,7 @@ def test_owner_buckets_are_exact(
 ) -> None:
     # each account's bucket is its customer's, -1 for an orphan, from a sorted search of
     # hashes checked against the numbers: exact also when (2-bit) hashes collide
-    from transform.partition import _owner_buckets, numbers_of
+    from transform.partition import _owner_buckets
 
     customer_files, account_files, rates = _province(tmp_path)
     partition_province(

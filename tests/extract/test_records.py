@@ -1,20 +1,16 @@
-"""Parsing edge cases: bytes vs characters, CRLF, GB18030 multi-byte, structure rejects."""
+"""Reading dump bytes into records: bytes vs characters, CRLF, GB18030 multi-byte, structure
+rejects, chunk boundaries (read through `extract.records` and staged by ingestion)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from common.config import layouts
-from common.errors import FileRejected
 from extract.flag import Flag
-from transform import hashing, ingest
-from transform.ingest import ingest_file
+from tests.ingesting import ingest_landed
 
 CFG = layouts()
 
@@ -79,7 +75,7 @@ def test_fixed_width_by_bytes_with_multibyte_names(tmp_path: Path) -> None:
         cust("C2", full), "RTL_CUST"
     )
     path, flag = write(tmp_path, "RTL_CUST_ZJ_20261124.dat", data, 2, "0.00")
-    result = ingest_file(path, CFG.layouts["RTL_CUST"], CFG, flag, tmp_path / "out.parquet", "ZJ")
+    result = ingest_landed(path, CFG.layouts["RTL_CUST"], CFG, flag, tmp_path / "out.parquet", "ZJ")
     table = pq.read_table(result.staged)
     assert table.column("name").to_pylist() == ["王" + four_byte + "明", full]
     assert table.column("address").to_pylist() == ["浙江省杭州市"] * 2
@@ -95,7 +91,7 @@ def test_character_split_by_field_boundary_is_set_aside(tmp_path: Path) -> None:
     bad[name_end - 1] = 0xD5
     data = good + bytes(bad)
     path, flag = write(tmp_path, "RTL_CUST_ZJ_20261124.dat", data, 2, "0.00")
-    result = ingest_file(path, CFG.layouts["RTL_CUST"], CFG, flag, tmp_path / "out.parquet", "ZJ")
+    result = ingest_landed(path, CFG.layouts["RTL_CUST"], CFG, flag, tmp_path / "out.parquet", "ZJ")
     assert (result.read, result.kept, result.set_aside) == (2, 1, 1)
     reject = result.rejects.to_pylist()[0]
     assert reject["line"] == 2 and reject["reason"] == "undecodable bytes"
@@ -113,7 +109,7 @@ def test_crlf_and_byte_length_rejects(tmp_path: Path) -> None:
     # Control sum: every line whose balance is well formed, even if set aside for
     # something else (A2 LF-only line still has a readable balance? No: too malformed).
     path, flag = write(tmp_path, "RTL_ACCT_ZJ_20261124.dat", b"".join(lines), 5, "101.00")
-    result = ingest_file(path, CFG.layouts["RTL_ACCT"], CFG, flag, tmp_path / "a.parquet", "ZJ")
+    result = ingest_landed(path, CFG.layouts["RTL_ACCT"], CFG, flag, tmp_path / "a.parquet", "ZJ")
     reasons = {r["line"]: r["reason"] for r in result.rejects.to_pylist()}
     assert reasons[2] == "line end is not CRLF"
     assert reasons[3] == "byte length 88, expected 89"
@@ -131,78 +127,20 @@ def test_delimited_gb18030_with_pipe_trail_byte(tmp_path: Path) -> None:
     path, flag = write(
         tmp_path, "CRD_CUST_ZJ_20261124.dat", (good + bad).encode("gb18030"), 2, "0.00"
     )
-    result = ingest_file(path, CFG.layouts["CRD_CUST"], CFG, flag, tmp_path / "c.parquet", "ZJ")
+    result = ingest_landed(path, CFG.layouts["CRD_CUST"], CFG, flag, tmp_path / "c.parquet", "ZJ")
     table = pq.read_table(result.staged)
     assert table.column("name").to_pylist() == [name]
     assert table.column("id_type").to_pylist() == ["01"]  # CRD letter I mapped
     assert result.rejects.column("reason").to_pylist() == ["4 fields, expected 11"]
 
 
-@pytest.mark.parametrize(
-    ("hash_bits", "chunk_bytes"),
-    [(64, None), (64, 50), (64, 100), (1, None), (1, 50)],
-)
-def test_duplicate_keys_set_aside_every_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_bits: int, chunk_bytes: int | None
-) -> None:
-    # chunk_bytes=50: a line per chunk, 100: two; the copies are then in different chunks
-    # of the chunk file and of the key log
-    if hash_bits == 1:  # every key shares its hash: only the strings can tell
-        real = hashing.stable_hash
-        monkeypatch.setattr(hashing, "stable_hash", lambda v: real(v) % np.uint64(2))
-    rows = [
-        "H1|C1|F001|100.00|1.0000|100.00|CNY|330100001",
-        "H2|C1|F001|10.00|1.5000|15.00|CNY|330100001",
-        "H1|C2|F002|1.00|2.0000|2.00|CNY|330100001",
-    ]
-    path, flag = write(
-        tmp_path, "FND_HOLD_ZJ_20261124.dat", ("\n".join(rows) + "\n").encode(), 3, "117.00"
-    )
-    sizes = {"chunk_bytes": chunk_bytes} if chunk_bytes else {}
-    layout = CFG.layouts["FND_HOLD"]
-    result = ingest_file(path, layout, CFG, flag, tmp_path / "h.parquet", "ZJ", **sizes)
-    assert pq.read_table(result.staged).column("fund_acct").to_pylist() == ["H2"]
-    assert sorted(result.rejects.column("line").to_pylist()) == [1, 3]
-    assert all(r.startswith("duplicate key") for r in result.rejects.column("reason").to_pylist())
-    left = [p.name for p in tmp_path.iterdir() if p.suffix in (".keys", ".chunks", ".partial")]
-    assert left == []  # no key log, chunk file or partial file left behind
-
-
-def test_key_text_tells_multi_column_keys_apart() -> None:
-    keys = pa.table({"a": ["x:1", "x", "x", None, ""], "b": ["y", "1:y", "1:y", "", ""]})
-    text = ingest.key_text(keys, ["a", "b"]).to_pylist()
-    assert text[1] == text[2]  # the same key
-    assert len({text[0], text[1], text[3]}) == 3  # ("x:1","y") and ("x","1:y") differ
-    assert text[3] == text[4]  # a null is the value ""
-
-
-@pytest.mark.parametrize(
-    ("records", "control", "message"),
-    [(4, "117.00", "3 records, flag says 4"), (3, "117.01", "control sum 117.00")],
-)
-def test_flag_mismatch_rejects_the_file(
-    tmp_path: Path, records: int, control: str, message: str
-) -> None:
-    rows = [
-        "H1|C1|F001|100.00|1.0000|100.00|CNY|330100001",
-        "H2|C1|F001|10.00|1.5000|15.00|CNY|330100001",
-        "H3|C2|F002|1.00|2.0000|2.00|CNY|330100001",
-    ]
-    path, flag = write(
-        tmp_path, "FND_HOLD_ZJ_20261124.dat", ("\n".join(rows) + "\n").encode(), records, control
-    )
-    with pytest.raises(FileRejected, match=message):
-        ingest_file(path, CFG.layouts["FND_HOLD"], CFG, flag, tmp_path / "h.parquet", "ZJ")
-    assert not list(tmp_path.glob("*.keys"))
-
-
 def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path) -> None:
     lines = [fixed_line(acct(f"A{i}", f"{i}.00"), "RTL_ACCT") for i in range(50)]
     total = sum(range(50))
     path, flag = write(tmp_path, "RTL_ACCT_ZJ_20261124.dat", b"".join(lines), 50, f"{total}.00")
-    small = ingest_file(
+    small = ingest_landed(
         path, CFG.layouts["RTL_ACCT"], CFG, flag, tmp_path / "s.parquet", "ZJ", chunk_bytes=500
     )
-    whole = ingest_file(path, CFG.layouts["RTL_ACCT"], CFG, flag, tmp_path / "w.parquet", "ZJ")
+    whole = ingest_landed(path, CFG.layouts["RTL_ACCT"], CFG, flag, tmp_path / "w.parquet", "ZJ")
     assert pq.read_table(small.staged).equals(pq.read_table(whole.staged))
     assert pq.read_table(small.staged).column("line").to_pylist() == list(range(1, 51))

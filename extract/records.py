@@ -5,15 +5,15 @@ as the layouts measure fields in bytes of GB18030) or with Arrow string kernels 
 after decoding, since a GB18030 trail byte can be 0x7C '|'). No per-line Python except on
 the rare path that locates undecodable lines once a whole-chunk decode has failed.
 
-A chunk yields a `RawChunk`: one string column per layout field for the structurally sound
-lines, their line numbers and raw text (kept only for the life of the chunk, to be able to
-write a rejected record as it was sent), and the lines set aside for their structure.
+A chunk yields a `common.records.RawChunk`: one string column per layout field for the
+structurally sound lines, their line numbers and raw text (kept only for the life of the
+chunk, to be able to write a rejected record as it was sent), and the lines set aside for
+their structure. Typing them is the transform stage's job (`transform.fields`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,93 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.config import Layout
-
-# Bytes of text parsed and typed at a time. 16 MiB, not 64: a worker's typing of a chunk
-# holds several copies of it (about 800 MiB at 64 MiB, 600 at 16, measured on a 450 MB
-# customer file), and smaller chunks stay in the CPU caches better (that file: 6.1-6.2 s
-# at 64 MiB, 5.6-5.7 s at 16).
-CHUNK_BYTES = 16 * 1024 * 1024
-_CODEC = {"gb18030": "gb18030", "utf-8": "utf-8"}
-
-
-@dataclass(frozen=True)
-class StructuralReject:
-    line: int
-    raw: str
-    reason: str
-
-
-@dataclass
-class RawChunk:
-    """The structurally sound lines of one chunk as string columns (not yet typed)."""
-
-    columns: dict[str, pa.Array]  # field name -> string array (fixed width: padding kept)
-    lines: np.ndarray  # int64 line numbers (1-based) of the rows of `columns`
-    # Each row's line as sent: a string array (delimited, already decoded), or the (rows,
-    # width) byte matrix of a fixed-width chunk, decoded only for the rows that are set
-    # aside (`raw_text`), since they are a handful among millions.
-    raw: pa.Array | np.ndarray
-    undecodable: np.ndarray  # bool per row: bytes that do not decode (set aside later, but
-    # the row still counts in the control sum: its control field is intact)
-    rejects: list[StructuralReject]
-    read: int  # lines in the chunk, sound or not
-    encoding: str = "utf-8"  # of `raw` when it is a byte matrix
-
-    @property
-    def rows(self) -> int:
-        return len(self.lines)
-
-    def raw_text(self, row: int) -> str:
-        """Row `row`'s line as sent: decoded, undecodable bytes escaped (\\xNN)."""
-        if isinstance(self.raw, np.ndarray):
-            return _escape(self.raw[row].tobytes(), self.encoding)
-        return str(self.raw[row].as_py())
-
-
-def iter_line_blocks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines (ending in LF, but maybe the very last) and their first line number."""
-    first_line = 1
-    carry = b""
-    with path.open("rb") as handle:
-        while True:
-            block = handle.read(chunk_bytes)
-            if not block:
-                break
-            data = carry + block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            carry = data[cut:]
-            piece = data[:cut]
-            yield piece, first_line
-            first_line += piece.count(b"\n")
-    if carry:
-        yield carry, first_line
-
-
-def _line_bounds(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start (inclusive) and end (exclusive, without LF) offsets of each line of a block."""
-    newlines = np.flatnonzero(arr == 0x0A)
-    ends = newlines
-    if len(arr) and arr[-1] != 0x0A:
-        ends = np.append(ends, len(arr))  # last line without a terminator
-    starts = np.empty_like(ends)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-    return starts.astype(np.int64), ends.astype(np.int64)
-
-
-def _escape(raw: bytes, encoding: str) -> str:
-    return raw.decode(_CODEC[encoding], errors="backslashreplace")
+from common.records import RawChunk, StructuralReject, codec_of, escape
+from extract.lines import CHUNK_BYTES, iter_line_blocks, line_bounds
 
 
 def parse_fixed(block: bytes, first_line: int, layout: Layout) -> RawChunk:
     width = layout.record_width
     crlf = layout.line_end == "crlf"
     arr = np.frombuffer(block, dtype=np.uint8)
-    starts, ends = _line_bounds(arr)
+    starts, ends = line_bounds(arr)
     n = len(starts)
     lengths = ends - starts
     has_cr = np.zeros(n, dtype=bool)
@@ -126,7 +48,7 @@ def parse_fixed(block: bytes, first_line: int, layout: Layout) -> RawChunk:
     rejects = [
         StructuralReject(
             first_line + int(i),
-            _escape(bytes(arr[starts[i] : starts[i] + content_len[i]]), layout.encoding),
+            escape(bytes(arr[starts[i] : starts[i] + content_len[i]]), layout.encoding),
             f"byte length {int(content_len[i])}, expected {width}"
             if content_len[i] != width
             else "line end is not " + ("CRLF" if crlf else "LF"),
@@ -201,7 +123,7 @@ def _decode_rows_flagged(cols: np.ndarray, encoding: str) -> tuple[pa.Array, np.
     joined[:, :w] = cols
     joined[:, w] = 0x0A
     data = memoryview(joined.reshape(-1).data)
-    codec = _CODEC[encoding]
+    codec = codec_of(encoding)
     parts: list[str] = []
     pos = 0
     total = n * (w + 1)
@@ -236,7 +158,7 @@ def _split_utf8_rows(utf8: bytes, n: int) -> pa.Array:
 
 
 def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
-    codec = _CODEC[layout.encoding]
+    codec = codec_of(layout.encoding)
     decode_failed_lines: list[int] = []
     try:
         text = block.decode(codec)
@@ -248,14 +170,7 @@ def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
     lines_arr = lines_arr.cast(pa.string()) if len(block) < 2**31 - 1 else lines_arr
     n = len(lines_arr) if block else 0
     if n == 0:
-        return RawChunk(
-            {f.name: pa.array([], pa.string()) for f in layout.fields},
-            np.empty(0, np.int64),
-            pa.array([], pa.string()),
-            np.zeros(0, bool),
-            [],
-            0,
-        )
+        return RawChunk.empty(layout)
     parts = pc.split_pattern(lines_arr, "|")
     counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
     nfields = len(layout.fields)
