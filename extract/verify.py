@@ -30,4 +30,3 @@ def verify_against_flag(dat_path: Path, flag: Flag, config: LayoutConfig | None 
 
 
 # The name the SFTP fetcher looks for.
-verify_control_sum = verify_against_flag

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from common.errors import FileRejected
-from extract.flag import Flag
+from extract.flag import Flag, check_against_flag
 from extract.sftp.job import Job
 from extract.sftp.names import inside, ok_name
 from extract.sftp.partial import Partial
@@ -46,11 +46,8 @@ def verify(
     it. A file that cannot be checked at all (unknown layout, say) is rejected too: an
     unverifiable file must not be landed."""
     size = path.stat().st_size
-    if size != flag.size:
-        raise FileRejected(where, f"{size} bytes received, the flag says {flag.size}")
     records = lines + (1 if size and last != ord("\n") else 0)
-    if records != flag.records:
-        raise FileRejected(where, f"{records} records (lines), the flag says {flag.records}")
+    check_against_flag(where, flag, size=size, records=records)
     if not control_sum:
         return
     try:
