@@ -28,5 +28,3 @@ def verify_against_flag(dat_path: Path, flag: Flag, config: LayoutConfig | None 
         control += raw.control_sum(layout)
     check_against_flag(dat_path.name, flag, records=records, control_sum=control)
 
-
-# The name the SFTP fetcher looks for.
