@@ -21,6 +21,7 @@ from pathlib import Path
 from common import settings
 from common.errors import PipelineError
 from common.paths import formulas_dir
+from crm_pipeline.cli.options import add_province_option, provinces_of
 from crm_pipeline.formula_trial import REGISTRY_NAME, check_candidate, sha256_of, try_formula
 from transform.scoring import check_formula_files, formula_paths
 from transform.scoring.registry import AcceptRecord, FormulaRegistry
@@ -39,12 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trial = commands.add_parser("trial", help="try a candidate formula file on staged data")
     trial.add_argument("file", type=Path)
     trial.add_argument("--date", required=True, help="business date YYYYMMDD")
-    trial.add_argument(
-        "--province",
-        action="append",
-        default=None,
-        help="repeatable; default: every staged province",
-    )
+    add_province_option(trial, "every province with staged data or a state snapshot")
     trial.add_argument(
         "--staging", type=Path, default=None, help="staging directory (default: config)"
     )
@@ -112,7 +108,7 @@ def handle_check(args: argparse.Namespace) -> int:
 def handle_trial(args: argparse.Namespace) -> int:
     staging = _staging_dir(args.staging)
     day, _ = _business_date(args.date)
-    provinces = [p for item in args.province or [] for p in item.split(",") if p]
+    provinces = provinces_of(args)
     outcome = try_formula(
         args.file, day, provinces, staging, _formulas_dir(args.formulas), args.mode,
         args.out, args.limit,

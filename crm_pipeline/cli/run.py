@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 from common import settings
+from crm_pipeline.cli.options import add_province_option, exit_status, provinces_of
 from crm_pipeline.context import ProvinceSummary
 from crm_pipeline.run import run_date
-
-EXIT_SOME_FAILED = 3
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,12 +21,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="landing folder laid out like the SFTP server's /outbound"
         " (default: CRM_LANDING_DIR, else config/pipeline.yaml)",
     )
-    parser.add_argument(
-        "--province",
-        action="append",
-        default=None,
-        help="province to load (repeatable); default: every province found",
-    )
+    add_province_option(parser, "every province found")
     parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
     parser.add_argument(
         "--staging", type=Path, help="staging area (default: CRM_STAGING_DIR, else config)"
@@ -53,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def handle(args: argparse.Namespace) -> int:
     landing = settings.landing_dir(args.landing)
-    provinces = [p for item in args.province or [] for p in item.split(",") if p]
+    provinces = provinces_of(args)
     summaries = run_date(
         args.date,
         args.mode,
@@ -68,7 +62,7 @@ def handle(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no province found in {landing}/{args.date}")
         return 1
-    return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
+    return exit_status(summaries)
 
 
 def format_summary(business_date: str, mode: str, summaries: list[ProvinceSummary]) -> str:

@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from crm_pipeline.cli.options import add_province_option, exit_status, provinces_of
 from crm_pipeline.statement import StatementSummary, produce_statements
-
-EXIT_SOME_FAILED = 3
 
 
 def register(subparsers: Any) -> None:
@@ -18,12 +17,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     parser.add_argument("--month", required=True, help="statement month YYYY-MM")
-    parser.add_argument(
-        "--province",
-        action="append",
-        default=None,
-        help="province (repeatable); default: every province published in the month",
-    )
+    add_province_option(parser, "every province published in the month")
     parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
     parser.add_argument(
         "--staging",
@@ -37,7 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    provinces = [p for item in args.province or [] for p in item.split(",") if p]
+    provinces = provinces_of(args)
     summaries = produce_statements(
         args.month, provinces or None, args.warehouse, args.staging, args.out
     )
@@ -45,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no province published in {args.month}")
         return 1
-    return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
+    return exit_status(summaries)
 
 
 def format_summary(month: str, summaries: list[StatementSummary]) -> str:

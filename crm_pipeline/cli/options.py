@@ -1,0 +1,35 @@
+"""What every subcommand shares: the `--province` option, and the exit status of a run of
+several provinces (documented in `crm_pipeline/cli/__init__.py`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Protocol
+
+EXIT_SOME_FAILED = 3
+
+
+class HasStatus(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+def add_province_option(parser: argparse.ArgumentParser, default_help: str) -> None:
+    """`--province P` (repeatable, or comma-separated); `default_help` says what none means."""
+    parser.add_argument(
+        "--province",
+        action="append",
+        default=None,
+        help=f"province (repeatable, or comma-separated); default: {default_help}",
+    )
+
+
+def provinces_of(args: argparse.Namespace) -> list[str]:
+    """The provinces named by `--province`, in order; empty when none was."""
+    return [p for item in args.province or [] for p in item.split(",") if p]
+
+
+def exit_status(summaries: Sequence[HasStatus]) -> int:
+    """0 when every province went well, EXIT_SOME_FAILED when one of them failed."""
+    return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
