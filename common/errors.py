@@ -22,3 +22,12 @@ class FileRejected(PipelineError):
         self.file = file
         self.reason = reason
         super().__init__(f"{file}: {reason}")
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An error as one console line: its type and the first line of its message, cut at
+    `limit` characters (a database driver's message can run to pages)."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

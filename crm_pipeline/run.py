@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from common import config as cfg
-from common import settings
-from common.errors import PipelineError
+from common import dates, settings
+from common.errors import PipelineError, one_line
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily import run_daily_province
 from crm_pipeline.fetch import fetch_province
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) -> ProvinceSummary:
-    """One province's whole load; never raises for a data problem, returns a failed summary."""
+    """One province's whole load; never raises: a data problem or an unexpected error is a
+    failed summary with a one-line reason (the traceback goes to the log)."""
     started = time.monotonic()
     summary = ProvinceSummary(province, "failed")
     try:
@@ -40,6 +41,9 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)
+    except Exception as exc:  # containment: the province fails, the others go on
+        summary.status, summary.error = "failed", f"unexpected error: {one_line(exc)}"
+        log.error("%s: %s", province, summary.error, exc_info=True)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -62,6 +66,9 @@ def run_date(
     configured province is fetched, with the SFTP login `credentials` gives (default: the
     environment; the DAG tasks pass an Airflow connection's).
     """
+    business_date = dates.business_date(business_date)
+    if mode not in ("initial", "daily"):
+        raise PipelineError(f"mode {mode!r}: expected initial or daily")
     source = settings.source_kind(source)
     ctx = RunContext(
         business_date=business_date,

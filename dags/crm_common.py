@@ -29,7 +29,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from crm_alerts import on_failure
 from crm_settings import PROVINCES_SETTING, mask_warehouse_password, setting
 
-from crm_pipeline.tasks.dates import business_date
+from common.dates import business_date
 
 TIMEZONE = "Asia/Shanghai"
 #: Each mapped province task sets `crm_province` in its context first thing, so the grid

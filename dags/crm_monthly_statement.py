@@ -19,7 +19,7 @@ from crm_alerts import on_failure
 from crm_common import LABEL, RETRY_ARGS, TIMEZONE, provinces_param
 from crm_settings import PROVINCES_SETTING, mask_warehouse_password, setting
 
-from crm_pipeline.tasks.dates import previous_month
+from common.dates import previous_month
 
 
 def _month(context: Any) -> str:

@@ -35,8 +35,10 @@ def test_no_publication_without_the_state_snapshot(
         raise OSError("disk full")
 
     monkeypatch.setattr(initial, "write_state", broken)
-    with pytest.raises(OSError, match="disk full"):  # not a data problem: it stops the run
-        run_date(D, "initial", landing, ["ZJ"], url, staging)
+    [failed] = run_date(D, "initial", landing, ["ZJ"], url, staging)
+    # not a data problem, but contained: the province fails with a one-line reason
+    assert failed.status == "failed"
+    assert failed.error == "unexpected error: OSError: disk full"
     assert not Warehouse(url).is_published(DAY, "ZJ", "initial")
     states = {name: (state, error) for name, state, error in step_rows(url, "error")}
     assert states["state"][0] == "failed" and "disk full" in (states["state"][1] or "")

@@ -12,7 +12,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from common.errors import PipelineError
+from common.errors import PipelineError, one_line
+from crm_pipeline.cli.logs import setup_logging
+
+log = logging.getLogger(__name__)
 
 # Subcommand modules, in the order `--help` lists them.
 _COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement")
@@ -30,14 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        log_path = setup_logging(args.verbose)
+    except OSError as exc:
+        print(f"crm-pipeline: cannot write the log file: {exc}", file=sys.stderr)
+        return 1
     try:
         return int(args.handler(args))
     except PipelineError as exc:
         print(f"crm-pipeline: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # containment: one line here, the traceback in the log file
+        log.debug("unexpected error", exc_info=True)
+        print(f"crm-pipeline: unexpected error: {one_line(exc)} (details in {log_path})",
+              file=sys.stderr)  # fmt: skip
         return 1
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from common import settings
+from common.dates import business_date
 from common.errors import PipelineError
 from common.paths import formulas_dir
 from crm_pipeline.cli.options import add_province_option, provinces_of
@@ -76,16 +77,6 @@ def _staging_dir(value: Path | None) -> Path:
     return settings.staging_dir(value)
 
 
-def _business_date(text: str) -> tuple[str, date]:
-    for pattern in ("%Y%m%d", "%Y-%m-%d"):
-        try:
-            day = datetime.strptime(text, pattern).date()
-            return day.strftime("%Y%m%d"), day
-        except ValueError:
-            continue
-    raise PipelineError(f"--date {text!r}: expected YYYYMMDD")
-
-
 def handle_check(args: argparse.Namespace) -> int:
     paths = args.paths or [formulas_dir()]
     missing = [p for p in paths if not p.exists()]
@@ -107,7 +98,7 @@ def handle_check(args: argparse.Namespace) -> int:
 
 def handle_trial(args: argparse.Namespace) -> int:
     staging = _staging_dir(args.staging)
-    day, _ = _business_date(args.date)
+    day = business_date(args.date)
     provinces = provinces_of(args)
     outcome = try_formula(
         args.file, day, provinces, staging, _formulas_dir(args.formulas), args.mode,

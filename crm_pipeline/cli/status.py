@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from common import settings
+from common.dates import business_day
 from common.errors import PipelineError
-from crm_pipeline.tasks.dates import business_day
 from load import report
 from load.warehouse import Warehouse
 

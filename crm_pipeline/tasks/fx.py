@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 
 from common import settings
+from common.dates import business_date
 from common.errors import PipelineError
 from common.staging import StagingArea
 from crm_pipeline.ingest_step import stage_fx_rates
-from crm_pipeline.tasks.dates import business_date
 from crm_pipeline.tasks.failures import ProvinceFailed
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import logging
 from dataclasses import asdict
 
 from common import settings
+from common.dates import statement_month
 from crm_pipeline.statement import produce_statements
-from crm_pipeline.tasks.dates import statement_month
 from crm_pipeline.tasks.failures import ProvinceFailed
 
 log = logging.getLogger(__name__)

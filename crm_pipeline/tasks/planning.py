@@ -11,9 +11,9 @@ import logging
 from collections.abc import Sequence
 
 from common import config, settings
+from common.dates import business_date
 from common.errors import PipelineError
 from crm_pipeline.tasks._urls_pending import redacted
-from crm_pipeline.tasks.dates import business_date
 from extract.landing import provinces_in_landing
 from load.warehouse import Warehouse
 

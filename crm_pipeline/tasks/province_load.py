@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from common import settings
+from common.dates import business_date, business_day
 from common.jobs import JobLedger, JobState
 from common.staging import RunStaging, StagingArea
 from crm_pipeline.context import ProvinceSummary
 from crm_pipeline.run import run_date
-from crm_pipeline.tasks.dates import business_date, business_day
 from crm_pipeline.tasks.failures import ProvinceFailed
 from crm_pipeline.tasks.sqlite_lock import single_sqlite_writer
 from load.warehouse import Warehouse

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import settings
+from common.dates import business_date
 from common.errors import PipelineError
 from common.paths import formulas_dir, project_path
 from crm_pipeline.formula_trial import try_formula
-from crm_pipeline.tasks.dates import business_date
 
 
 def formula_trial(formula_file: str, province: str, day: str, mode: str = "") -> Path:

@@ -14,8 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from common import config, settings
+from common.dates import business_date, business_day
 from common.errors import FileRejected
-from crm_pipeline.tasks.dates import business_date, business_day
 from extract.flag import flag_path
 from extract.landing import check_landed, data_file_name
 from load.warehouse import Warehouse

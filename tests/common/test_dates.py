@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
+from common.dates import business_date, business_day, previous_month, statement_month
 from common.errors import PipelineError
-from crm_pipeline.tasks.dates import business_date, business_day, previous_month, statement_month
 
 
 def test_business_date_both_spellings_and_a_clear_error() -> None:
