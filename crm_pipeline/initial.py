@@ -23,6 +23,7 @@ from common.schema import CUSTOMER_LINK, REJECT, SOURCE_CUSTOMER
 from common.staging import RunStaging
 from crm_pipeline.buckets import merge_bucket, score_bucket
 from crm_pipeline.context import ProvinceSummary, RunContext
+from crm_pipeline.history import check_force_over_history
 from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
@@ -51,6 +52,8 @@ def run_initial_province(
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
         summary.status = "already published"
         return
+    if ctx.force:
+        check_force_over_history(warehouse, province, ctx.day)
     record_run(
         warehouse, ctx, province,
         lambda run_id: InitialLoad(ctx, province, rates, warehouse, run_id).run(summary),

@@ -20,6 +20,7 @@ from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily.business_dates import previous_business_date
 from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
+from crm_pipeline.history import check_force_over_history
 from crm_pipeline.ingest_step import ingest_files, landed_files
 from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
 from crm_pipeline.state import write_state, yyyymmdd
@@ -50,6 +51,8 @@ def run_daily_province(
     ):
         summary.status = "already published"
         return
+    if ctx.force:
+        check_force_over_history(warehouse, province, ctx.day)
     record_run(
         warehouse, ctx, province,
         lambda run_id: _daily_steps(ctx, province, rates, summary, warehouse, run_id),
