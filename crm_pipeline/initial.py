@@ -25,11 +25,12 @@ from crm_pipeline.buckets import merge_bucket, score_bucket
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.history import check_force_over_history
 from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
-from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
+from crm_pipeline.load_step import record_run, run_load_step
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
 from crm_pipeline.state import write_state
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from crm_pipeline.workers import Job, bucket_workers, run_jobs
+from load.warehouse import Warehouse
 from transform.partition import (
     FileCut,
     bucket_count,
@@ -44,11 +45,14 @@ from transform.scoring import load_formulas
 
 
 def run_initial_province(
-    ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
+    ctx: RunContext,
+    province: str,
+    rates: Callable[[], pa.Table],
+    summary: ProvinceSummary,
+    warehouse: Warehouse,
 ) -> None:
     """The province's initial load as one `crm_run`; a published date is not run again
     unless forced."""
-    warehouse = province_warehouse(ctx)
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
         summary.status = "already published"
         return

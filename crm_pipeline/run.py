@@ -19,7 +19,9 @@ from crm_pipeline.daily import run_daily_province
 from crm_pipeline.fetch import fetch_province
 from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
+from crm_pipeline.load_step import province_warehouse
 from extract.landing import provinces_in_landing
+from load.lease import RunLease
 from load.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -34,10 +36,12 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
     started = time.monotonic()
     summary = ProvinceSummary(province, "failed")
     try:
-        if ctx.mode == "daily":
-            run_daily_province(ctx, province, rates, summary)
-        else:
-            run_initial_province(ctx, province, rates, summary)
+        warehouse = province_warehouse(ctx)
+        with RunLease(warehouse.engine, province, ctx.day):  # one run of a night at a time
+            if ctx.mode == "daily":
+                run_daily_province(ctx, province, rates, summary, warehouse)
+            else:
+                run_initial_province(ctx, province, rates, summary, warehouse)
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)

@@ -73,6 +73,7 @@ crm_load_batch = Table(
     Column("published_at", DateTime(timezone=True)),
     Column("run_id", BigId),
     Column("fingerprint", String(), nullable=False),
+    Column("inputs", String()),  # the run's input fingerprint (crm_pipeline.run_identity)
     Column("customers", Integer),
     Column("qualified", Integer),
     Column("accounts", Integer),
@@ -233,6 +234,24 @@ crm_formula = Table(
 )
 
 # --- control data (job repository) -------------------------------------------------------
+
+crm_instance = Table(
+    "crm_instance",
+    metadata,
+    Column("instance_id", String(36), primary_key=True),  # drawn when the schema was created
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+crm_lease = Table(  # who runs a province's date now (load/lease.py)
+    "crm_lease",
+    metadata,
+    Column("lease_key", String(), primary_key=True),
+    Column("token", String(36), nullable=False),
+    Column("host", String(), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
 
 crm_run = Table(
     "crm_run",

@@ -22,7 +22,7 @@ from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
 from crm_pipeline.history import check_force_over_history
 from crm_pipeline.ingest_step import ingest_files, landed_files
-from crm_pipeline.load_step import province_warehouse, record_run, run_load_step
+from crm_pipeline.load_step import record_run, run_load_step
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load import txn as wtxn
@@ -37,13 +37,16 @@ def file_totals(files: Sequence[FileCounts]) -> dict[str, int]:
 
 
 def run_daily_province(
-    ctx: RunContext, province: str, rates: Callable[[], pa.Table], summary: ProvinceSummary
+    ctx: RunContext,
+    province: str,
+    rates: Callable[[], pa.Table],
+    summary: ProvinceSummary,
+    warehouse: Warehouse,
 ) -> None:
     """One province's daily run (see `crm_pipeline.daily`); PipelineError on a problem.
 
     A date whose batch and details are both published is not run again unless forced.
     """
-    warehouse = province_warehouse(ctx)
     if (
         not ctx.force
         and warehouse.is_published(ctx.day, province, "daily")
