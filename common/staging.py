@@ -2,6 +2,7 @@
 
     {root}/{D}/_fx/                      the date's FX rates, staged once for every province
     {root}/{D}/{P}/{mode}/               one run of a province (mode: initial | daily)
+        identity.json                    whose run the folder's work is (inputs, warehouse)
         _jobs/{step}.json                the restart ledger of the run's steps (common.jobs)
         _jobs/{step}/{job}.json          ... and of each step's jobs (a file, a bucket)
         parsed/{file}.parquet            ingest: a data file's kept, typed records
@@ -111,6 +112,11 @@ class RunStaging:
     @property
     def filesystem(self) -> pafs.FileSystem:
         return self.area.filesystem
+
+    @property
+    def identity(self) -> Path:
+        """The identity of the run whose work the folder holds (crm_pipeline.run_identity)."""
+        return self.work / "identity.json"
 
     @property
     def jobs(self) -> Path:

@@ -132,7 +132,8 @@ def stage_fx_rates(area: StagingArea, landing: Path, business_date: str, force: 
     layouts = cfg.layouts()
     out = area.fx_dir(business_date) / staged_name(landed.name)
     ledger = JobLedger(area.fx_jobs(business_date), force, area.filesystem)
-    if not ledger.done("fx"):
+    staged = ledger.done("fx")
+    if staged is None or staged.get("flag") != landed.flag.text():  # none, or re-sent
         ledger.start("fx")
         layout = layouts.layouts["FXR_RATE"]
         result = ingest_file(
@@ -145,7 +146,7 @@ def stage_fx_rates(area: StagingArea, landing: Path, business_date: str, force: 
             )
             ledger.fail("fx", f"bad FX rate records: {reasons}")
             raise FileRejected(landed.name, f"bad FX rate records: {reasons}")
-        ledger.complete("fx", [out])
+        ledger.complete("fx", [out], flag=landed.flag.text())
     return rates_table(pq.read_table(out))
 
 

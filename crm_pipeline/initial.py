@@ -25,8 +25,13 @@ from crm_pipeline.buckets import merge_bucket, score_bucket
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.history import check_force_over_history
 from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
-from crm_pipeline.load_step import record_run, run_load_step
+from crm_pipeline.load_step import (
+    record_run,
+    run_load_step,
+    warehouse_identity,
+)
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
+from crm_pipeline.run_identity import adopt_run
 from crm_pipeline.state import write_state
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from crm_pipeline.workers import Job, bucket_workers, run_jobs
@@ -106,6 +111,10 @@ class InitialLoad:
 
     def run(self, summary: ProvinceSummary) -> None:
         files = self.found.files
+        adopt_run(
+            self.ctx, self.province, files, self.formulas.formula_ids,
+            self.formulas.export_filter, warehouse_identity(self.warehouse),
+        )  # fmt: skip
         ingested = self.steps.run(
             "ingest", lambda _: ingest_files(self.staging, files, self.ctx.force)
         )["files"]

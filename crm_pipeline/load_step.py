@@ -11,6 +11,7 @@ from common.batch import ProvinceBatch
 from crm_pipeline.context import RunContext
 from crm_pipeline.crash import crash_point
 from crm_pipeline.steps import ProvinceSteps, StepBody, StepResult
+from load.instance import instance_id
 from load.warehouse import Warehouse
 
 
@@ -64,3 +65,9 @@ def run_load_step(
     if beside is None:
         return int(steps.run("load", load_step)["batch_id"])
     return int(steps.run_beside("state", beside, "load", load_step)["batch_id"])
+
+
+def warehouse_identity(warehouse: Warehouse) -> str:
+    """What tells this warehouse from another one: its instance id, drawn when its schema
+    was created (a new, empty database at the same URL is another warehouse)."""
+    return instance_id(warehouse.engine)

@@ -21,6 +21,7 @@ from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from crm_pipeline.load_step import province_warehouse
 from extract.landing import provinces_in_landing
+from load.instance import published_batch_id
 from load.lease import RunLease
 from load.warehouse import Warehouse
 
@@ -42,6 +43,7 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
                 run_daily_province(ctx, province, rates, summary, warehouse)
             else:
                 run_initial_province(ctx, province, rates, summary, warehouse)
+        confirm_published(warehouse, ctx, summary)
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)
@@ -50,6 +52,20 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
         log.error("%s: %s", province, summary.error, exc_info=True)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def confirm_published(warehouse: Warehouse, ctx: RunContext, summary: ProvinceSummary) -> None:
+    """ "Published" is what the warehouse says: the batch the run reports must be the
+    province's published batch of the date, else the run failed."""
+    if summary.status not in ("published", "already published"):
+        return
+    published = published_batch_id(warehouse.engine, ctx.day, summary.province)
+    if published is None or (summary.batch_id is not None and published != summary.batch_id):
+        raise PipelineError(
+            f"the warehouse shows no published batch {summary.batch_id or ''} of"
+            f" {summary.province} {ctx.business_date}: not published"
+        )
+    summary.batch_id = published
 
 
 def run_date(

@@ -25,6 +25,10 @@ class Flag:
     records: int
     control_sum: Decimal
 
+    def text(self) -> str:
+        """The flag as one line: what a run's identity compares (a re-sent file)."""
+        return f"{self.data_file}|{self.size}|{self.records}|{self.control_sum}"
+
 
 def parse_flag(text: str, where: str) -> Flag:
     """Parse a flag's content; `where` names the flag file in error messages."""

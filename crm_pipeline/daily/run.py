@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.batch import FileCounts, ProvinceBatch
+from common.paths import formulas_dir
 from common.staging import BATCH_TABLES
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily.business_dates import previous_business_date
@@ -22,11 +23,18 @@ from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
 from crm_pipeline.history import check_force_over_history
 from crm_pipeline.ingest_step import ingest_files, landed_files
-from crm_pipeline.load_step import record_run, run_load_step
+from crm_pipeline.load_step import (
+    record_run,
+    run_load_step,
+    warehouse_identity,
+)
+from crm_pipeline.run_identity import adopt_run
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load import txn as wtxn
+from load.instance import published_batch_id
 from load.warehouse import Warehouse
+from transform.scoring import load_formulas
 
 _RECONCILED = ("read", "kept", "set_aside", "filtered")
 
@@ -71,10 +79,16 @@ def _daily_steps(
     run_id: int,
 ) -> None:
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
+    previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
+    formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
+    basis = f"{yyyymmdd(previous)} batch {published_batch_id(warehouse.engine, previous, province)}"
+    adopt_run(
+        ctx, province, found.files, formulas.formula_ids, formulas.export_filter,
+        warehouse_identity(warehouse), basis,
+    )  # fmt: skip
     staging = ctx.run_staging(province)
     steps = ProvinceSteps(staging, ctx.force, warehouse, run_id)
     ingested = steps.run("ingest", lambda _: ingest_files(staging, found.files, ctx.force))["files"]
-    previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
     paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
 
     def apply_step(_: int) -> StepResult:

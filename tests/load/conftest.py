@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from load import Warehouse
 from load.tables import metadata
@@ -55,16 +55,19 @@ CRM_TABLES = [
     "crm_customer_key",
     "crm_formula",
 ]
-VOLATILE = {"created_at", "published_at", "assigned_at", "accepted_at"}
+# `inputs` (migration 0007) is compared by the job-repository tests, not across migrations.
+VOLATILE = {"created_at", "published_at", "assigned_at", "accepted_at", "inputs"}
 
 
 def snapshot(engine: Engine, tables: list[str] = CRM_TABLES) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the CRM tables, sorted, without timestamps: for equality checks."""
+    """Every row of the CRM tables, sorted, without timestamps: for equality checks. Only
+    the columns the database has (a warehouse migrated down lacks the newer ones)."""
     result = {}
     with engine.connect() as conn:
         for name in tables:
             table = metadata.tables[name]
-            columns = [c for c in table.columns if c.name not in VOLATILE]
+            present = {c["name"] for c in inspect(conn).get_columns(name)}
+            columns = [c for c in table.columns if c.name not in VOLATILE and c.name in present]
             rows = conn.execute(select(*columns)).all()
             result[name] = sorted((tuple(row) for row in rows), key=repr)
     return result
