@@ -165,7 +165,7 @@ class RunLease:
             pass
         with self.engine.begin() as conn:
             holder = self._holder(conn)
-            if holder is None or not self._gone(holder):
+            if holder is None or not self.gone(holder):
                 raise self._refuse(holder)
             log.warning("%s: the lease of pid %s on %s is stale: taking it over", self.key,
                         holder.pid, holder.host)  # fmt: skip
@@ -186,7 +186,7 @@ class RunLease:
         if taken != 1:
             raise AlreadyRunning(f"{self.key}: another run took the lease at the same moment")
 
-    def _gone(self, holder: Row[Any]) -> bool:
+    def gone(self, holder: Row[Any]) -> bool:
         """Whether a lease row's holder is no longer running."""
         host, pid, beat = holder.host, holder.pid, holder.heartbeat_at
         if host == self.host and not _pid_alive(int(pid)):
@@ -219,3 +219,49 @@ class RunLease:
                 ),
                 {"died": DIED, "n": now(), "p": self.province, "d": self.business_date},
             )
+
+
+def run_alive(engine: Engine, province: str, business_date: date, host: str, pid: int) -> bool:
+    """Whether the run of process `pid` on `host` still holds its night's lease: a run the
+    warehouse shows as started but that holds no lease has died (killed, machine lost)."""
+    key = lease_key(province, business_date)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT token, host, pid, since, heartbeat_at FROM crm_lease WHERE lease_key = :k"
+            ),
+            {"k": key},
+        ).first()
+        if row is None or row.host != host or int(row.pid) != pid:
+            return False
+        if engine.dialect.name == "postgresql":
+            number = _lock_number(key) & 0xFFFFFFFFFFFFFFFF
+            held = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND classid = :c AND objid = :o AND objsubid = 1"
+                ),
+                {"c": number >> 32, "o": number & 0xFFFFFFFF},
+            ).scalar()
+            return bool(held)
+    lease = RunLease(engine, province, business_date)
+    return not lease.gone(row)
+
+
+def run_state(engine: Engine, run_id: int) -> str:
+    """A run's state as an operator should read it: `died` for a run recorded as started
+    whose process no longer holds its lease, else the recorded state."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT state, province, business_date, host, pid FROM crm_run WHERE run_id = :r"),
+            {"r": run_id},
+        ).first()
+    if row is None:
+        return "unknown"
+    if row.state != "started":
+        return str(row.state)
+    day = row.business_date
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    alive = run_alive(engine, row.province, day, row.host or "", int(row.pid or 0))
+    return "started" if alive else DIED

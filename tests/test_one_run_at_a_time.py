@@ -97,7 +97,13 @@ def test_a_killed_run_holds_nothing_and_is_shown_died(
     killed = _run(landing, url, tmp_path / "staging", CRM_CRASH_AT="after:merge")
     killed.communicate(timeout=300)
     assert killed.returncode == -9
-    assert _rows(url, "SELECT state FROM crm_run") == [("started",)]
+    assert _rows(url, "SELECT state FROM crm_run") == [("started",)]  # as the kill left it
+    status = subprocess.run(
+        [sys.executable, "-m", "crm_pipeline.cli", "status", "--date", D, "--warehouse", url],
+        capture_output=True, text=True, env={**os.environ, "CRM_LOG_FILE": str(tmp_path / "l")},
+    )  # fmt: skip
+    [line] = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("1 ")]
+    assert " died " in f" {line} ", status.stdout
     rerun = _run(landing, url, tmp_path / "staging")
     out, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, out

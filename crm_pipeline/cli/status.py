@@ -15,6 +15,7 @@ from common import settings
 from common.dates import business_day
 from common.errors import PipelineError
 from load import report
+from load.lease import run_state
 from load.warehouse import Warehouse
 
 _COUNTS = ("read", "kept", "set_aside", "filtered", "written")
@@ -64,7 +65,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)])
 
 
-def render(runs: list[report.RunReport], batches: list[report.BatchReport]) -> str:
+def render(
+    runs: list[report.RunReport],
+    batches: list[report.BatchReport],
+    states: dict[int, str] | None = None,
+) -> str:
+    """The date's runs, steps and batches; `states`: each run's state as read now (a run
+    recorded as started whose process is gone shows as died)."""
+    states = states or {}
     out: list[str] = []
     if not runs and not batches:
         return "nothing recorded for this date"
@@ -77,7 +85,7 @@ def render(runs: list[report.RunReport], batches: list[report.BatchReport]) -> s
                     r.run_id,
                     r.province,
                     r.mode,
-                    r.state,
+                    states.get(r.run_id, r.state),
                     _time(r.started_at),
                     _time(r.ended_at),
                     r.host,
@@ -165,10 +173,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if warehouse.revision() is None:
             raise PipelineError(f"{warehouse!r}: no schema; run `crm-pipeline db upgrade`")
-        text = render(
-            report.runs(warehouse.engine, business_date, args.province),
-            report.batches(warehouse.engine, business_date, args.province),
-        )
+        runs = report.runs(warehouse.engine, business_date, args.province)
+        states = {r.run_id: run_state(warehouse.engine, r.run_id) for r in runs}
+        text = render(runs, report.batches(warehouse.engine, business_date, args.province), states)
     finally:
         warehouse.dispose()
     print(
