@@ -15,7 +15,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transform.scoring.compiled import ProvinceFormulas
+from transform.export_filter import under_export_filter
+from transform.scoring.scorer import ProvinceFormulas
 
 QUANTILES = (
     Decimal("0"),
@@ -109,11 +110,7 @@ def _rescope(
             f"({current.export_filter}): RTL accounts filtered out at load time are not in the staged "
             "data, so the trial cannot count them"
         ]
-    limit = pa.scalar(candidate.export_filter, pa.decimal128(38, 8))
-    keep = pc.or_(
-        pc.not_equal(accounts.column("source"), "RTL"),
-        pc.greater_equal(accounts.column("balance_cny"), limit),
-    )
+    keep = pc.invert(under_export_filter(accounts, candidate.export_filter))
     in_scope = pc.and_(pc.fill_null(accounts.column("in_scope"), False), keep)
     index = accounts.column_names.index("in_scope")
     return accounts.set_column(index, "in_scope", in_scope), [
