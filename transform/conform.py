@@ -25,7 +25,8 @@ from common.config import Layout
 from common.records import RawLines
 from common.rejects import reject_rows
 from common.schema import MONEY, REJECT, SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
-from transform.fx import CNY_EXACT, to_cny, with_rates
+from transform.export_filter import under_export_filter
+from transform.fx import to_cny, with_rates
 from transform.identity import normalize_id_numbers
 from transform.orphans import known_customer_rows
 
@@ -310,12 +311,3 @@ def apply_account_rules(
     )
     table = table.append_column("in_scope", in_scope)
     return Conformed(table, pa.concat_tables(rejects), filtered)
-
-
-def under_export_filter(table: pa.Table, export_filter: Decimal) -> pa.Array:
-    """RTL accounts whose exact CNY equivalent is strictly under the filter."""
-    limit = pa.scalar(export_filter, CNY_EXACT)
-    return pc.and_(
-        pc.equal(table.column("source"), "RTL"),
-        pc.less(table.column("balance_cny"), limit),
-    )

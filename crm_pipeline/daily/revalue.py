@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from common.errors import PipelineError
 from common.schema import conform
 from crm_pipeline.state import STATE_ACCOUNT
-from transform.conform import under_export_filter
+from transform.export_filter import under_export_filter
 from transform.fx import to_cny, with_rates
 
 CNY_COLUMNS = {"balance_cny": "balance", "overdraft_cny": "overdraft",
