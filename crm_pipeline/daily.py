@@ -128,7 +128,7 @@ def _landed_days(landing: Path, province: str, after: date, before: date) -> lis
 def previous_business_date(engine: Any, landing: Path, province: str, day: date) -> date:
     """The date whose state snapshot a daily run of `day` starts from; PipelineError if
     the days in between are not all applied (a missing or unpublished earlier day)."""
-    from load import txn as wtxn
+    from load import business_dates as wtxn
 
     published = wtxn.published_dates(engine, province)
     later = [d for d in published if d > day]
@@ -719,7 +719,7 @@ def _txn_rows(
     (just published, so it includes the day's new CRM customers); the others are counted
     as filtered: the pipeline keeps no details of customers the CRM does not know.
     """
-    from load import txn as wtxn
+    from load import transactions as wtxn
 
     if txns.num_rows:
         ids = wtxn.crm_account_ids(warehouse.engine, province, txns)
@@ -779,7 +779,7 @@ def _load_transactions(
     ingested: list[dict[str, Any]],
 ) -> list[FileCounts]:
     """Load the day's CRM transactions (after the batch, whose CRM accounts they need)."""
-    from load import txn as wtxn
+    from load import transactions as wtxn
 
     txns, dup_rejects, txn_files = day_transactions(ingested)
     late = count_by_file(dup_rejects) if dup_rejects.num_rows else {}
@@ -814,7 +814,7 @@ def run_daily_province(
     chunk. A date whose batch and details are both published is not run again unless
     forced.
     """
-    from load import txn as wtxn
+    from load import business_dates as wtxn
 
     warehouse = province_warehouse(ctx)
     if (

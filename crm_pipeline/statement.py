@@ -100,7 +100,7 @@ def _balances(staging: Path, province: str, day: date) -> pa.Table:
 
 def _dates(engine: Any, province: str, first: date, last: date) -> tuple[date, date]:
     """(opening, closing) business dates of the month; PipelineError if it cannot be made."""
-    from load import txn as wtxn
+    from load import business_dates as wtxn
 
     published = wtxn.published_dates(engine, province)
     in_month = [d for d in published if first <= d <= last]
@@ -267,7 +267,7 @@ def produce_province(
     engine: Any, month: str, province: str, staging: Path, out: Path
 ) -> StatementSummary:
     """One province's statement, export file and purge; PipelineError on a problem."""
-    from load import txn as wtxn
+    from load import statements as wtxn
 
     done = wtxn.purge_record(engine, month, province)
     if done is not None:
@@ -331,7 +331,7 @@ def produce_statements(
 
     One province's failure does not stop the others; its summary says why.
     """
-    from load import txn as wtxn
+    from load import business_dates as wtxn
     from load.warehouse import Warehouse
 
     first, last = month_bounds(month)

@@ -9,6 +9,7 @@ import pytest
 from common.paths import PROJECT_ROOT
 from crm_pipeline.cli import main
 from load import Warehouse, resolve_url
+from load.control import record_checkpoint
 from tests.load.factory import DAY1, make_batch, people
 
 pytestmark = pytest.mark.xdist_group("postgres")
@@ -32,7 +33,11 @@ def test_db_upgrade_then_status(warehouse_url: str, capsys: pytest.CaptureFixtur
         warehouse.finish_run(run, "completed")
         other = warehouse.start_run(DAY1, "GD", "initial")
         failed = warehouse.start_step(other, "ingest")
-        warehouse.checkpoint(failed, 4, "line=400", stream="RTL_ACCT_GD")
+        with warehouse.engine.begin() as conn:  # a step's progress, as status shows it
+            record_checkpoint(
+                conn, step_id=failed, batch_id=None, stream="RTL_ACCT_GD", chunk=4,
+                position="line=400",
+            )  # fmt: skip
         warehouse.fail_step(failed, "FileRejected: RTL_ACCT_GD: control sum")
         warehouse.finish_run(other, "failed")
     finally:

@@ -1,9 +1,12 @@
-"""Column types that behave the same on PostgreSQL and SQLite.
+"""What every warehouse table is built on: the shared metadata and the column types.
+
+The metadata's naming convention gives every constraint and index the name the Alembic
+migrations created it with. The column types behave the same on PostgreSQL and SQLite:
 
 SQLite has no exact decimal type: a NUMERIC column turns `'1234.56'` into a binary REAL
 (15 significant digits), which is not good enough for a bank's balances. `Amount` is a true
 `NUMERIC(p, s)` on PostgreSQL and a canonical decimal string on SQLite, so the same code
-reads back the exact `Decimal` on both.
+reads back the exact `Decimal` on both. `ident` is an identifier compared in byte order.
 """
 
 from __future__ import annotations
@@ -11,9 +14,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Numeric, String
+from sqlalchemy import BigInteger, Integer, MetaData, Numeric, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
 
 # A surrogate key: 64-bit on PostgreSQL; on SQLite it must be spelled INTEGER to be the
 # rowid alias that AUTOINCREMENT needs.
@@ -48,3 +59,19 @@ class Amount(TypeDecorator[Decimal]):
 
     def __repr__(self) -> str:
         return f"Amount({self.precision}, {self.scale})"
+
+
+MONEY = Amount(20, 2)
+# CNY equivalents keep the exact product balance x rate / 100 (decimal128(38, 8) in the
+# transform stage): the CRM can add them up and reproduce a score to the fen.
+MONEY_CNY = Amount(38, 8)
+
+
+def ident(length: int | None = None) -> TypeEngine[str]:
+    """An identifier column (codes, customer and account numbers): compared in byte order.
+
+    PostgreSQL: `COLLATE "C"` (migration 0005), so that sorting and indexing them is
+    `memcmp` with abbreviated keys rather than the database's libc collation (`strcoll`);
+    SQLite compares bytes anyway (BINARY). Equality is the same either way.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")

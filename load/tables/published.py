@@ -1,14 +1,8 @@
-"""The warehouse schema as SQLAlchemy Core metadata: the code's view of the tables.
+"""The published `crm_*` tables: what the downstream CRM imports (see docs/warehouse.md).
 
-The database itself is only ever created and changed by the Alembic migrations in
-`load/migrations/versions/`; this module must describe the schema those migrations
-produce (a test compares the two). Three families of tables:
-
-- `crm_*` published tables: what the downstream CRM imports (see docs/warehouse.md);
-- `crm_run` / `crm_step` / `crm_checkpoint`: control data, like Spring Batch's job
-  repository, that the runner and `crm-pipeline status` use;
-- `stg_*` staging tables keyed by `batch_id`: a batch is bulk-written here in committed
-  chunks, then published into the `crm_*` tables in one transaction.
+`crm_load_batch` records every batch and its state; only `published` batches are visible
+to the CRM. A batch is staged (load.tables.staging) and then published into these tables
+in one transaction (load.publish).
 """
 
 from __future__ import annotations
@@ -18,10 +12,8 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -29,34 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import TypeEngine
 
-from load.types import Amount, BigId
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-metadata = MetaData(naming_convention=NAMING)
-
-MONEY = Amount(20, 2)
-
-
-def ident(length: int | None = None) -> TypeEngine[str]:
-    """An identifier column (codes, customer and account numbers): compared in byte order.
-
-    PostgreSQL: `COLLATE "C"` (migration 0005), so that sorting and indexing them is
-    `memcmp` with abbreviated keys rather than the database's libc collation (`strcoll`);
-    SQLite compares bytes anyway (BINARY). Equality is the same either way.
-    """
-    return String(length).with_variant(String(length, collation="C"), "postgresql")
-
-
-# CNY equivalents keep the exact product balance x rate / 100 (decimal128(38, 8) in the
-# transform stage): the CRM can add them up and reproduce a score to the fen.
-MONEY_CNY = Amount(38, 8)
+from load.tables.base import MONEY, MONEY_CNY, BigId, ident, metadata
 
 # Batch states. Only `published` is visible to the CRM.
 STAGING, PUBLISHED, SUPERSEDED, ABANDONED = "staging", "published", "superseded", "abandoned"
@@ -231,137 +197,3 @@ crm_formula = Table(
     Column("first_batch_id", BigId, nullable=False),
     Column("last_batch_id", BigId, nullable=False),
 )
-
-# --- control data (job repository) -------------------------------------------------------
-
-crm_run = Table(
-    "crm_run",
-    metadata,
-    Column("run_id", BigId, primary_key=True, autoincrement=True),
-    Column("business_date", Date, nullable=False),
-    Column("province", String(8), nullable=False),
-    Column("mode", String(8), nullable=False),
-    Column("state", String(12), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
-    Column("host", String()),
-    Column("pid", Integer),
-    Index("ix_crm_run_key", "business_date", "province", "mode"),
-    sqlite_autoincrement=True,
-)
-
-crm_step = Table(
-    "crm_step",
-    metadata,
-    Column("step_id", BigId, primary_key=True, autoincrement=True),
-    Column("run_id", BigId, ForeignKey("crm_run.run_id"), nullable=False),
-    Column("name", String(), nullable=False),
-    Column("state", String(12), nullable=False),
-    Column("read_count", Integer),
-    Column("kept_count", Integer),
-    Column("set_aside_count", Integer),
-    Column("filtered_count", Integer),
-    Column("written_count", Integer),
-    Column("counts", Text),  # every count the step reported, as JSON
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
-    Column("error", Text),
-    Index("ix_crm_step_run", "run_id"),
-    sqlite_autoincrement=True,
-)
-
-crm_checkpoint = Table(
-    "crm_checkpoint",
-    metadata,
-    Column("checkpoint_id", BigId, primary_key=True, autoincrement=True),
-    Column("step_id", BigId, ForeignKey("crm_step.step_id")),
-    Column("batch_id", BigId),
-    Column("stream", String(), nullable=False),
-    Column("chunk", Integer, nullable=False),
-    Column("position", String(), nullable=False),
-    Column("committed_at", DateTime(timezone=True), nullable=False),
-    Index("ix_crm_checkpoint_step", "step_id"),
-    Index("ix_crm_checkpoint_batch", "batch_id"),
-    sqlite_autoincrement=True,
-)
-
-# --- staging (UNLOGGED on PostgreSQL; see load/migrations) -----------------------------
-
-stg_customer = Table(
-    "stg_customer",
-    metadata,
-    Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("cust_key", ident(), primary_key=True),
-    Column("cust_type", ident(1), nullable=False),
-    Column("id_type", ident(8), nullable=False),
-    Column("id_no", ident(), nullable=False),
-    Column("id_valid", Boolean, nullable=False),
-    Column("name", String()),
-    Column("master_source", String(3), nullable=False),
-    Column("master_cust_no", String(), nullable=False),
-    Column("source_count", Integer, nullable=False),
-    Column("score", MONEY, nullable=False),
-    Column("formula_id", String(), nullable=False),
-    Column("qualified", Boolean, nullable=False),
-    Column("crm_cust_id", BigId),  # set once the batch's CRM customers are resolved
-)
-
-stg_customer_source = Table(
-    "stg_customer_source",
-    metadata,
-    Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("source", ident(3), primary_key=True),
-    Column("source_cust_no", ident(), primary_key=True),
-    Column("crm_cust_id", BigId, nullable=False),
-    Column("role", String(8), nullable=False),
-)
-
-stg_contact = Table(
-    "stg_contact",
-    metadata,
-    Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("source", ident(3), primary_key=True),
-    Column("source_cust_no", ident(), primary_key=True),
-    Column("crm_cust_id", BigId, nullable=False),
-    Column("phone", String()),
-    Column("mobile", String()),
-    Column("address", String()),
-    Column("postcode", String(10)),
-)
-
-stg_account = Table(
-    "stg_account",
-    metadata,
-    Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("source", ident(3), primary_key=True),
-    Column("acct_no", ident(), primary_key=True),
-    Column("crm_cust_id", BigId, nullable=False),
-    Column("source_cust_no", ident(), nullable=False),
-    Column("kind", String(8), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("balance", MONEY, nullable=False),
-    Column("balance_cny", MONEY_CNY, nullable=False),
-    Column("status", String(1), nullable=False),
-    Column("in_scope", Boolean, nullable=False),
-    Column("open_date", Date),
-    Column("maturity_date", Date),
-)
-
-stg_reject = Table(
-    "stg_reject",
-    metadata,
-    Column("batch_id", BigId, primary_key=True, autoincrement=False),
-    Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("file", String(), nullable=False),
-    Column("line", Integer, nullable=False),
-    Column("raw", Text, nullable=False),
-    Column("reason", String(), nullable=False),
-    Column("field", String()),
-    Column("branch", String(8), nullable=False),
-)
-
-STAGING_TABLES = (stg_customer, stg_customer_source, stg_contact, stg_account, stg_reject)
-
-# The transaction, statement and purge-log tables (issue 7) are declared in load/txn.py;
-# importing it here puts them on `metadata` wherever the schema is used or compared.
-from load import txn as _txn  # noqa: E402, F401
