@@ -1,22 +1,17 @@
-"""What every warehouse table is built on: the shared metadata and the column types.
+"""What every warehouse table is built on: the shared metadata and its column kinds.
 
 The metadata's naming convention gives every constraint and index the name the Alembic
-migrations created it with. The column types behave the same on PostgreSQL and SQLite:
-
-SQLite has no exact decimal type: a NUMERIC column turns `'1234.56'` into a binary REAL
-(15 significant digits), which is not good enough for a bank's balances. `Amount` is a true
-`NUMERIC(p, s)` on PostgreSQL and a canonical decimal string on SQLite, so the same code
-reads back the exact `Decimal` on both. `ident` is an identifier compared in byte order.
+migrations created it with. The column types themselves (`Amount`, `BigId`) are in
+load.types, which the migrations import too; here are the kinds the tables use: money,
+CNY equivalents, and identifiers compared in byte order (`ident`).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from sqlalchemy import MetaData, String
+from sqlalchemy.types import TypeEngine
 
-from sqlalchemy import BigInteger, Integer, MetaData, Numeric, String
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from load.types import Amount, BigId
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -26,40 +21,7 @@ NAMING = {
 }
 metadata = MetaData(naming_convention=NAMING)
 
-# A surrogate key: 64-bit on PostgreSQL; on SQLite it must be spelled INTEGER to be the
-# rowid alias that AUTOINCREMENT needs.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Amount(TypeDecorator[Decimal]):
-    """Exact decimal: NUMERIC(precision, scale) on PostgreSQL, decimal text on SQLite."""
-
-    impl = Numeric
-    cache_ok = True
-
-    def __init__(self, precision: int, scale: int) -> None:
-        super().__init__(precision=precision, scale=scale, asdecimal=True)
-        self.precision = precision
-        self.scale = scale
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(self.precision + 2))
-        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "sqlite":
-            return value
-        return str(Decimal(value).quantize(Decimal(1).scaleb(-self.scale)))
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return value if isinstance(value, Decimal) else Decimal(str(value))
-
-    def __repr__(self) -> str:
-        return f"Amount({self.precision}, {self.scale})"
-
+__all__ = ["MONEY", "MONEY_CNY", "NAMING", "Amount", "BigId", "ident", "metadata"]
 
 MONEY = Amount(20, 2)
 # CNY equivalents keep the exact product balance x rate / 100 (decimal128(38, 8) in the
