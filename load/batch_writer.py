@@ -1,21 +1,17 @@
 """Writing one batch: stage it in checkpointed chunks, register its ids, publish it.
 
 `write_batch` is what `Warehouse.write_batch` does; a `BatchWriter` is one attempt, whose
-`write` reads top-down in the order things happen:
+`write` reads top-down: (1) a published (date, province, mode) is left unchanged unless
+`force`; (2) the batch is opened or resumed (load.batches); (3) its customers are staged
+part by part (load.customer_scope) and their ids registered (load.registration); (4) its
+source records, contacts and accounts (into tables of its own on a province's first load,
+load.batch_tables), then its rejects, are staged, accounts on one connection and the rest
+on another, each table's keys built once its rows are in; (5) the publication
+(load.publish) runs meanwhile on PostgreSQL: it writes the CRM customers while (4) goes
+on, then waits for it; SQLite (one writer at a time) stages everything first.
 
-1. a published (date, province, mode) is left unchanged unless `force`;
-2. the batch is opened (or the unfinished one of the same content resumed, load.batches);
-3. its customers are staged part by part (only the qualified ones on a province's first
-   load, load.customer_scope) and their stable ids registered (load.registration);
-4. its source records, contacts and accounts, then its rejects, are staged (into tables of
-   the batch's own on a province's first load, load.batch_tables), the accounts on one
-   connection and the rest on another, each table's keys built once its rows are in;
-5. the publication (load.publish) runs meanwhile on PostgreSQL: it writes the CRM
-   customers while step 4 goes on, then waits for it; SQLite (one writer at a time) stages
-   everything first.
-
-The first-load path on PostgreSQL is tuned (docs/performance.md): the threads and the order
-of the steps here are what makes it fast; change them with the benchmark at hand.
+The first-load path on PostgreSQL is tuned (docs/performance.md): the threads and the
+order of the steps are what makes it fast; change them with the benchmark at hand.
 """
 
 from __future__ import annotations
@@ -36,7 +32,7 @@ from load.batches import BatchKey, abandon, drop_staging, open_batch, published_
 from load.bulk import ChunkHook, Stager
 from load.concurrency import prefetched, side_by_side
 from load.customer_scope import ScopeChanged, customer_scope
-from load.publish import publish
+from load.publish import publish, refresh_statistics
 from load.registration import assign_ids, crm_ids
 from load.tables import (
     crm_account,
@@ -410,17 +406,3 @@ class BatchWriter:
                 # A publication that ended without waiting for the staging (an error,
                 # another batch published first) stops it at its next part.
                 stop.set()
-
-
-def refresh_statistics(engine: Engine, *tables: str) -> None:
-    """Fresh planner statistics before publication (PostgreSQL).
-
-    The publishing statements join the just-filled staging tables to the CRM tables;
-    planned on the statistics of empty tables (a new warehouse, a first load), one of
-    them was seen running for minutes instead of seconds at 10 million accounts.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as conn:
-        for table in tables:
-            conn.exec_driver_sql(f"ANALYZE {table}")
