@@ -27,7 +27,7 @@ QUALIFIED_ONLY, EVERY_CUSTOMER = "qualified", "all"
 class ScopeChanged(Exception):
     """A first load staged its qualified customers only, and another batch of the province
     was published meanwhile: its customers that are not qualified any more would be missed.
-    The batch is abandoned and written again (`Warehouse.write_batch`)."""
+    The batch is abandoned and written again (load.batch_writer.write_batch)."""
 
 
 def customer_scope(engine: Engine, batch_id: int, province: str, step_id: int | None) -> bool:

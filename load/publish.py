@@ -59,7 +59,7 @@ def publish(
     `staged_rest`: when given, only the customers are staged when the publication begins;
     it is called once they are written into crm_customer and returns when everything else
     is staged (raising if that failed: nothing is published then). The customers' rows are
-    written meanwhile (load.warehouse).
+    written meanwhile (load.batch_writer).
 
     Returns the published counts, or None when another (date, province, mode) batch is
     already published and `force` is not set: nothing is changed then.

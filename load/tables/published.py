@@ -147,13 +147,13 @@ crm_account = Table(
     Column("batch_id", BigId, nullable=False),
     # The partition key `province` last (migration 0006): it is constant within a
     # partition. A province's first load builds this key, in this order (the parent's,
-    # which ATTACH needs), on its own table (load/accounts.py `prepare_attach`), where
+    # which ATTACH needs), on its own table (load/batch_tables.py `prepare_attach`), where
     # sorting by province and source first took twice as long (10M accounts: 10.8 s
     # against 5.1 s).
     PrimaryKeyConstraint("acct_no", "source", "province", name="pk_crm_account"),
     Index("ix_crm_account_cust", "crm_cust_id"),
     # One partition per province on PostgreSQL (migration 0003): a province's first
-    # publication attaches its staged accounts instead of copying them (load/accounts.py).
+    # publication attaches its staged accounts instead of copying them (load/batch_tables.py).
     postgresql_partition_by="LIST (province)",
 )
 
