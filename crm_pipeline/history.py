@@ -13,13 +13,13 @@ from datetime import date
 
 from common.errors import PipelineError
 from crm_pipeline.state import yyyymmdd
-from load import txn as wtxn
+from load.business_dates import published_dates
 from load.warehouse import Warehouse
 
 
 def check_force_over_history(warehouse: Warehouse, province: str, day: date) -> None:
     """PipelineError when a business date of `province` after `day` is published."""
-    later = [d for d in wtxn.published_dates(warehouse.engine, province) if d > day]
+    later = [d for d in published_dates(warehouse.engine, province) if d > day]
     if later:
         names = ", ".join(yyyymmdd(d) for d in later)
         raise PipelineError(

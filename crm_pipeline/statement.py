@@ -48,7 +48,13 @@ from common.paths import project_path
 from common.schema import MONEY
 from common.staging import StagingArea
 from crm_pipeline.state import read_state_accounts
-from load import txn as wtxn
+from load.business_dates import (
+    provinces_published_in,
+    published_batches,
+    published_dates,
+    txn_loaded_dates,
+)
+from load.statements import crm_customers, month_transactions, purge_record, record_statement
 from load.warehouse import Warehouse
 from transform.changes import composite_key
 from transform.fx import CNY_EXACT
@@ -105,7 +111,7 @@ def _balances(staging: Path, province: str, day: date) -> pa.Table:
 
 def _dates(engine: Any, province: str, first: date, last: date) -> tuple[date, date]:
     """(opening, closing) business dates of the month; PipelineError if it cannot be made."""
-    published = wtxn.published_dates(engine, province)
+    published = published_dates(engine, province)
     in_month = [d for d in published if first <= d <= last]
     if not in_month:
         raise PipelineError(f"{province}: no published business date in {first:%Y-%m}")
@@ -117,8 +123,8 @@ def _dates(engine: Any, province: str, first: date, last: date) -> tuple[date, d
     before = [d for d in published if d < first]
     opening = before[-1] if before else in_month[0]
     closing = in_month[-1]
-    dailies = wtxn.published_batches(engine, province, first, closing, mode="daily")
-    loaded = wtxn.txn_loaded_dates(engine, province, first, closing)
+    dailies = published_batches(engine, province, first, closing, mode="daily")
+    loaded = txn_loaded_dates(engine, province, first, closing)
     missing = sorted(d for d in dailies if d > opening and d not in loaded)
     if missing:
         raise PipelineError(
@@ -269,7 +275,7 @@ def produce_province(
     engine: Any, month: str, province: str, staging: Path, out: Path
 ) -> StatementSummary:
     """One province's statement, export file and purge; PipelineError on a problem."""
-    done = wtxn.purge_record(engine, month, province)
+    done = purge_record(engine, month, province)
     if done is not None:
         return StatementSummary(
             province, "already produced", customers=done.statements, purged=done.rows_purged,
@@ -279,8 +285,8 @@ def produce_province(
     opening_date, closing_date = _dates(engine, province, first, last)
     opening = _balances(staging, province, opening_date)
     closing = _balances(staging, province, closing_date)
-    customers, crm_accounts = wtxn.crm_customers(engine, province)
-    txns = wtxn.month_transactions(engine, province, opening_date, closing_date)
+    customers, crm_accounts = crm_customers(engine, province)
+    txns = month_transactions(engine, province, opening_date, closing_date)
     accounts = account_lines(crm_accounts, opening, closing, txns)
     statements = customer_lines(customers, accounts)
     keys = ["source", "acct_no"]
@@ -288,7 +294,7 @@ def produce_province(
     transactions = int(pc.sum(pc.cast(mine, pa.int64())).as_py() or 0)
     path = out / month / f"{province}.csv"
     digest = write_export(path, statements, accounts, txns.filter(mine))
-    purged = wtxn.record_statement(
+    purged = record_statement(
         engine,
         month=month,
         province=province,
@@ -335,7 +341,7 @@ def produce_statements(
     warehouse.upgrade()
     staging = settings.staging_dir(staging)
     out = out or project_path(DEFAULT_OUT)
-    wanted = list(provinces) if provinces else wtxn.provinces_published_in(
+    wanted = list(provinces) if provinces else provinces_published_in(
         warehouse.engine, first, last
     )  # fmt: skip
     summaries = []

@@ -1,8 +1,13 @@
 """load stage: the warehouse (SQLite or PostgreSQL), its migrations, batch publication.
 
-Public API: `Warehouse`, `BatchResult`, `resolve_url`. See docs/warehouse.md.
+Public API: `Warehouse`, `BatchResult`, and the URL helpers `resolve_url`, `redacted`,
+`password_of`, `sqlite_file` (so that no other layer parses a URL with SQLAlchemy). The
+daily runs and statements use `load.business_dates`, `load.transactions` and
+`load.statements`; `crm-pipeline status` uses `load.report`. See docs/warehouse.md.
 """
 
-from load.warehouse import BatchResult, Warehouse, resolve_url
+from load.batch_writer import BatchResult
+from load.urls import password_of, redacted, resolve_url, sqlite_file
+from load.warehouse import Warehouse
 
-__all__ = ["BatchResult", "Warehouse", "resolve_url"]
+__all__ = ["BatchResult", "Warehouse", "password_of", "redacted", "resolve_url", "sqlite_file"]

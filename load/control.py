@@ -1,11 +1,10 @@
 """Control data: runs, steps and checkpoints, in the spirit of Spring Batch's job repository.
 
 One `crm_run` row per attempt at a (business date, province, mode), one `crm_step` row per
-step execution with its counts, and `crm_checkpoint` rows for progress inside long steps.
-A restart is a new run; what it may skip is read from earlier runs of the same
-(date, province, mode): a completed step (`completed_step`) or the last committed chunk of
-an unfinished one (`last_checkpoint`). Every write commits at once, so the record survives
-the crash it is meant to explain.
+step execution with its counts, and `crm_checkpoint` rows for progress inside a batch's
+staging (load.bulk, recorded with the chunk they describe; a restart of the batch reads
+them back with `batch_checkpoint`). Every other write commits at once, so the record
+survives the crash it is meant to explain; `crm-pipeline status` reads it (load.report).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from load.tables import crm_checkpoint, crm_run, crm_step
 
@@ -169,51 +168,6 @@ def batch_checkpoint(conn: Connection, batch_id: int, stream: str) -> Checkpoint
     return _checkpoint(row) if row else None
 
 
-def _same_key(business_date: date, province: str, mode: str) -> object:
-    return and_(
-        crm_run.c.business_date == business_date,
-        crm_run.c.province == province,
-        crm_run.c.mode == mode,
-    )
-
-
-def last_checkpoint(
-    engine: Engine,
-    business_date: date,
-    province: str,
-    mode: str,
-    step: str,
-    stream: str = "",
-) -> Checkpoint | None:
-    """Where an unfinished `step` of (date, province, mode) got to, across earlier runs.
-
-    Only checkpoints written after the step's last completed execution count: a completed
-    step is not resumed but skipped (see `completed_step`), and a later execution of it
-    starts afresh.
-    """
-    key = _same_key(business_date, province, mode)
-    with engine.connect() as conn:
-        done = conn.execute(
-            select(func.max(crm_step.c.step_id))
-            .join(crm_run, crm_run.c.run_id == crm_step.c.run_id)
-            .where(key, crm_step.c.name == step, crm_step.c.state == COMPLETED)  # type: ignore[arg-type]
-        ).scalar()
-        row = conn.execute(
-            select(crm_checkpoint)
-            .join(crm_step, crm_step.c.step_id == crm_checkpoint.c.step_id)
-            .join(crm_run, crm_run.c.run_id == crm_step.c.run_id)
-            .where(
-                key,  # type: ignore[arg-type]
-                crm_step.c.name == step,
-                crm_checkpoint.c.stream == stream,
-                crm_step.c.step_id > (done or 0),
-            )
-            .order_by(crm_checkpoint.c.checkpoint_id.desc())
-            .limit(1)
-        ).first()
-    return _checkpoint(row) if row else None
-
-
 def _step(row: object) -> StepRecord:
     m = row._mapping  # type: ignore[attr-defined]
     return StepRecord(
@@ -226,25 +180,6 @@ def _step(row: object) -> StepRecord:
         ended_at=m["ended_at"],
         error=m["error"],
     )
-
-
-def completed_step(
-    engine: Engine, business_date: date, province: str, mode: str, step: str
-) -> StepRecord | None:
-    """The last completed execution of `step` for (date, province, mode), if any."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(crm_step)
-            .join(crm_run, crm_run.c.run_id == crm_step.c.run_id)
-            .where(
-                _same_key(business_date, province, mode),  # type: ignore[arg-type]
-                crm_step.c.name == step,
-                crm_step.c.state == COMPLETED,
-            )
-            .order_by(crm_step.c.step_id.desc())
-            .limit(1)
-        ).first()
-    return _step(row) if row else None
 
 
 def steps_of(conn: Connection, run_id: int) -> list[StepRecord]:

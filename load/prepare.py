@@ -89,7 +89,7 @@ def part_count(table: BatchTable) -> int:
 def read_part(table: BatchTable, index: int, columns: Sequence[str]) -> pa.Table:
     """Part `index` of `table`, only the `columns` it has (read from disk only now).
 
-    On one thread: parts are read beside the COPYs of other streams (load.warehouse),
+    On one thread: parts are read beside the COPYs of other streams (load.batch_writer),
     which keep the cores busy; Arrow's pool would only add its threads' overhead."""
     if isinstance(table, pa.Table):
         assert index == 0, index

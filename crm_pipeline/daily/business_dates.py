@@ -16,7 +16,7 @@ from typing import Any
 from common import config as cfg
 from common.errors import PipelineError
 from crm_pipeline.state import yyyymmdd
-from load import txn as wtxn
+from load.business_dates import attempted_dates, published_dates
 
 
 def published_before(day: date, published: Sequence[date]) -> date:
@@ -76,12 +76,12 @@ def landed_days(landing: Path, province: str, after: date, before: date) -> list
 def previous_business_date(engine: Any, landing: Path, province: str, day: date) -> date:
     """The date whose state snapshot a daily run of `day` starts from; PipelineError if
     the days in between are not all applied (a missing or unpublished earlier day)."""
-    previous = published_before(day, wtxn.published_dates(engine, province))
+    previous = published_before(day, published_dates(engine, province))
     check_no_gap(
         day,
         previous,
         [
-            *wtxn.attempted_dates(engine, province, previous, day),
+            *attempted_dates(engine, province, previous, day),
             *landed_days(landing, province, previous, day),
         ],
     )

@@ -31,7 +31,7 @@ from crm_pipeline.load_step import (
 from crm_pipeline.run_identity import adopt_run
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
-from load import txn as wtxn
+from load.business_dates import txn_loaded
 from load.instance import published_batch_id
 from load.warehouse import Warehouse
 from transform.scoring import load_formulas
@@ -58,7 +58,7 @@ def run_daily_province(
     if (
         not ctx.force
         and warehouse.is_published(ctx.day, province, "daily")
-        and wtxn.txn_loaded(warehouse.engine, province, ctx.day)
+        and txn_loaded(warehouse.engine, province, ctx.day)
     ):
         summary.status = "already published"
         return

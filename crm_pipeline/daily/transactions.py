@@ -23,7 +23,7 @@ from crm_pipeline.crash import crash_point
 from crm_pipeline.daily.inputs import txn_records
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
-from load import txn as wtxn
+from load.transactions import crm_account_ids, publish_transactions
 from load.warehouse import Warehouse
 from transform.conform import first_occurrence, quote_raw_lines
 
@@ -91,7 +91,7 @@ def crm_transactions(
     as filtered.
     """
     if txns.num_rows:
-        ids = wtxn.crm_account_ids(warehouse.engine, province, txns)
+        ids = crm_account_ids(warehouse.engine, province, txns)
         kept = txns.join(ids, keys=["source", "acct_no"], join_type="inner").sort_by(
             [("file", "ascending"), ("line", "ascending")]
         )
@@ -131,7 +131,7 @@ def load_transactions(
     txns, dup_rejects, txn_files = day_transactions(ingested)
     late = count_by_file(dup_rejects)
     rows, files = crm_transactions(warehouse, province, ctx.day, txns, txn_files, late)
-    wtxn.publish_transactions(
+    publish_transactions(
         warehouse.engine,
         province=province,
         business_date=ctx.day,

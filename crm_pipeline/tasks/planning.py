@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from common import config, settings
 from common.dates import business_date
 from common.errors import PipelineError
-from crm_pipeline.tasks._urls_pending import redacted
 from extract.landing import provinces_in_landing
+from load.urls import redacted
 from load.warehouse import Warehouse
 
 log = logging.getLogger(__name__)

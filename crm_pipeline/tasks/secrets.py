@@ -8,7 +8,7 @@ password as the task starts covers both, whatever the message.
 from __future__ import annotations
 
 from common import settings
-from crm_pipeline.tasks._urls_pending import password_of
+from load.urls import password_of
 
 
 def warehouse_password() -> str | None:

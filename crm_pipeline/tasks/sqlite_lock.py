@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from common.paths import project_path
-from crm_pipeline.tasks._urls_pending import sqlite_file
+from load.urls import sqlite_file
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from load.accounts import include_name
+from load.batch_tables import include_name
 from load.tables import metadata
 
 config = context.config

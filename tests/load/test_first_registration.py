@@ -1,4 +1,4 @@
-"""A province's first registration of stable ids (load.publish._register_all on
+"""A province's first registration of stable ids (load.registration._register_all on
 PostgreSQL): numbers given in byte order of (cust_type, id_type, id_no), as the SQL
 registration gives them, written by several connections; a registration that fails
 half-way is completed by the rerun."""
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from load import Warehouse, publish
+from load import Warehouse, registration
 from load.tables import crm_customer, crm_customer_key
 from tests.load.factory import Cust, make_batch
 
@@ -47,7 +47,7 @@ def _ids(warehouse: Warehouse) -> dict[tuple[str, str, str], int]:
 def test_first_ids_follow_byte_order_of_the_identity(
     make_warehouse: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(publish, "REGISTER_SLICE_ROWS", 3)  # several copies a connection
+    monkeypatch.setattr(registration, "REGISTER_SLICE_ROWS", 3)  # several copies a connection
     warehouse: Warehouse = make_warehouse()
     assert warehouse.write_batch(make_batch(_customers())).published
     ids = _ids(warehouse)
@@ -67,7 +67,7 @@ def test_a_registration_that_fails_half_way_is_completed_by_the_rerun(
     make_warehouse: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warehouse: Warehouse = make_warehouse()
-    real = publish.copy_rows
+    real = registration.copy_rows
     copies: list[int] = []
 
     def second_copy_fails(conn: Any, target: Any, columns: list[str], part: Any) -> None:
@@ -77,10 +77,10 @@ def test_a_registration_that_fails_half_way_is_completed_by_the_rerun(
                 raise RuntimeError("the second registration copy fails")
         real(conn, target, columns, part)
 
-    monkeypatch.setattr(publish, "copy_rows", second_copy_fails)
+    monkeypatch.setattr(registration, "copy_rows", second_copy_fails)
     with pytest.raises(RuntimeError, match="second registration copy"):
         warehouse.write_batch(make_batch(_customers()))
-    monkeypatch.setattr(publish, "copy_rows", real)
+    monkeypatch.setattr(registration, "copy_rows", real)
     with warehouse.engine.connect() as conn:
         written = len(conn.execute(select(crm_customer_key.c.crm_cust_id)).all())
     assert 0 < written < len(IDENTITIES)  # one of the two copies was committed

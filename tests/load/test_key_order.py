@@ -14,7 +14,7 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 
 from load import Warehouse
-from load.accounts import batch_table_name, partition_name
+from load.batch_tables import batch_table_name, partition_name
 from load.tables import crm_account, crm_contact, crm_customer_source
 from tests.load.conftest import snapshot
 from tests.load.factory import DAY2, make_batch, people

@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from load import Warehouse, publish
-from load.accounts import batch_table_name, customer_table_name, include_name, partition_name
+from load.batch_tables import batch_table_name, customer_table_name, include_name, partition_name
 from load.tables import crm_account, crm_contact, crm_customer_source, metadata
 from tests.load.conftest import crm_view, snapshot
 from tests.load.factory import DAY1, DAY2, make_batch, people

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from load.warehouse import side_by_side
+from load.concurrency import side_by_side
 
 
 class Boom(Exception):

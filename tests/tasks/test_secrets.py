@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from crm_pipeline.tasks._urls_pending import password_of, redacted, sqlite_file
 from crm_pipeline.tasks.failures import redact_text
 from crm_pipeline.tasks.secrets import warehouse_password
 from crm_pipeline.tasks.sqlite_lock import single_sqlite_writer
+from load.urls import password_of, redacted, sqlite_file
 
 URL = "postgresql+psycopg://crm:s3cret@db.internal/crm"
 

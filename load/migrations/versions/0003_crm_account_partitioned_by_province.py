@@ -1,7 +1,7 @@
 """crm_account LIST-partitioned by province on PostgreSQL (SQLite: unchanged).
 
 A province's first publication then needs no second write of its accounts: they are
-staged into a table of their own (`stg_account_b<batch_id>`, see load/accounts.py) that the
+staged into a table of their own (`stg_account_b<batch_id>`, see load/batch_tables.py) that the
 publishing transaction attaches as the province's partition (`crm_account_p_<province>`).
 Later batches update the partition row by row as before. There is no DEFAULT partition: a
 province without one has no accounts, and attaching never has to scan or lock another
@@ -40,7 +40,7 @@ COLUMNS = (
 
 
 def _partition(province: str) -> str:
-    # The same rule as load.accounts.partition_name (copied: a migration must not change
+    # The same rule as load.batch_tables.partition_name (copied: a migration must not change
     # when the code does).
     if re.fullmatch(r"[A-Z0-9]{1,8}", province):
         return f"crm_account_p_{province.lower()}"

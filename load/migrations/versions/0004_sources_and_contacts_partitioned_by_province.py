@@ -3,7 +3,7 @@ unchanged), as 0003 did for crm_account.
 
 A province's first publication then attaches its source records and contacts, staged into
 tables of the batch's own (`stg_customer_source_b<batch_id>`, `stg_contact_b<batch_id>`,
-see load/accounts.py), as its partitions (`crm_customer_source_p_<province>`,
+see load/batch_tables.py), as its partitions (`crm_customer_source_p_<province>`,
 `crm_contact_p_<province>`) instead of copying them row by row. Later batches update the
 partitions row by row as before. No DEFAULT partition.
 
@@ -42,7 +42,7 @@ COLUMNS = {
 
 
 def _partition(table: str, province: str) -> str:
-    # The same rule as load.accounts.partition_name (copied: a migration must not change
+    # The same rule as load.batch_tables.partition_name (copied: a migration must not change
     # when the code does).
     if re.fullmatch(r"[A-Z0-9]{1,8}", province):
         return f"{table}_p_{province.lower()}"

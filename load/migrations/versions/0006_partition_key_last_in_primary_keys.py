@@ -4,7 +4,7 @@ key last: (acct_no, source, province) and (source_cust_no, source, province) ins
 
 Why: on PostgreSQL these tables are LIST-partitioned by province (0003, 0004), and a
 province's first load builds each key on a table of its own that becomes the province's
-partition (load/accounts.py `prepare_attach`, which takes the models' key order, so that
+partition (load/batch_tables.py `prepare_attach`, which takes the models' key order, so that
 the ATTACH finds the index the parent's key needs instead of building another one inside
 the publication). Within a partition `province` is constant and `source` has four values,
 so with the old order every comparison of the key's sort compared `province` (in the
@@ -29,7 +29,7 @@ load's own account table, 10,000,000 rows of one province (1.3 GB):
         'N', true, DATE '2020-01-01', NULL, 1
       FROM generate_series(0, 9999999) i, LATERAL (SELECT (i::bigint * 7919) % 10000000 AS p) q;
     VACUUM (FREEZE, ANALYZE) t; CHECKPOINT;
-    SET maintenance_work_mem = '256MB';  -- as load/accounts.py INDEX_MEMORY
+    SET maintenance_work_mem = '256MB';  -- as load/batch_tables.py INDEX_MEMORY
     ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY (<key>);  -- timed, then dropped
 
 (the numbers scrambled, as a load stages them), old and new order alternating: (province,
@@ -41,25 +41,25 @@ The source records' and contacts' keys, (source_cust_no, source, province), gain
 Queries: no statement of the pipeline looks rows up by a prefix of the old key other than
 province alone. On PostgreSQL `province = :p` prunes to the partition, where the key's
 first column never helped. The lookups by whole key (the daily publication's UPDATE and
-anti-join INSERT in load/publish.py `_publish_rows`, the daily transactions' account
-lookup load/txn.py `crm_account_ids`, `acct_no IN (...)` with province and source) still
+anti-join INSERT in load/upserts.py `publish_rows`, the daily transactions' account
+lookup load/transactions.py `crm_account_ids`, `acct_no IN (...)` with province and source) still
 go through the key on both databases (checked with EXPLAIN on PostgreSQL and EXPLAIN QUERY
 PLAN on SQLite 3.40 after a daily load: `Index Scan using crm_account_p_zj_pkey ... Index
 Cond: acct_no = s.acct_no AND source = s.source AND province = 'ZJ'`, `SEARCH crm_account
 USING INDEX sqlite_autoindex_crm_account_1 (acct_no=? AND source=? AND province=?)`, the
 same for the other two tables; the DELETE goes through the `crm_cust_id` index as before,
-see the comment in `_publish_rows`). What loses its index on SQLite (the embedded demo's
+see the comment in `publish_rows`). What loses its index on SQLite (the embedded demo's
 database: a few provinces of a few thousand customers) is a test of `province` alone:
-load/publish.py `_province_empty` (is this the province's first publication into the
+load/batches.py `province_empty` (is this the province's first publication into the
 table: a scan of the key's index, whole when it is, stopped at the province's first row
-otherwise; about 40 ms per million rows when whole, measured here) and load/txn.py
+otherwise; about 40 ms per million rows when whole, measured here) and load/statements.py
 `crm_customers` (a statement's accounts of a province: now a scan through the
 `crm_cust_id` index, whose order the query wants anyway), once per publication or
 statement. Nothing is added for them; the warehouses that hold millions are PostgreSQL's.
 
 Converted in place. PostgreSQL: each parent's key dropped and added again in the new
 order in one ALTER TABLE, which recurses to its partitions (their key indexes named
-`<partition>_pkey` again, as load/accounts.py `attach` names an attached one); a first
+`<partition>_pkey` again, as load/batch_tables.py `attach` names an attached one); a first
 load's own tables of an interrupted load (`stg_account_b<batch_id>`,
 `stg_customer_source_b<batch_id>`, `stg_contact_b<batch_id>`) lose their key if it was
 built already (`<name>_pkey`, old order): the load's restart builds it again in the new
@@ -102,7 +102,7 @@ KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "crm_account": (("acct_no", "source", "province"), ("province", "source", "acct_no")),
 }
 
-# Sort a key in memory (as load/accounts.py does for a first load's keys).
+# Sort a key in memory (as load/batch_tables.py does for a first load's keys).
 INDEX_MEMORY = "256MB"
 
 

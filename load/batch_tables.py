@@ -1,4 +1,4 @@
-"""A province's first publication on PostgreSQL: attach, don't copy.
+"""A batch's own tables: a province's first publication on PostgreSQL attaches, not copies.
 
 `crm_account`, `crm_customer_source` and `crm_contact` are LIST-partitioned by province on
 PostgreSQL (migrations 0003, 0004), one partition `<table>_p_<province>` per province that
@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, MetaData, Table
 from sqlalchemy import text as _text
 
+from load.sql import literal
 from load.tables import (
     crm_account,
     crm_contact,
@@ -101,10 +102,6 @@ def batch_table(batch_id: int, target: Table = crm_account) -> Table:
         MetaData(),
         *(Column(c.name, c.type, nullable=c.nullable) for c in target.columns),
     )
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _exists(conn: Connection, name: str) -> bool:
@@ -182,7 +179,7 @@ def prepare_attach(
         if f"{name}_province" not in present:
             conn.exec_driver_sql(
                 f"ALTER TABLE {name} ADD CONSTRAINT {name}_province"
-                f" CHECK (province = {_literal(province)})"
+                f" CHECK (province = {literal(province)})"
             )
 
 
@@ -191,7 +188,7 @@ def attach(conn: Connection, batch_id: int, province: str, target: Table = crm_a
     name = batch_table_name(batch_id, target)
     partition = partition_name(province, target)
     conn.exec_driver_sql(
-        f"ALTER TABLE {target.name} ATTACH PARTITION {name} FOR VALUES IN ({_literal(province)})"
+        f"ALTER TABLE {target.name} ATTACH PARTITION {name} FOR VALUES IN ({literal(province)})"
     )
     conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {name}_province")
     conn.exec_driver_sql(f"ALTER TABLE {name} RESET (autovacuum_enabled, toast.autovacuum_enabled)")
