@@ -24,8 +24,12 @@ demo: $(BIN)/crm-pipeline
 system-deps:
 	bash .ci/install-system-deps.sh
 
+# The layers of docs/architecture.md (.importlinter) and the size of a module are checked
+# with the style, so the structure cannot rot.
 lint: $(BIN)/crm-pipeline
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python .ci/file_sizes.py
 	$(BIN)/ruff format --check common crm_pipeline extract transform load dags tests bench
 
 typecheck: $(BIN)/crm-pipeline

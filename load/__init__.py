@@ -6,7 +6,7 @@ daily runs and statements use `load.business_dates`, `load.transactions` and
 `load.statements`; `crm-pipeline status` uses `load.report`. See docs/warehouse.md.
 """
 
-from load.batch_writer import BatchResult
+from load.batches import BatchResult
 from load.urls import password_of, redacted, resolve_url, sqlite_file
 from load.warehouse import Warehouse
 

@@ -20,7 +20,6 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 
 import pyarrow as pa
@@ -28,7 +27,14 @@ from sqlalchemy import Engine, Table
 
 from common.batch import ProvinceBatch
 from load import batch_tables, prepare
-from load.batches import BatchKey, abandon, drop_staging, open_batch, published_batch
+from load.batches import (
+    BatchKey,
+    BatchResult,
+    abandon,
+    drop_staging,
+    open_batch,
+    published_batch,
+)
 from load.bulk import ChunkHook, Stager
 from load.concurrency import prefetched, side_by_side
 from load.customer_scope import ScopeChanged, customer_scope
@@ -49,33 +55,6 @@ log = logging.getLogger(__name__)
 
 # Rows per committed chunk when staging, unless the caller or the configuration says.
 DEFAULT_CHUNK_ROWS = 200_000
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """What `write_batch` did.
-
-    status: `published` (this call published the batch) or `unchanged` (the date was
-    already published and `force` was not given: nothing was written).
-    """
-
-    batch_id: int
-    status: str
-    resumed: bool = False
-    customers: int = 0  # CRM customers written (qualified + already known)
-    qualified: int = 0
-    new_ids: int = 0
-    sources: int = 0
-    contacts: int = 0
-    accounts: int = 0
-    rejects: int = 0
-    files: int = 0
-    chunks_written: int = 0
-    chunks_skipped: int = 0  # committed by an earlier, interrupted attempt
-
-    @property
-    def published(self) -> bool:
-        return self.status == "published"
 
 
 def write_batch(

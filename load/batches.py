@@ -152,3 +152,30 @@ def province_empty(conn: Connection, table: Table, province: str) -> bool:
         conn.execute(select(table.c.province).where(table.c.province == province).limit(1)).first()
         is None
     )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What `write_batch` did.
+
+    status: `published` (this call published the batch) or `unchanged` (the date was
+    already published and `force` was not given: nothing was written).
+    """
+
+    batch_id: int
+    status: str
+    resumed: bool = False
+    customers: int = 0  # CRM customers written (qualified + already known)
+    qualified: int = 0
+    new_ids: int = 0
+    sources: int = 0
+    contacts: int = 0
+    accounts: int = 0
+    rejects: int = 0
+    files: int = 0
+    chunks_written: int = 0
+    chunks_skipped: int = 0  # committed by an earlier, interrupted attempt
+
+    @property
+    def published(self) -> bool:
+        return self.status == "published"

@@ -20,8 +20,8 @@ from alembic.script import ScriptDirectory
 
 from common.batch import ProvinceBatch
 from load import control
-from load.batch_writer import DEFAULT_CHUNK_ROWS, BatchResult, write_batch
-from load.batches import BatchKey, latest_status, published_batch
+from load.batch_writer import DEFAULT_CHUNK_ROWS, write_batch
+from load.batches import BatchKey, BatchResult, latest_status, published_batch
 from load.bulk import ChunkHook
 from load.engine import make_engine
 from load.urls import redacted, resolve_url
