@@ -5,7 +5,7 @@ The runner needs only `load_formulas(directory)`, `FormulaSet.for_province(p, da
 docs/formulas.md. Inside, one module per job: `yaml_positions` (YAML with positions),
 `expression*` (the tree, its parser and its checker), `formula_*`, `account_filters`,
 `field_reader` and `layering` (files, checks, what is in force), `decimal_ops` and
-`evaluate` (exact arithmetic over Arrow), `scorer`, and `trial`/`report`/`registry`.
+`ratio` and `evaluate` (exact arithmetic over Arrow), `scorer`, and `trial`/`report`/`registry`.
 """
 
 from __future__ import annotations

@@ -3,24 +3,21 @@
 Money must agree with a hand calculation to the fen, so no binary float is ever used:
 every number is an Arrow `decimal256` (or, for constants, a Python `Decimal`). Sums,
 differences and products of decimals are exact; Arrow widens their precision and scale
-as needed, and this module narrows the precision back (to what the values actually need,
-found with one `min_max` pass) only when the result would not fit 76 digits. Divisions
-cannot be exact in decimals (1/12); the dividend is widened so that every quotient keeps
-at least `SCALE` decimals (Arrow truncates beyond), and intermediate scales are held to
-`SCALE` by rounding.
+as needed, and `tight` narrows the precision back (to what the values actually need,
+found with one `min_max` pass) when a result would not fit 76 digits. Quotients are not
+decimals: `transform.scoring.ratio` keeps them as exact numerator / denominator.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 MAX_PRECISION = 76
-SCALE = 20  # decimals kept by quotients and intermediate results
-ROUND = "half_towards_infinity"  # half away from zero
 
 Value: TypeAlias = Any  # pa.Array | pa.ChunkedArray | Decimal | str | bool
 
@@ -83,17 +80,6 @@ def tight(x: Value) -> Value:
     return x.cast(pa.decimal256(needed, scale)) if needed < precision else x
 
 
-def scale_to(x: Value, scale: int) -> Value:
-    """At most `scale` decimals, rounding half away from zero where there were more."""
-    if is_const(x):
-        return x
-    precision, current = x.type.precision, x.type.scale
-    if current <= scale:
-        return x
-    rounded = pc.round(x, ndigits=scale, round_mode=ROUND)
-    return rounded.cast(pa.decimal256(min(MAX_PRECISION, precision - (current - scale) + 1), scale))
-
-
 def _widen(x: Value, precision: int, scale: int) -> Value:
     """Same values with `scale` decimals (>= current) in `precision` digits."""
     if is_const(x):
@@ -117,67 +103,15 @@ def common(a: Value, b: Value) -> tuple[Value, Value]:
     return fit(a), fit(b)
 
 
-def _const_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 60
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        return a / b if b != 0 else Decimal(0)
-
-
-def _result_precision(op: str, a: Value, b: Value) -> int:
-    (p1, s1), (p2, s2) = _ps(a), _ps(b)
-    if op in "+-":
-        return max(p1 - s1, p2 - s2) + max(s1, s2) + 1
-    return p1 + p2 + 1
-
-
-def _prepare_dividend(a: Value, b: Value) -> Value:
-    """Widen the dividend's scale so the quotient keeps SCALE decimals."""
-    (p1, s1), (p2, s2) = _ps(a), _ps(b)
-    wanted = max(s1, SCALE + s2 - p2 - 1)
-    if wanted == s1:
-        return a
-    if isinstance(a, Decimal):
-        return a  # a constant's type is chosen at call time, see _typed_dividend
-    return _widen(a, p1 + wanted - s1, wanted)
-
-
-def _typed_dividend(a: Decimal, b: Value) -> Value:
-    p2, s2 = _ps(b)
-    p1, s1 = _ps(a)
-    wanted = max(s1, SCALE + s2 - p2 - 1)
-    return pa.scalar(a, pa.decimal256(p1 + wanted - s1, wanted))
-
-
-def arith(op: str, a: Value, b: Value) -> Value:
-    """a op b, exact except that quotients keep SCALE decimals."""
-    if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return _const_arith(op, a, b)
-    a, b = to_decimal(a), to_decimal(b)
-    if op == "/":
-        if isinstance(b, Decimal):
-            if b == 0:  # only reachable on a branch a guard discards
-                return Decimal(0)
-        else:
-            b = pc.if_else(pc.equal(b, pa.scalar(0, pa.decimal256(1, 0))), pa.scalar(1, b.type), b)
-            b = tight(b)
-    for attempt in range(3):
-        if op == "/":
-            a = _prepare_dividend(a, b)
-        if _result_precision(op, a, b) <= MAX_PRECISION:
-            break
-        if attempt == 0:
-            a, b = tight(a), tight(b)
-        else:
-            a, b = scale_to(a, SCALE // 2), scale_to(b, SCALE // 2)
-    else:
-        raise OverflowError(f"a value is too large for exact decimal arithmetic ({op})")
-    left = _typed_dividend(a, b) if op == "/" and isinstance(a, Decimal) else as_scalar(a)
-    right = as_scalar(b)
-    function = {"+": pc.add, "-": pc.subtract, "*": pc.multiply, "/": pc.divide}[op]
-    return scale_to(function(left, right), SCALE)
+def group_sum_decimal(index: pa.Array | pa.ChunkedArray, values: Value, groups: int) -> Value:
+    """Per group 0..groups-1, the exact sum of decimal `values` (0 for a group with none)."""
+    values = to_decimal(values)
+    table = pa.table({"g": index, "v": values})
+    summed = table.group_by("g").aggregate([("v", "sum")])
+    keys = summed.column("g").to_numpy()
+    positions = np.full(groups, -1, dtype=np.int64)
+    positions[keys] = np.arange(len(keys), dtype=np.int64)
+    taken = summed.column("v_sum").take(pa.array(positions, mask=positions < 0))
+    precision, scale = taken.type.precision, taken.type.scale
+    zero = pa.scalar(0, pa.decimal256(precision, scale))
+    return tight(pc.fill_null(taken, zero))

@@ -1,32 +1,26 @@
-"""Checked expressions turned into vectorized Arrow compute calls, in exact decimals.
+"""Checked expressions turned into vectorized Arrow compute calls, exactly.
 
-The arithmetic itself is in `transform.scoring.decimal_ops`; this module walks the
-expression tree: names are columns or parameters, conditions are masks (computed once
-per table and reused across aggregates), and a divisor that may be zero is guarded by
-the checker (filter, condition or safe_div); the rows where a guard is false are
-computed with a divisor of 1 and then discarded, because Arrow evaluates both sides of
-a condition. Only the final score is rounded to the fen, half away from zero.
+This module walks the expression tree: names are columns, aggregates or parameters;
+conditions are masks (computed once per table and reused across aggregates); constants
+fold in Python `Fraction`s; every other number is an exact `transform.scoring.ratio.Ratio`
+(numerator and denominator per row), so no quotient is ever cut before the one rounding
+of the score. A divisor that may be zero is guarded by the checker (filter, condition or
+safe_div); the rows where a guard is false are computed as 0 and then discarded, because
+Arrow evaluates both sides of a condition.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from transform.scoring import expression as tree
-from transform.scoring.decimal_ops import (
-    Value,
-    arith,
-    as_scalar,
-    common,
-    const_type,
-    is_const,
-    tight,
-    to_decimal,
-)
+from transform.scoring import ratio
+from transform.scoring.decimal_ops import Value, as_scalar, is_const, to_decimal
+from transform.scoring.ratio import Ratio
 
 _COMPARE = {
     "==": pc.equal,
@@ -71,6 +65,66 @@ def _comparable(x: Value, other: Value) -> Value:
     return to_decimal(x)
 
 
+def _number_const(x: Value) -> Fraction | None:
+    """A constant number as an exact Fraction (None for columns, ratios and text)."""
+    if isinstance(x, Fraction):
+        return x
+    if isinstance(x, Decimal):
+        return Fraction(x)
+    return None
+
+
+def _decimal_const(value: Fraction) -> Decimal | None:
+    """The Fraction as an exact Decimal, when its denominator is 2**a * 5**b."""
+    den = value.denominator
+    for factor in (2, 5):
+        while den % factor == 0:
+            den //= factor
+    if den != 1:
+        return None
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _exact_decimal(x: Value) -> Value:
+    """A folded constant as a Decimal where it is one exactly (Arrow compares decimals)."""
+    if isinstance(x, Fraction):
+        as_decimal = _decimal_const(x)
+        return x if as_decimal is None else as_decimal
+    return x
+
+
+def _as_ratio(x: Value) -> Ratio:
+    if isinstance(x, Ratio):
+        return x
+    number = _number_const(x)
+    if number is not None:
+        return ratio.const(number)
+    return ratio.of_column(to_decimal(x))
+
+
+def _fold(op: str, a: Fraction, b: Fraction) -> Fraction:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a / b if b != 0 else Fraction(0)  # only reachable on a branch a guard discards
+
+
+def arithmetic(op: str, a: Value, b: Value) -> Value:
+    """a op b, exactly: a Fraction for two constants, else a Ratio."""
+    x, y = _number_const(a), _number_const(b)
+    if x is not None and y is not None:
+        return _fold(op, x, y)
+    left, right = _as_ratio(a), _as_ratio(b)
+    if op in "+-":
+        return ratio.plus(left, right, op)
+    if op == "*":
+        return ratio.times(left, right)
+    return ratio.divide(left, right)
+
+
 class Evaluator:
     """Evaluates a checked expression over columns (`env` maps names to values)."""
 
@@ -98,31 +152,14 @@ class Evaluator:
             return self.env[node.name]
         if isinstance(node, tree.Neg):
             operand = self(node.operand)
-            return -operand if isinstance(operand, Decimal) else pc.negate(to_decimal(operand))
+            number = _number_const(operand)
+            return -number if number is not None else ratio.negate(_as_ratio(operand))
         if isinstance(node, tree.Bin):
-            return arith(node.op, self(node.left), self(node.right))
+            return arithmetic(node.op, self(node.left), self(node.right))
         if isinstance(node, tree.Cmp):
-            left, right = self(node.left), self(node.right)
-            if is_const(left) and is_const(right):
-                return bool(_PY_COMPARE[node.op](left, right))
-            return _COMPARE[node.op](_comparable(left, right), _comparable(right, left))
+            return self.compare(node.op, self(node.left), self(node.right))
         if isinstance(node, tree.In):
-            operand = self(node.operand)
-            values = [self(v) for v in node.values]
-            if is_const(operand):
-                return (operand in values) != node.negate
-            if all(isinstance(v, Decimal) for v in values):
-                if pa.types.is_integer(operand.type) and all(
-                    v == v.to_integral_value() for v in values
-                ):
-                    value_set = pa.array([int(v) for v in values], operand.type)
-                else:
-                    operand = to_decimal(operand)
-                    value_set = pa.array(values, operand.type)
-            else:
-                value_set = pa.array(values, pa.string())
-            found = pc.is_in(operand, value_set=value_set)
-            return pc.invert(found) if node.negate else found
+            return self.member(node)
         if isinstance(node, tree.BoolOp):
             items = [self(i) for i in node.items]
             combine = pc.and_kleene if node.op == "and" else pc.or_kleene
@@ -140,33 +177,70 @@ class Evaluator:
             test = self(node.test)
             if isinstance(test, bool):
                 return self(node.body) if test else self(node.orelse)
-            body, orelse = common(to_decimal(self(node.body)), to_decimal(self(node.orelse)))
-            return pc.if_else(pc.fill_null(test, False), body, orelse)
+            body, orelse = _as_ratio(self(node.body)), _as_ratio(self(node.orelse))
+            return ratio.select(pc.fill_null(test, False), body, orelse, self.length)
         if isinstance(node, tree.Call):
             return self.call(node)
         raise TypeError(node)
 
+    def compare(self, op: str, left: Value, right: Value) -> Value:
+        """left op right: constants in Python, ratios exactly, columns as Arrow compares."""
+        x, y = _number_const(left), _number_const(right)
+        if x is not None and y is not None:
+            return bool(_PY_COMPARE[op](x, y))
+        if is_const(left) and is_const(right):
+            return bool(_PY_COMPARE[op](left, right))
+        left, right = _exact_decimal(left), _exact_decimal(right)
+        if any(isinstance(v, Ratio | Fraction) for v in (left, right)):
+            return ratio.compare(_as_ratio(left), _as_ratio(right), _COMPARE[op])
+        return _COMPARE[op](_comparable(left, right), _comparable(right, left))
+
+    def member(self, node: tree.In) -> Value:
+        """`operand in (values)`, or `not in`."""
+        operand = self(node.operand)
+        values = [self(v) for v in node.values]
+        if is_const(operand) or isinstance(operand, Fraction):
+            return (operand in values) != node.negate
+        if isinstance(operand, Ratio):
+            found: Value = False
+            for value in values:
+                equal = self.compare("==", operand, value)
+                found = equal if isinstance(found, bool) else pc.or_kleene(found, equal)
+            return pc.invert(found) if node.negate else found
+        if all(isinstance(v, Decimal) for v in values):
+            if pa.types.is_integer(operand.type) and all(
+                v == v.to_integral_value() for v in values
+            ):
+                value_set = pa.array([int(v) for v in values], operand.type)
+            else:
+                operand = to_decimal(operand)
+                value_set = pa.array(values, operand.type)
+        else:
+            value_set = pa.array(values, pa.string())
+        found = pc.is_in(operand, value_set=value_set)
+        return pc.invert(found) if node.negate else found
+
     def call(self, node: tree.Call) -> Value:
-        args = [to_decimal(self(a)) for a in node.args]
+        args = [self(a) for a in node.args]
+        numbers = [_number_const(a) for a in args]
+        if all(n is not None for n in numbers):
+            return _fold_call(node.fn, [n for n in numbers if n is not None])
+        ratios = [_as_ratio(a) for a in args]
         if node.fn == "abs":
-            return abs(args[0]) if isinstance(args[0], Decimal) else pc.abs(args[0])
+            return ratio.absolute(ratios[0])
         if node.fn == "safe_div":
-            dividend, divisor = args
-            if isinstance(divisor, Decimal):
-                return arith("/", dividend, divisor) if divisor != 0 else Decimal(0)
-            quotient = arith("/", dividend, divisor)
-            zero = pc.equal(divisor, pa.scalar(0, pa.decimal256(1, 0)))
-            quotient, nothing = common(quotient, Decimal(0))
-            return pc.if_else(zero, nothing, quotient)
+            dividend, divisor = ratios
+            quotient = ratio.divide(dividend, divisor)
+            zero = self.compare("==", divisor, Decimal(0))
+            if isinstance(zero, bool):
+                return ratio.const(Fraction(0)) if zero else quotient
+            return ratio.select(zero, ratio.const(Fraction(0)), quotient, self.length)
         if node.fn in ("min", "max"):
-            result = args[0]
-            for arg in args[1:]:
-                if isinstance(result, Decimal) and isinstance(arg, Decimal):
-                    result = min(result, arg) if node.fn == "min" else max(result, arg)
-                    continue
-                left, right = common(result, arg)
-                function = pc.min_element_wise if node.fn == "min" else pc.max_element_wise
-                result = function(left, right)
+            result = ratios[0]
+            wanted = pc.less if node.fn == "min" else pc.greater
+            for other in ratios[1:]:
+                keep = ratio.compare(result, other, wanted)
+                result = ratio.select(keep, result, other, self.length)
             return result
         raise TypeError(node.fn)
 
@@ -177,23 +251,15 @@ class Evaluator:
         value = self(node)
         return value if isinstance(value, bool) else pc.fill_null(value, False)
 
-    def column(self, node: tree.Node) -> Value:
-        """A number expression as a full-length decimal256 array."""
-        value = to_decimal(self(node))
-        if isinstance(value, Decimal):
-            return pa.nulls(self.length, const_type(value)).fill_null(as_scalar(value))
-        return value
+    def column(self, node: tree.Node) -> Ratio:
+        """A number expression as an exact ratio with a full-length numerator."""
+        return ratio.full(_as_ratio(self(node)), self.length)
 
 
-def group_sum(index: pa.Array | pa.ChunkedArray, values: Value, groups: int) -> Value:
-    """Per group 0..groups-1, the exact sum of `values` (0 for a group with none)."""
-    values = to_decimal(values)
-    table = pa.table({"g": index, "v": values})
-    summed = table.group_by("g").aggregate([("v", "sum")])
-    keys = summed.column("g").to_numpy()
-    positions = np.full(groups, -1, dtype=np.int64)
-    positions[keys] = np.arange(len(keys), dtype=np.int64)
-    taken = summed.column("v_sum").take(pa.array(positions, mask=positions < 0))
-    precision, scale = taken.type.precision, taken.type.scale
-    zero = pa.scalar(0, pa.decimal256(precision, scale))
-    return tight(pc.fill_null(taken, zero))
+def _fold_call(fn: str, args: list[Fraction]) -> Fraction:
+    """A function of constants, in Python."""
+    if fn == "abs":
+        return abs(args[0])
+    if fn == "safe_div":
+        return args[0] / args[1] if args[1] != 0 else Fraction(0)
+    return min(args) if fn == "min" else max(args)

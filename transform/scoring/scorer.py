@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 
 from common.errors import ConfigError, PipelineError
 from common.schema import CUSTOMER_SCORE, MONEY
-from transform.scoring.decimal_ops import ROUND, to_decimal
-from transform.scoring.evaluate import Evaluator, group_sum
+from transform.scoring.evaluate import Evaluator
 from transform.scoring.expression import names
 from transform.scoring.formula_model import Resolved
+from transform.scoring.ratio import Ratio, group_sum, round_fen
 
 # Customers scored at once (see ProvinceFormulas.score): about 1 GiB of temporaries at most.
 SCORE_CHUNK_CUSTOMERS = 500_000
@@ -45,7 +45,7 @@ class ProvinceFormulas:
             needed |= {n.name for n in names(formula) if n.name in self.resolved.aggregates}
         return sorted(needed)
 
-    def aggregate_columns(self, accounts: pa.Table, customers: pa.Table) -> dict[str, pa.Array]:
+    def aggregate_columns(self, accounts: pa.Table, customers: pa.Table) -> dict[str, Ratio]:
         """Each aggregate the formulas use, summed per customer, aligned with `customers`."""
         resolved = self.resolved
         params = resolved.parameters
@@ -62,7 +62,7 @@ class ProvinceFormulas:
         base = known if isinstance(base, bool) and base else pc.and_(known, base)
         if isinstance(base, bool):  # an always-false account filter
             base = pa.repeat(pa.scalar(base), accounts.num_rows)
-        columns: dict[str, pa.Array] = {}
+        columns: dict[str, Ratio] = {}
         for name in self._aggregates_needed():
             aggregate = resolved.aggregates[name]
             mask = scope.mask(aggregate.where)
@@ -131,7 +131,7 @@ class ProvinceFormulas:
         formula_id = pa.nulls(count, pa.string())
         for t in sorted(types):
             value = evaluator.column(self.resolved.formulas[t])
-            rounded = pc.round(to_decimal(value), ndigits=2, round_mode=ROUND)
+            rounded = round_fen(value, count)
             try:
                 money = rounded.cast(MONEY)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
