@@ -27,4 +27,3 @@ def verify_against_flag(dat_path: Path, flag: Flag, config: LayoutConfig | None 
         records += raw.read
         control += raw.control_sum(layout)
     check_against_flag(dat_path.name, flag, records=records, control_sum=control)
-
