@@ -121,14 +121,16 @@ def test_one_stray_line_end_is_a_record_fault(tmp_path: Path) -> None:
     assert table.column("branch_code").to_pylist() == ["330100001", "330300001"]
 
 
-def test_retail_transactions_are_crlf_as_every_retail_file(tmp_path: Path) -> None:
-    """core-dumps.md section 2: RTL sends CRLF line ends, its delimited TXN file too."""
-    assert CFG.layouts["RTL_TXN"].line_end == "crlf" and CFG.layouts["CRD_TXN"].line_end == "lf"
+def test_a_delimited_crlf_layout_drops_its_crs_and_sets_lf_lines_aside(tmp_path: Path) -> None:
+    """A delimited layout saying CRLF (none does today: RTL_TXN is LF in layouts.yaml) is
+    read as a fixed-width CRLF one is: no CR in the last field, an LF line set aside."""
+    layout = CFG.layouts["RTL_TXN"].model_copy(update={"line_end": "crlf"})
     rows = [f"T{i}|A1|20261124|101500|D|{i}.00|CNY|ATM|100.00|取现" for i in range(1, 5)]
     data = "\r\n".join(rows[:2]).encode("gb18030") + b"\r\n"
     data += rows[2].encode("gb18030") + b"\n" + rows[3].encode("gb18030") + b"\r\n"
     path, flag = write(tmp_path, f"RTL_TXN_ZJ_{D}.dat", data, 4, "7.00")  # not line 3
-    result = _ingest(path, "RTL_TXN", flag, tmp_path)
+    result = ingest_landed(path, layout, CFG, flag, tmp_path / "t.parquet", "ZJ")
+    assert result.read == result.kept + result.set_aside == 4
     table = pq.read_table(result.staged)
     assert table.column("memo").to_pylist() == ["取现"] * 3  # no CR left in the last field
     assert result.rejects.select(["line", "reason", "raw"]).to_pylist() == [
