@@ -132,8 +132,27 @@ class LayoutConfig(_Strict):
 
 
 class Province(_Strict):
+    """A provincial branch and the city branches that fold into it.
+
+    Every city in `cities` is expected each night (core-dumps.md section 1: a branch with
+    nothing to send still sends empty files), unless it is in `optional_cities`: a missing
+    folder then fails the province, so that a province is never published from part of its
+    branches (docs/decisions.md, "Complete provinces").
+    """
+
     name: str = ""
     cities: list[str] = []
+    optional_cities: list[str] = []  # cities that may not report separately on a night
+
+    @model_validator(mode="after")
+    def _optional_are_cities(self) -> Province:
+        strangers = [c for c in self.optional_cities if c not in self.cities]
+        if strangers:
+            raise ValueError(
+                f"optional_cities: {', '.join(map(repr, strangers))} not among the cities "
+                f"{self.cities}"
+            )
+        return self
 
 
 class ProvinceConfig(_Strict):
@@ -151,7 +170,13 @@ class ProvinceConfig(_Strict):
         return None
 
     def branches_of(self, province: str) -> list[str]:
+        """The province's own branch, then its cities in configuration order."""
         return [province, *self.provinces[province].cities]
+
+    def is_optional(self, province: str, branch: str) -> bool:
+        """Whether `branch` of `province` may send nothing on a night (never the province's
+        own branch: only a city declared in `optional_cities`)."""
+        return branch in self.provinces[province].optional_cities
 
     @model_validator(mode="after")
     def _cities_unique(self) -> ProvinceConfig:

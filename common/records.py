@@ -10,7 +10,7 @@ import the other, so they live in the bottom layer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,9 +33,15 @@ def codec_of(encoding: str) -> str:
     return _CODEC[encoding]
 
 
+def printable(text: str) -> str:
+    """A line's text with its NUL bytes shown as \\x00: a NUL is not a character a
+    warehouse text column takes (PostgreSQL refuses it), nor one an operator can see."""
+    return text.replace("\x00", "\\x00") if "\x00" in text else text
+
+
 def escape(raw: bytes, encoding: str) -> str:
-    """Bytes of a line as text, undecodable bytes shown as \\xNN escapes."""
-    return raw.decode(codec_of(encoding), errors="backslashreplace")
+    """Bytes of a line as text, undecodable bytes shown as \\xNN escapes (NUL too)."""
+    return printable(raw.decode(codec_of(encoding), errors="backslashreplace"))
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,10 @@ class RawChunk:
     rejects: list[StructuralReject]
     read: int  # lines in the chunk, sound or not
     encoding: str = "utf-8"  # of `raw` when it is a byte matrix
+    # Row -> the first field holding a NUL byte: the row is set aside by the typer (`nul
+    # byte`), but like an undecodable row it still counts in the control sum. Rare: empty
+    # unless the chunk's bytes hold a NUL at all.
+    nul_fields: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, layout: Layout) -> RawChunk:
@@ -83,7 +93,7 @@ class RawChunk:
         """Row `row`'s line as sent: decoded, undecodable bytes escaped (\\xNN)."""
         if isinstance(self.raw, np.ndarray):
             return escape(self.raw[row].tobytes(), self.encoding)
-        return str(self.raw[row].as_py())
+        return printable(str(self.raw[row].as_py()))
 
     def control_sum(self, layout: Layout) -> Decimal:
         """The chunk's share of the file's control sum (core-dumps.md section 8): the sum of

@@ -42,7 +42,7 @@ def fetch_province(
         provinces.branches_of(province),
         landing,
         expected=provinces.entities[mode],  # type: ignore[index]
-        optional=provinces.provinces[province].cities,
+        optional=provinces.provinces[province].optional_cities,
     )
     for fetched in report.files:
         log.info("%s: %s", fetched, getattr(fetched, "status", ""))

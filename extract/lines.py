@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from common.config import Layout
+from common.errors import FileRejected
 from common.records import escape
+from extract.containment import open_landed
 
 # Bytes of text parsed and typed at a time. 16 MiB, not 64: a worker's typing of a chunk
 # holds several copies of it (about 800 MiB at 64 MiB, 600 at 16, measured on a 450 MB
@@ -22,12 +24,41 @@ from common.records import escape
 CHUNK_BYTES = 16 * 1024 * 1024
 RAW_BLOCK_BYTES = 16 * 1024 * 1024  # read size when looking up raw lines
 
+UTF8_BOM = b"\xef\xbb\xbf"
 
-def iter_line_blocks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """Blocks of whole lines (ending in LF, but maybe the very last) and their first line number."""
+
+def starts_with_bom(path: Path) -> bool:
+    """Whether the file begins with a UTF-8 byte order mark."""
+    with open_landed(path) as handle:
+        return handle.read(len(UTF8_BOM)) == UTF8_BOM
+
+
+def content_start(path: Path, layout: Layout) -> int:
+    """Where the file's first record begins: after a UTF-8 byte order mark at the very start
+    of a UTF-8 file (an editor's or a Windows tool's mark, not data: docs/decisions.md, "Byte
+    order marks and NUL bytes"), else 0. The same mark in a GB18030 file means the file is
+    not in its layout's encoding: FileRejected, rather than a first customer number that
+    begins with three stray bytes."""
+    if not starts_with_bom(path):
+        return 0
+    if layout.encoding != "utf-8":
+        raise FileRejected(
+            path.name,
+            f"starts with a UTF-8 byte order mark, the layout says {layout.encoding.upper()}:"
+            " the file is not in its layout's encoding",
+        )
+    return len(UTF8_BOM)
+
+
+def iter_line_blocks(
+    path: Path, chunk_bytes: int = CHUNK_BYTES, start: int = 0
+) -> Iterator[tuple[bytes, int]]:
+    """Blocks of whole lines (ending in LF, but maybe the very last) and their first line
+    number, from byte `start` (`content_start`) on."""
     first_line = 1
     carry = b""
-    with path.open("rb") as handle:
+    with open_landed(path) as handle:
+        handle.seek(start)
         while True:
             block = handle.read(chunk_bytes)
             if not block:
@@ -67,7 +98,7 @@ def raw_lines(path: Path, lines: set[int], layout: Layout) -> dict[int, str]:
         return found
     wanted = np.array(sorted(lines), dtype=np.int64)
     last = int(wanted[-1])
-    for block, first_line in iter_line_blocks(path, RAW_BLOCK_BYTES):
+    for block, first_line in iter_line_blocks(path, RAW_BLOCK_BYTES, content_start(path, layout)):
         starts, ends = line_bounds(np.frombuffer(block, dtype=np.uint8))
         count = len(ends)
         here = wanted[(wanted >= first_line) & (wanted < first_line + count)]

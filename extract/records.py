@@ -13,6 +13,7 @@ their structure. Typing them is the transform stage's job (`transform.fields`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from common.config import Layout
-from common.records import RawChunk, StructuralReject, codec_of, escape
-from extract.lines import CHUNK_BYTES, iter_line_blocks, line_bounds
+from common.errors import FileRejected
+from common.records import RawChunk, StructuralReject, codec_of, escape, printable
+from extract.lines import CHUNK_BYTES, content_start, iter_line_blocks, line_bounds
+
+log = logging.getLogger(__name__)
+
+# The line ends of a file are judged on the lines of its first this many bytes.
+LINE_END_SAMPLE_BYTES = 1024 * 1024
 
 
 def parse_fixed(block: bytes, first_line: int, layout: Layout) -> RawChunk:
@@ -68,7 +75,19 @@ def parse_fixed(block: bytes, first_line: int, layout: Layout) -> RawChunk:
         columns[spec.name] = values
         decode_failed |= failed
     lines = first_line + good_idx.astype(np.int64)
-    return RawChunk(columns, lines, matrix, decode_failed, rejects, n, layout.encoding)
+    nul = _nul_fields_fixed(matrix, layout) if b"\x00" in block else {}
+    return RawChunk(columns, lines, matrix, decode_failed, rejects, n, layout.encoding, nul)
+
+
+def _nul_fields_fixed(matrix: np.ndarray, layout: Layout) -> dict[int, str]:
+    """Rows of a fixed-width byte matrix holding a NUL byte -> the first such field."""
+    nul = matrix == 0
+    rows = np.flatnonzero(nul.any(axis=1))
+    if not len(rows):
+        return {}
+    ends = np.cumsum([spec.width or 0 for spec in layout.fields])
+    first = np.searchsorted(ends, nul[rows].argmax(axis=1), side="right")
+    return {int(r): layout.fields[int(j)].name for r, j in zip(rows, first, strict=True)}
 
 
 def _gather_rows(arr: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
@@ -157,8 +176,31 @@ def _split_utf8_rows(utf8: bytes, n: int) -> pa.Array:
     )
 
 
+def _split_line_ends(block: bytes, layout: Layout) -> tuple[bytes, np.ndarray | None]:
+    """A delimited block without the CR of its CR LF line ends, and per line whether its
+    end is not the layout's (None when every line's is). Done on the bytes, before the
+    decode: 0x0D is never part of a GB18030 or UTF-8 character."""
+    crlf = layout.line_end == "crlf"
+    if not crlf and b"\r" not in block:
+        return block, None  # the usual LF file: nothing to do
+    arr = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == 0x0A)
+    ends_cr = np.zeros(len(newlines), dtype=bool)
+    after_first = newlines > 0
+    ends_cr[after_first] = arr[newlines[after_first] - 1] == 0x0D
+    lines = len(newlines) + (1 if len(arr) and arr[-1] != 0x0A else 0)
+    wrong = np.zeros(lines, dtype=bool)  # an unterminated last line is never wrong
+    wrong[: len(newlines)] = ends_cr != crlf
+    if ends_cr.any():
+        keep = np.ones(len(arr), dtype=bool)
+        keep[newlines[ends_cr] - 1] = False
+        block = arr[keep].tobytes()
+    return block, wrong if wrong.any() else None
+
+
 def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
     codec = codec_of(layout.encoding)
+    block, wrong_end = _split_line_ends(block, layout)
     decode_failed_lines: list[int] = []
     try:
         text = block.decode(codec)
@@ -175,14 +217,17 @@ def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
     counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
     nfields = len(layout.fields)
     good = counts == nfields
+    if wrong_end is not None:  # a line whose end is not the layout's (its CR was dropped)
+        good &= ~wrong_end
     bad_decode = np.zeros(n, dtype=bool)
     if decode_failed_lines:
         bad_decode[np.array(decode_failed_lines, dtype=np.int64)] = True
+    line_end = "line end is not " + layout.line_end.upper()
     rejects = [
         StructuralReject(
             first_line + int(i),
-            lines_arr[int(i)].as_py(),
-            f"{int(counts[i])} fields, expected {nfields}",
+            printable(lines_arr[int(i)].as_py()),
+            f"{int(counts[i])} fields, expected {nfields}" if counts[i] != nfields else line_end,
         )
         for i in np.flatnonzero(~good)
     ]
@@ -193,9 +238,22 @@ def parse_delimited(block: bytes, first_line: int, layout: Layout) -> RawChunk:
         for j, spec in enumerate(layout.fields)
     }
     raw = lines_arr.filter(pa.array(good))
+    nul = _nul_fields_delimited(raw, columns, layout) if b"\x00" in block else {}
     return RawChunk(
-        columns, first_line + keep_idx.astype(np.int64), raw, bad_decode[good], rejects, n
-    )
+        columns, first_line + keep_idx.astype(np.int64), raw, bad_decode[good], rejects, n,
+        nul_fields=nul,
+    )  # fmt: skip
+
+
+def _nul_fields_delimited(
+    raw: pa.Array, columns: dict[str, pa.Array], layout: Layout
+) -> dict[int, str]:
+    """Rows of a delimited chunk whose line holds a NUL byte -> the first such field."""
+    rows = np.flatnonzero(pc.match_substring(raw, "\x00").to_numpy(zero_copy_only=False))
+    return {
+        int(r): next(f.name for f in layout.fields if "\x00" in columns[f.name][int(r)].as_py())
+        for r in rows
+    }
 
 
 def _decode_lines_locating_errors(block: bytes, codec: str) -> tuple[str, list[int]]:
@@ -228,9 +286,38 @@ def _decode_lines_locating_errors(block: bytes, codec: str) -> tuple[str, list[i
     return "".join(parts), bad
 
 
+def check_line_ends(block: bytes, layout: Layout, file: str) -> None:
+    """FileRejected when most lines of the file's first block (up to LINE_END_SAMPLE_BYTES)
+    end otherwise than its layout says: the file was converted on the way (an FTP text
+    transfer, dos2unix) and every line is wrong, which is one fault of the file, not
+    thousands of faults of its records. A stray line is left to the record rules."""
+    sample = np.frombuffer(block[:LINE_END_SAMPLE_BYTES], dtype=np.uint8)
+    newlines = np.flatnonzero(sample == 0x0A)
+    if not len(newlines):
+        return
+    crlf = int(np.count_nonzero(sample[newlines[newlines > 0] - 1] == 0x0D))
+    lf = len(newlines) - crlf
+    wrong, found, says = (lf, "LF", "CRLF") if layout.line_end == "crlf" else (crlf, "CRLF", "LF")
+    if 2 * wrong > len(newlines):
+        raise FileRejected(
+            file,
+            f"line ends are {found}, the layout says {says} ({wrong} of the first "
+            f"{len(newlines)} lines): the file was converted on its way",
+        )
+
+
 def iter_raw_chunks(
     path: Path, layout: Layout, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[RawChunk]:
+    """The file's chunks of raw records, in order. Raises FileRejected for a fault of the
+    whole file: wrong line ends, a byte order mark in a GB18030 file, a symbolic link."""
     parse = parse_fixed if layout.format == "fixed" else parse_delimited
-    for block, first_line in iter_line_blocks(path, chunk_bytes):
+    start = content_start(path, layout)
+    if start:
+        log.warning("%s: a UTF-8 byte order mark at its start is dropped", path.name)
+    first = True
+    for block, first_line in iter_line_blocks(path, chunk_bytes, start):
+        if first:
+            check_line_ends(block, layout, path.name)
+            first = False
         yield parse(block, first_line, layout)

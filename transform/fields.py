@@ -2,7 +2,8 @@
 columns, with the records that fail set aside.
 
 A record is set aside for the first field that fails its type (date, amount, whole number)
-or its code set (core-dumps.md section 7), with the field named in the reason. Checks are
+or its code set (core-dumps.md section 7), with the field named in the reason; before that,
+for a NUL byte (`nul byte: FIELD`, the first field holding one) or undecodable bytes. Checks are
 Arrow kernels over whole columns; Python only formats the messages of the rejected rows.
 """
 
@@ -68,10 +69,16 @@ def type_chunk(chunk: RawChunk, layout: Layout, codes: LayoutConfig) -> TypedChu
     total = chunk.control_sum(layout)
     undecodable = chunk.undecodable
     rejected = (first_bad >= 0) | undecodable
+    if chunk.nul_fields:
+        rejected[np.fromiter(chunk.nul_fields, np.int64)] = True
     rejects: list[FieldReject] = []
     for i in np.flatnonzero(rejected):
         line = int(chunk.lines[i])
         raw = chunk.raw_text(int(i))
+        nul_field = chunk.nul_fields.get(int(i))
+        if nul_field is not None:  # before any other reason: the bytes are not text at all
+            rejects.append(FieldReject(line, raw, f"nul byte: {nul_field}", nul_field))
+            continue
         if undecodable[i]:
             rejects.append(FieldReject(line, raw, "undecodable bytes", None))
             continue

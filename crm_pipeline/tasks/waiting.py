@@ -17,7 +17,7 @@ from common import config, settings
 from common.dates import business_date, business_day
 from common.errors import FileRejected
 from extract.flag import flag_path
-from extract.landing import check_landed, data_file_name
+from extract.landing import branches_to_read, check_landed, data_file_name
 from load.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def province_landing(day: str, mode: str, province: str, landing: str = "") -> L
     if not (folder / province).is_dir():
         state.missing.append(f"{folder / province}/ (no folder yet)")
         return state
-    state.branches = [b for b in known.branches_of(province) if (folder / b).is_dir()]
+    state.branches = branches_to_read(folder, province, known)
     for branch in state.branches:
         for system, entities in known.entities[mode].items():  # type: ignore[index]
             for entity in entities:

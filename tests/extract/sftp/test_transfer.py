@@ -74,7 +74,7 @@ class ReadCounter:
 
 
 def big_file(remote: Remote, size: int = 50 * 1024 * 1024) -> tuple[str, bytes]:
-    line = b"0123456789" * 9 + b"abcdefgh\r\n"  # 100 bytes
+    line = b"0123456789" * 9 + b"abcdefghi\n"  # 100 bytes, LF as RTL_TXN says
     data = line * (size // len(line))
     stem = f"RTL_TXN_ZJ_{D}"
     remote.put("ZJ", stem, data)
