@@ -184,6 +184,8 @@ def unexpected_entries(day: Path, province: str, mode: str, config: ProvinceConf
             if config.is_optional(province, branch):
                 found.append(f"{folder}/: optional city {branch} sent nothing tonight")
             continue
+        if folder.is_symlink():
+            continue  # listed above; its files are refused
         wanted = set(expected_names(day.name, branch, mode, config))
         for entry in sorted(folder.iterdir()):
             if entry.is_symlink():
