@@ -52,8 +52,7 @@ class JobLedger:
 
     def of(self, name: str) -> JobLedger:
         """The ledger of the jobs inside job `name` (a step's files or buckets)."""
-        inner = JobLedger(self.directory / name, self.force, self.filesystem)
-        return inner
+        return JobLedger(self.directory / name, self.force, self.filesystem)
 
     def entry(self, name: str) -> dict[str, Any] | None:
         """The recorded entry of job `name`, whatever its state; None if it has none."""

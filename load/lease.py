@@ -64,6 +64,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def holder_gone(holder: Row[Any], host: str) -> bool:
+    """Whether a lease row's holder no longer runs: a dead process of `host` (this
+    machine), or a heartbeat older than EXPIRES."""
+    beat = holder.heartbeat_at
+    if holder.host == host and not _pid_alive(int(holder.pid)):
+        return True
+    if isinstance(beat, str):  # SQLite may hand back text
+        beat = datetime.fromisoformat(beat)
+    if beat.tzinfo is None:
+        beat = beat.replace(tzinfo=now().tzinfo)
+    return bool(now() - beat > EXPIRES)
+
+
 class RunLease:
     """`with RunLease(engine, province, day):` the province's date is this process's."""
 
@@ -165,7 +178,7 @@ class RunLease:
             pass
         with self.engine.begin() as conn:
             holder = self._holder(conn)
-            if holder is None or not self.gone(holder):
+            if holder is None or not holder_gone(holder, self.host):
                 raise self._refuse(holder)
             log.warning("%s: the lease of pid %s on %s is stale: taking it over", self.key,
                         holder.pid, holder.host)  # fmt: skip
@@ -185,17 +198,6 @@ class RunLease:
             ).rowcount
         if taken != 1:
             raise AlreadyRunning(f"{self.key}: another run took the lease at the same moment")
-
-    def gone(self, holder: Row[Any]) -> bool:
-        """Whether a lease row's holder is no longer running."""
-        host, pid, beat = holder.host, holder.pid, holder.heartbeat_at
-        if host == self.host and not _pid_alive(int(pid)):
-            return True
-        if isinstance(beat, str):  # SQLite may hand back text
-            beat = datetime.fromisoformat(beat)
-        if beat.tzinfo is None:
-            beat = beat.replace(tzinfo=now().tzinfo)
-        return bool(now() - beat > EXPIRES)
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
@@ -244,8 +246,7 @@ def run_alive(engine: Engine, province: str, business_date: date, host: str, pid
                 {"c": number >> 32, "o": number & 0xFFFFFFFF},
             ).scalar()
             return bool(held)
-    lease = RunLease(engine, province, business_date)
-    return not lease.gone(row)
+    return not holder_gone(row, socket.gethostname()[:100])
 
 
 def run_state(engine: Engine, run_id: int) -> str:
