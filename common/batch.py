@@ -109,3 +109,6 @@ class ProvinceBatch:
     rejects: pa.Table
     files: list[FileCounts] = field(default_factory=list)
     formula_ids: dict[str, str] = field(default_factory=dict)  # cust_type -> formula id
+    # The digest of the run's inputs (crm_pipeline.run_identity): a staged batch of other
+    # inputs is never resumed, even when its counts happen to agree.
+    inputs: str = ""

@@ -111,7 +111,7 @@ class InitialLoad:
 
     def run(self, summary: ProvinceSummary) -> None:
         files = self.found.files
-        adopt_run(
+        inputs = adopt_run(
             self.ctx, self.province, files, self.formulas.formula_ids,
             self.formulas.export_filter, warehouse_identity(self.warehouse),
         )  # fmt: skip
@@ -156,6 +156,7 @@ class InitialLoad:
             rejects=rejects,
             files=summary.files,
             formula_ids=self.formulas.formula_ids,
+            inputs=inputs,
         )
         conformed_accounts = [p for ps in cut.accounts for p in ps]
 

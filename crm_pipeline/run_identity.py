@@ -58,6 +58,12 @@ def run_identity(
     }
 
 
+def digest(identity: dict[str, Any]) -> str:
+    """A short, stable digest of an identity (what the load compares before resuming)."""
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What changed between two identities, in words an operator can act on."""
     said: list[str] = []
@@ -123,10 +129,12 @@ def adopt_run(
     export_filter: object,
     warehouse: str,
     basis: str = "",
-) -> list[str]:
-    """`adopt` the province's run folder for this run of `ctx` (see `adopt`)."""
+) -> str:
+    """`adopt` the province's run folder for this run of `ctx` (see `adopt`); the digest
+    of the run's identity, which the batch carries to the load."""
     identity = run_identity(
         ctx.business_date, province, ctx.mode, files, fx_file(ctx.landing, ctx.business_date),
         formula_ids, export_filter, warehouse, basis,
     )  # fmt: skip
-    return adopt(ctx.run_staging(province), identity)
+    adopt(ctx.run_staging(province), identity)
+    return digest(identity)

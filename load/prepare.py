@@ -249,7 +249,8 @@ def fingerprint(batch: ProvinceBatch) -> str:
     """Identifies a batch's content well enough to refuse resuming a different one.
 
     Sizes (a table on disk: from its parts' Parquet metadata), qualified customers (that
-    one column, part by part), and the number of parts when there are several: chunks
+    one column, part by part), the digest of the run's inputs (a file re-sent with the same
+    counts is other content), and the number of parts when there are several: chunks
     never span parts, so a restart must cut the tables into the same parts.
     """
     sizes = [
@@ -261,5 +262,7 @@ def fingerprint(batch: ProvinceBatch) -> str:
         len(batch.files),
     ]
     text = "/".join(str(n) for n in [*sizes, qualified_count(batch.customers)])
+    if batch.inputs:
+        text += f"/inputs={batch.inputs}"
     parts = part_count(batch.customers)
     return text if parts == 1 else f"{text}/parts={parts}"

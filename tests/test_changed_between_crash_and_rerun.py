@@ -42,6 +42,21 @@ def resend_shorter(landing: Path) -> None:
     rewrite_flags(landing / DATE / "ZJ")
 
 
+def resend_same_count(landing: Path) -> None:
+    """ZJ's retail accounts re-sent with the same records, every balance one fen changed in
+    its last digit: the counts agree with the killed run's, the content does not."""
+    path = landing / DATE / "ZJ" / f"RTL_ACCT_ZJ_{DATE}.dat"
+    end = 22 + 16 + 1 + 3 + 18 - 1  # the balance's last byte (config/layouts.yaml, RTL_ACCT)
+    lines = []
+    for line in path.read_bytes().splitlines(keepends=True):
+        last = line[end : end + 1]
+        if last.isdigit():
+            line = line[:end] + (b"1" if last == b"0" else b"0") + line[end + 1 :]
+        lines.append(line)
+    path.write_bytes(b"".join(lines))
+    rewrite_flags(landing / DATE / "ZJ")
+
+
 def edit_formula(formulas: Path) -> None:
     """Every threshold of the formulas in force lowered: more customers qualify."""
     path = formulas / "reference.yaml"
@@ -103,7 +118,7 @@ def unrecorded_formulas(url: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("change", ["resend", "formula"])
+@pytest.mark.parametrize("change", ["resend", "resend_same_count", "formula"])
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_change_rerun_equals_a_clean_run(
     world: dict[str, Path], point: str, change: str
@@ -113,6 +128,8 @@ def test_kill_change_rerun_equals_a_clean_run(
     crashing_run(world["landing"], url, staging, point)
     if change == "resend":
         resend_shorter(world["landing"])
+    elif change == "resend_same_count":
+        resend_same_count(world["landing"])
     else:
         edit_formula(world["formulas"])
     [summary] = run_date(DATE, "initial", world["landing"], ["ZJ"], url, staging)

@@ -82,7 +82,7 @@ def _daily_steps(
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
     formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
     basis = f"{yyyymmdd(previous)} batch {published_batch_id(warehouse.engine, previous, province)}"
-    adopt_run(
+    inputs = adopt_run(
         ctx, province, found.files, formulas.formula_ids, formulas.export_filter,
         warehouse_identity(warehouse), basis,
     )  # fmt: skip
@@ -126,6 +126,7 @@ def _daily_steps(
         rejects=pq.read_table(paths["rejects"]),
         files=files,
         formula_ids=applied["formula_ids"],
+        inputs=inputs,
     )
 
     batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
