@@ -38,12 +38,15 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
     summary = ProvinceSummary(province, "failed")
     try:
         warehouse = province_warehouse(ctx)
-        with RunLease(warehouse.engine, province, ctx.day):  # one run of a night at a time
-            if ctx.mode == "daily":
-                run_daily_province(ctx, province, rates, summary, warehouse)
-            else:
-                run_initial_province(ctx, province, rates, summary, warehouse)
-        confirm_published(warehouse, ctx, summary)
+        try:
+            with RunLease(warehouse.engine, province, ctx.day):  # one run of a night at a time
+                if ctx.mode == "daily":
+                    run_daily_province(ctx, province, rates, summary, warehouse)
+                else:
+                    run_initial_province(ctx, province, rates, summary, warehouse)
+            confirm_published(warehouse, ctx, summary)
+        finally:  # its pool (the lease's session included) closed, not left to the process
+            warehouse.dispose()
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)
