@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs headless Chromium (Debian package `chromium`) for docs/tools/grid_screenshot.py,
-# which photographs the Airflow grid for docs/operations.md. Not needed by `make test`.
+# which photographs the Airflow grid for docs/operations.md, and for the tests that open
+# HTML reports in it (called by install-system-deps.sh, so by `make test`).
 # Idempotent: does nothing when /usr/bin/chromium is already there.
 set -euo pipefail
 if [ -x /usr/bin/chromium ]; then

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the test fixtures start: OpenSSH's sshd and sftp client, PostgreSQL.
+# Headless Chromium too: the tests open the formula trial report and the quality gate's
+# Data Docs in it (.ci/install-chromium.sh).
 # Idempotent: does nothing when they are already there.
 set -euo pipefail
 need=()
@@ -9,7 +11,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   need+=(postgresql)
 fi
 if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+  exec bash "$(dirname "$0")/install-chromium.sh"
 fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root or install them first)" >&2
@@ -19,3 +21,4 @@ echo "installing Debian packages: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+exec bash "$(dirname "$0")/install-chromium.sh"
