@@ -109,6 +109,7 @@ class ProvinceBatch:
     rejects: pa.Table
     files: list[FileCounts] = field(default_factory=list)
     formula_ids: dict[str, str] = field(default_factory=dict)  # cust_type -> formula id
-    # The digest of the run's inputs (crm_pipeline.run_identity): a staged batch of other
-    # inputs is never resumed, even when its counts happen to agree.
+    # The identity of the run's inputs as JSON text (crm_pipeline.run_identity): a staged
+    # batch of other inputs is never resumed, even when its counts happen to agree, and the
+    # published batch keeps it (crm_load_batch.inputs) so a rerun can tell other inputs.
     inputs: str = ""

@@ -31,7 +31,7 @@ from crm_pipeline.load_step import (
     warehouse_identity,
 )
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
-from crm_pipeline.run_identity import adopt_run
+from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
 from crm_pipeline.state import write_state
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from crm_pipeline.workers import Job, bucket_workers, run_jobs
@@ -57,8 +57,17 @@ def run_initial_province(
     warehouse: Warehouse,
 ) -> None:
     """The province's initial load as one `crm_run`; a published date is not run again
-    unless forced."""
+    unless forced, and refuses when its inputs are not those it was published from."""
     if not ctx.force and warehouse.is_published(ctx.day, province, ctx.mode):
+        found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
+        formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
+        refuse_other_inputs(
+            warehouse.published_inputs(ctx.day, province, ctx.mode),
+            context_identity(
+                ctx, province, found.files, formulas.formula_ids, formulas.export_filter,
+                warehouse_identity(warehouse),
+            ),
+        )  # fmt: skip
         summary.status = "already published"
         return
     if ctx.force:

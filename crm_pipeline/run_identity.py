@@ -6,6 +6,10 @@ configuration that types and merges the records) and the warehouse it writes to.
 staging area keeps the identity of the run that filled a folder; a run whose identity
 differs (a file re-sent, a formula edited, another warehouse) does not trust that folder:
 its restart ledger is emptied and every step is redone, and the log says why.
+
+A published batch keeps the identity of the run that computed it (`crm_load_batch.inputs`):
+a rerun of a published date whose inputs differ refuses, naming what differs, unless forced
+(`refuse_other_inputs`), instead of saying "already published" over another night's data.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from common.errors import PipelineError
 from common.paths import config_dir
 from common.staging import RunStaging
 from crm_pipeline.context import RunContext
@@ -58,10 +63,9 @@ def run_identity(
     }
 
 
-def digest(identity: dict[str, Any]) -> str:
-    """A short, stable digest of an identity (what the load compares before resuming)."""
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def identity_text(identity: dict[str, Any]) -> str:
+    """An identity as the canonical JSON text the batch carries to the warehouse."""
+    return json.dumps(identity, sort_keys=True, default=str)
 
 
 def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -130,11 +134,42 @@ def adopt_run(
     warehouse: str,
     basis: str = "",
 ) -> str:
-    """`adopt` the province's run folder for this run of `ctx` (see `adopt`); the digest
-    of the run's identity, which the batch carries to the load."""
-    identity = run_identity(
+    """`adopt` the province's run folder for this run of `ctx` (see `adopt`); the text of
+    the run's identity, which the batch carries to the load and the warehouse keeps."""
+    identity = context_identity(ctx, province, files, formula_ids, export_filter, warehouse, basis)
+    adopt(ctx.run_staging(province), identity)
+    return identity_text(identity)
+
+
+def context_identity(
+    ctx: RunContext,
+    province: str,
+    files: list[LandedFile],
+    formula_ids: dict[str, str],
+    export_filter: object,
+    warehouse: str,
+    basis: str = "",
+) -> dict[str, Any]:
+    """`run_identity` of the province's run of `ctx`."""
+    return run_identity(
         ctx.business_date, province, ctx.mode, files, fx_file(ctx.landing, ctx.business_date),
         formula_ids, export_filter, warehouse, basis,
     )  # fmt: skip
-    adopt(ctx.run_staging(province), identity)
-    return digest(identity)
+
+
+def refuse_other_inputs(published: str | None, now: dict[str, Any]) -> None:
+    """PipelineError when the published batch of a date was computed from other inputs than
+    those in force now. A batch published before its identity was recorded (None, or not
+    JSON) cannot be compared and is taken as it is."""
+    if not published:
+        return
+    try:
+        before = json.loads(published)
+    except json.JSONDecodeError:
+        return
+    said = differences(before, now) if isinstance(before, dict) else []
+    if said:
+        raise PipelineError(
+            f"{now['province']} {now['business_date']} is published from other inputs than "
+            f"those in force now ({'; '.join(said)}); rerun with --force to replace it"
+        )

@@ -131,7 +131,7 @@ class BatchWriter:
                 return BatchResult(batch_id=existing, status="unchanged")
         parts = self._part_count()
         self.batch_id, self.resumed = open_batch(
-            self.engine, self.key, prepare.fingerprint(self.batch), self.run_id
+            self.engine, self.key, prepare.fingerprint(self.batch), self.run_id, self.batch.inputs
         )
         new_ids = self._stage_customers(parts)
         self._open_rest()

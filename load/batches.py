@@ -53,9 +53,10 @@ def published_batch(conn: Connection, key: BatchKey) -> int | None:
 
 
 def open_batch(
-    engine: Engine, key: BatchKey, fingerprint: str, run_id: int | None
+    engine: Engine, key: BatchKey, fingerprint: str, run_id: int | None, inputs: str = ""
 ) -> tuple[int, bool]:
-    """The batch to write: the unfinished one of the same content (resumed), or a new one.
+    """The batch to write: the unfinished one of the same content (resumed), or a new one,
+    which keeps the identity of the run's `inputs` (crm_pipeline.run_identity).
 
     Unfinished batches of other content are abandoned and their staging rows dropped.
     """
@@ -83,6 +84,7 @@ def open_batch(
                     created_at=now(),
                     run_id=run_id,
                     fingerprint=fingerprint,
+                    inputs=inputs or None,
                 )
             ).inserted_primary_key
             assert inserted is not None  # crm_load_batch has a generated key
@@ -111,6 +113,17 @@ def abandon(conn: Connection, batch_id: int) -> None:
     conn.execute(
         update(crm_load_batch).where(crm_load_batch.c.batch_id == batch_id).values(status=ABANDONED)
     )
+
+
+def published_inputs(conn: Connection, key: BatchKey) -> str | None:
+    """The input identity the published batch of `key` was computed from (None: none
+    recorded, or no published batch)."""
+    return conn.execute(
+        select(crm_load_batch.c.inputs).where(
+            *key.where(),  # type: ignore[arg-type]
+            crm_load_batch.c.status == PUBLISHED,
+        )
+    ).scalar()
 
 
 def latest_status(engine: Engine, key: BatchKey) -> str | None:

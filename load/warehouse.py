@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from common.batch import ProvinceBatch
 from load import control
 from load.batch_writer import DEFAULT_CHUNK_ROWS, write_batch
-from load.batches import BatchKey, BatchResult, latest_status, published_batch
+from load.batches import BatchKey, BatchResult, latest_status, published_batch, published_inputs
 from load.bulk import ChunkHook
 from load.engine import make_engine
 from load.urls import redacted, resolve_url
@@ -81,6 +81,11 @@ class Warehouse:
     def is_published(self, business_date: date, province: str, mode: str) -> bool:
         with self.engine.connect() as conn:
             return published_batch(conn, BatchKey(business_date, province, mode)) is not None
+
+    def published_inputs(self, business_date: date, province: str, mode: str) -> str | None:
+        """The input identity of the published batch (see load.batches.published_inputs)."""
+        with self.engine.connect() as conn:
+            return published_inputs(conn, BatchKey(business_date, province, mode))
 
     def batch_status(self, business_date: date, province: str, mode: str) -> str | None:
         """Status of the latest batch of (date, province, mode); None if there is none."""

@@ -149,3 +149,33 @@ def test_stale_staging_into_a_new_warehouse_publishes_there(world: dict[str, Pat
     [again] = run_date(DATE, "initial", world["landing"], ["ZJ"], second, staging)
     assert again.status == "published", again.error
     assert snapshot(second) == snapshot(first)
+
+
+@pytest.mark.parametrize("change", ["resend_same_count", "formula"])
+def test_published_date_with_other_inputs_refuses_unless_forced(
+    world: dict[str, Path], change: str
+) -> None:
+    """Issue 16, item 1: a rerun of a published date over other inputs (a file re-sent, a
+    formula edited) must not say "already published" over the old night: it refuses, naming
+    what differs; forced, it publishes what is in force now, as a clean run would."""
+    url = f"sqlite:///{world['root'] / 'w.db'}"
+    staging = world["root"] / "staging"
+    [first] = run_date(DATE, "initial", world["landing"], ["ZJ"], url, staging)
+    assert first.status == "published", first.error
+    [same] = run_date(DATE, "initial", world["landing"], ["ZJ"], url, staging)
+    assert same.status == "already published", same.error
+    before = by_identity(url)
+    if change == "resend_same_count":
+        resend_same_count(world["landing"])
+        said = f"RTL_ACCT_ZJ_{DATE}.dat re-sent"
+    else:
+        edit_formula(world["formulas"])
+        said = "the formulas in force changed"
+    [refused] = run_date(DATE, "initial", world["landing"], ["ZJ"], url, staging)
+    assert refused.status == "failed"
+    assert "published from other inputs" in (refused.error or "")
+    assert said in (refused.error or "") and "--force" in (refused.error or "")
+    assert by_identity(url) == before, "a refused rerun changed the warehouse"
+    [forced] = run_date(DATE, "initial", world["landing"], ["ZJ"], url, staging, force=True)
+    assert forced.status == "published", forced.error
+    assert by_identity(url) == clean_run(world)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -28,7 +30,7 @@ from crm_pipeline.load_step import (
     run_load_step,
     warehouse_identity,
 )
-from crm_pipeline.run_identity import adopt_run
+from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load.business_dates import txn_loaded
@@ -60,6 +62,10 @@ def run_daily_province(
         and warehouse.is_published(ctx.day, province, "daily")
         and txn_loaded(warehouse.engine, province, ctx.day)
     ):
+        refuse_other_inputs(
+            warehouse.published_inputs(ctx.day, province, "daily"),
+            _identity(ctx, province, warehouse),
+        )
         summary.status = "already published"
         return
     if ctx.force:
@@ -67,6 +73,22 @@ def run_daily_province(
     record_run(
         warehouse, ctx, province,
         lambda run_id: _daily_steps(ctx, province, rates, summary, warehouse, run_id),
+    )  # fmt: skip
+
+
+def _basis(warehouse: Warehouse, province: str, previous: date) -> str:
+    """What a daily run starts from: the previous business date and its published batch."""
+    return f"{yyyymmdd(previous)} batch {published_batch_id(warehouse.engine, previous, province)}"
+
+
+def _identity(ctx: RunContext, province: str, warehouse: Warehouse) -> dict[str, Any]:
+    """The identity a run of the date would have now (compared with the published one's)."""
+    found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
+    previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
+    formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
+    return context_identity(
+        ctx, province, found.files, formulas.formula_ids, formulas.export_filter,
+        warehouse_identity(warehouse), _basis(warehouse, province, previous),
     )  # fmt: skip
 
 
@@ -81,10 +103,9 @@ def _daily_steps(
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
     formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
-    basis = f"{yyyymmdd(previous)} batch {published_batch_id(warehouse.engine, previous, province)}"
     inputs = adopt_run(
         ctx, province, found.files, formulas.formula_ids, formulas.export_filter,
-        warehouse_identity(warehouse), basis,
+        warehouse_identity(warehouse), _basis(warehouse, province, previous),
     )  # fmt: skip
     staging = ctx.run_staging(province)
     steps = ProvinceSteps(staging, ctx.force, warehouse, run_id)
