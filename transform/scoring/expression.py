@@ -98,12 +98,66 @@ FUNCTIONS: dict[str, tuple[int, int]] = {
 }
 
 
+# What a formula may hold, so that `formula check` refuses what the run could not compute:
+# a number's digits (the exact decimal arithmetic of transform.scoring.ratio holds 76), and
+# the nesting of an expression (every walker below recurses once per level; a chain of
+# binary operators such as a 400-term sum is one level: it is walked iteratively).
+MAX_INTEGER_DIGITS = 15
+MAX_DECIMALS = 10
+MAX_NESTING = 64
+
+
+def out_of_range(value: Decimal, text: str) -> str | None:
+    """Why the number `value` (written `text`) cannot be in a formula, or None."""
+    if not value.is_finite():
+        return f"{text} is not a finite number"
+    if value == 0:
+        return None
+    exponent = int(value.normalize().as_tuple().exponent)  # finite: an int
+    if value.adjusted() + 1 > MAX_INTEGER_DIGITS or exponent < -MAX_DECIMALS:
+        return (
+            f"{text} is out of range: a number in a formula has at most "
+            f"{MAX_INTEGER_DIGITS} digits before the decimal point and {MAX_DECIMALS} after it"
+        )
+    return None
+
+
+def spine(node: Bin) -> tuple[Node, list[Bin]]:
+    """A chain of binary operators, `((a + b) - c) * d`, as its first operand (`a`) and
+    its operators from the innermost out: what lets a long sum be walked without one
+    recursion per term."""
+    chain: list[Bin] = []
+    current: Node = node
+    while isinstance(current, Bin):
+        chain.append(current)
+        current = current.left
+    chain.reverse()
+    return current, chain
+
+
+def nesting(node: Node) -> int:
+    """How deeply the expression nests, a chain of binary operators counting as one level."""
+    deepest = 0
+    stack: list[tuple[Node, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(current, Bin):
+            first, chain = spine(current)
+            stack += [(first, depth + 1), *((b.right, depth + 1) for b in chain)]
+        else:
+            stack += [(child, depth + 1) for child in children(current)]
+    return deepest
+
+
 def names(node: Node) -> Iterable[Name]:
-    """Every name the expression mentions."""
-    if isinstance(node, Name):
-        yield node
-    for child in children(node):
-        yield from names(child)
+    """Every name the expression mentions, in order (iteratively: see `spine`)."""
+    stack: list[Node] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Name):
+            yield current
+        stack.extend(reversed(children(current)))
 
 
 def children(node: Node) -> tuple[Node, ...]:
@@ -131,7 +185,13 @@ def render(node: Node) -> str:
         return repr(node.value)
     if isinstance(node, Name):
         return node.name
-    if isinstance(node, Bin | Cmp):
+    if isinstance(node, Bin):
+        first, chain = spine(node)
+        text = render(first)
+        for link in chain:
+            text = f"({text} {link.op} {render(link.right)})"
+        return text
+    if isinstance(node, Cmp):
         return f"({render(node.left)} {node.op} {render(node.right)})"
     if isinstance(node, Neg):
         return f"(-{render(node.operand)})"

@@ -82,8 +82,13 @@ def _nonzero(node: tree.Node, scope: Scope, facts: set[str]) -> bool:
         return scope.what.get(node.name) == "parameter" and scope.params.get(node.name, 0) != 0
     if isinstance(node, tree.Neg):
         return _nonzero(node.operand, scope, facts)
-    if isinstance(node, tree.Bin) and node.op in "*/":
-        return _nonzero(node.left, scope, facts) and _nonzero(node.right, scope, facts)
+    if isinstance(node, tree.Bin):
+        first, chain = tree.spine(node)
+        if any(link.op not in "*/" for link in chain):
+            return False
+        return _nonzero(first, scope, facts) and all(
+            _nonzero(link.right, scope, facts) for link in chain
+        )
     return False
 
 
@@ -101,6 +106,19 @@ class Checker:
         got = self.type_of(node, facts)
         if got is not None and got != wanted:
             self.problem(node, f"{role} must be a {wanted}, but {tree.render(node)} is a {got}")
+
+    def division_problem(self, node: tree.Bin) -> None:
+        divisor = tree.render(node.right)
+        by_filter = (
+            f"a filter (where: {{{divisor}: {{gt: 0}}}}), "
+            if self.scope.what.get(divisor) == "field"
+            else ""
+        )
+        self.problem(
+            node,
+            f"division by {divisor}, which may be zero: guard it with {by_filter}"
+            f"a condition (... / {divisor} if {divisor} != 0 else 0) or safe_div(a, b)",
+        )
 
     def type_of(self, node: tree.Node, facts: set[str]) -> str | None:
         """The node's type, or None when a problem was already reported inside it."""
@@ -120,20 +138,12 @@ class Checker:
             self.expect(node.operand, tree.NUMBER, facts, "the operand of -")
             return tree.NUMBER
         if isinstance(node, tree.Bin):
-            self.expect(node.left, tree.NUMBER, facts, f"each side of {node.op}")
-            self.expect(node.right, tree.NUMBER, facts, f"each side of {node.op}")
-            if node.op == "/" and not _nonzero(node.right, self.scope, facts):
-                divisor = tree.render(node.right)
-                by_filter = (
-                    f"a filter (where: {{{divisor}: {{gt: 0}}}}), "
-                    if self.scope.what.get(divisor) == "field"
-                    else ""
-                )
-                self.problem(
-                    node,
-                    f"division by {divisor}, which may be zero: guard it with {by_filter}"
-                    f"a condition (... / {divisor} if {divisor} != 0 else 0) or safe_div(a, b)",
-                )
+            first, chain = tree.spine(node)  # a long sum is walked, not recursed into
+            self.expect(first, tree.NUMBER, facts, f"each side of {chain[0].op}")
+            for link in chain:
+                self.expect(link.right, tree.NUMBER, facts, f"each side of {link.op}")
+                if link.op == "/" and not _nonzero(link.right, self.scope, facts):
+                    self.division_problem(link)
             return tree.NUMBER
         if isinstance(node, tree.Cmp):
             left = self.type_of(node.left, facts)

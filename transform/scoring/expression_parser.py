@@ -15,6 +15,9 @@ from decimal import Decimal
 from transform.scoring import expression as tree
 from transform.scoring.yaml_positions import Located, Pos, Problem
 
+# An expression longer than this is not one an analyst can review; it is refused.
+MAX_EXPRESSION_CHARS = 20_000
+
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 _CMPOPS = {
     ast.Eq: "==",
@@ -80,9 +83,11 @@ class _Translator:
     def number(self, node: ast.Constant) -> tree.Node:
         segment = ast.get_source_segment(self.text, node) or repr(node.value)
         try:
-            return tree.Num(self.pos(node), Decimal(segment.replace("_", "")))
+            value = Decimal(segment.replace("_", ""))
         except ArithmeticError:
             return self.fail(node, f"{segment!r} is not a decimal number")
+        wrong = tree.out_of_range(value, segment)
+        return self.fail(node, wrong) if wrong else tree.Num(self.pos(node), value)
 
     def visit(self, node: ast.AST) -> tree.Node:
         pos = self.pos(node)
@@ -97,10 +102,7 @@ class _Translator:
         if isinstance(node, ast.Name):
             return tree.Name(pos, node.id)
         if isinstance(node, ast.BinOp):
-            op = _BINOPS.get(type(node.op))
-            if op is None:
-                return self.fail(node, "only + - * / are allowed between numbers")
-            return tree.Bin(pos, op, self.visit(node.left), self.visit(node.right))
+            return self.chain(node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return tree.Neg(pos, self.visit(node.operand))
@@ -126,6 +128,22 @@ class _Translator:
             if isinstance(node, kind):
                 return self.fail(node, f"{what} is not allowed in a formula")
         return self.fail(node, f"{type(node).__name__} is not allowed in a formula")
+
+    def chain(self, node: ast.BinOp) -> tree.Node:
+        """A chain of binary operators, built from the innermost out: a 400-term sum is
+        one loop here, not 400 recursions."""
+        links: list[ast.BinOp] = []
+        current: ast.expr = node
+        while isinstance(current, ast.BinOp):
+            links.append(current)
+            current = current.left
+        built = self.visit(current)
+        for link in reversed(links):
+            op = _BINOPS.get(type(link.op))
+            if op is None:
+                return self.fail(link, "only + - * / are allowed between numbers")
+            built = tree.Bin(self.pos(link), op, built, self.visit(link.right))
+        return built
 
     def compare(self, node: ast.Compare) -> tree.Node:
         pos = self.pos(node)
@@ -176,17 +194,33 @@ def parse(source: Located) -> tree.Node:
     text = source.value
     if not text.strip():
         raise ExprError([Problem(source.pos, "the expression is empty")])
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExprError([Problem(source.pos, (
+            f"the expression is {len(text):,} characters long; at most "
+            f"{MAX_EXPRESSION_CHARS:,} (name its parts as aggregates or parameters)"
+        ))])  # fmt: skip
     wrapped = "(" + text + "\n)"
     translator = _Translator(source, wrapped)
+    too_deep = Problem(source.pos, (
+        f"the expression is too long or nests too deeply to compute: at most "
+        f"{tree.MAX_NESTING} levels of nesting (name its parts as aggregates or parameters)"
+    ))  # fmt: skip
     try:
-        tree = ast.parse(wrapped, mode="eval")
+        parsed = ast.parse(wrapped, mode="eval")
+    except RecursionError:
+        raise ExprError([too_deep]) from None
     except SyntaxError as exc:
         offset = translator.line_starts[max((exc.lineno or 1) - 1, 0)] + max(
             (exc.offset or 1) - 2, 0
         )
         pos = source.pos_at(min(offset, len(text)))
         raise ExprError([Problem(pos, f"syntax error in the expression: {exc.msg}")]) from exc
-    node = translator.visit(tree.body)
+    try:
+        node = translator.visit(parsed.body)
+    except RecursionError:
+        raise ExprError([too_deep]) from None
     if translator.problems:
         raise ExprError(translator.problems)
+    if tree.nesting(node) > tree.MAX_NESTING:
+        raise ExprError([too_deep])
     return node

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from transform.scoring.expression import Node
+from transform.scoring.expression import Node, out_of_range
 from transform.scoring.expression_parser import ExprError, parse
 from transform.scoring.yaml_positions import Located, Pos, Problem
 
@@ -66,6 +66,10 @@ class FieldReader:
         """`item` as an exact number, or None (reported)."""
         if isinstance(item.value, bool) or not isinstance(item.value, Decimal):
             self.problem(item.pos, f"{what} must be a number, not {describe(item.value)}")
+            return None
+        wrong = out_of_range(item.value, f"{what} {item.value}")
+        if wrong:
+            self.problem(item.pos, wrong)
             return None
         return item.value
 

@@ -141,6 +141,19 @@ def _convert(node: yaml.Node, file: str, lines: list[str], problems: list[Proble
     return Located(value, pos)
 
 
+# A formula file is reviewed by a person; anything this big is a mistake (or an attack:
+# YAML aliases expand "billion laughs" style, so they are refused outright).
+MAX_FILE_CHARS = 1_000_000
+
+
+def _first_alias(text: str) -> yaml.Token | None:
+    """The first anchor or alias of the text, read token by token before composing."""
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+            return token
+    return None
+
+
 def load_located(path: Path, text: str | None = None) -> tuple[Located | None, list[Problem]]:
     """The file's YAML as `Located` values, and the problems found reading it."""
     file = str(path)
@@ -149,7 +162,19 @@ def load_located(path: Path, text: str | None = None) -> tuple[Located | None, l
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             return None, [Problem(Pos(file, 1, 1), f"cannot read the file: {exc}")]
+    if len(text) > MAX_FILE_CHARS:
+        return None, [Problem(Pos(file, 1, 1), (
+            f"the file is {len(text):,} characters long; a formula file holds at most "
+            f"{MAX_FILE_CHARS:,}"
+        ))]  # fmt: skip
     try:
+        aliased = _first_alias(text)
+        if aliased is not None:
+            mark = aliased.start_mark
+            return None, [Problem(Pos(file, mark.line + 1, mark.column + 1), (
+                "YAML anchors and aliases (&name, *name) are not allowed in a formula file: "
+                "write each value out, or put shared values in defaults"
+            ))]  # fmt: skip
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
