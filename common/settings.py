@@ -28,14 +28,25 @@ def resolved(given: str | Path | None, env: str, configured: str) -> str:
     return os.environ.get(env) or configured
 
 
+def folder(given: str | Path | None, env: str, configured: str) -> Path:
+    """`resolved` as a folder: a relative path given on the command line or in the
+    environment is the operator's, so it is taken from the current directory; one in
+    config/pipeline.yaml is the project's, taken from the project's root."""
+    if given not in (None, ""):
+        return Path(str(given)).expanduser().absolute()
+    if os.environ.get(env):
+        return Path(os.environ[env]).expanduser().absolute()
+    return project_path(configured)
+
+
 def landing_dir(given: str | Path | None = None) -> Path:
     """The landing folder (the local landing, or the mirror the SFTP fetcher fills)."""
-    return project_path(resolved(given, LANDING_ENV, config.settings().landing_dir))
+    return folder(given, LANDING_ENV, config.settings().landing_dir)
 
 
 def staging_dir(given: str | Path | None = None) -> Path:
     """The root of the staging area."""
-    return project_path(resolved(given, STAGING_ENV, config.settings().staging_dir))
+    return folder(given, STAGING_ENV, config.settings().staging_dir)
 
 
 def warehouse_url(given: str | None = None) -> str:

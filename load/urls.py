@@ -21,20 +21,33 @@ HIDDEN = "<warehouse url not shown>"
 def resolve_url(url: str | None = None) -> str:
     """The warehouse URL: the argument, else CRM_WAREHOUSE_URL, else config/pipeline.yaml.
 
-    A relative SQLite path is taken relative to the project root (not the working
-    directory, so the CLI finds the same file from anywhere) and its folder is created.
+    A relative SQLite path given by the operator (the argument, the environment) is taken
+    from the working directory, like every other path they give; one in
+    config/pipeline.yaml from the project root. The file's folder is created. An SQLite
+    URI filename (`sqlite:///file:...?mode=ro&uri=true`) is left exactly as written:
+    SQLite opens it, and a read-only one is never created.
     """
+    configured = False
     if not url:
         url = os.environ.get("CRM_WAREHOUSE_URL")
     if not url:
-        url = settings().warehouse_url
+        url, configured = settings().warehouse_url, True
     parsed = make_url(url)
-    if _sqlite_database(parsed) is not None:
-        path = project_path(parsed.database or "")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        parsed = parsed.set(database=str(path))
-        return parsed.render_as_string(hide_password=False)
-    return url
+    database = _sqlite_database(parsed)
+    if database is None or is_sqlite_uri(url):
+        return url
+    path = project_path(database) if configured else Path(database).expanduser().absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def is_sqlite_uri(url: str) -> bool:
+    """Whether `url` names its SQLite database as a URI filename (`file:...`, uri=true)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        str(parsed.query.get("uri", "")).lower() in ("true", "1")
+        or (parsed.database or "").startswith("file:")
+    )
 
 
 def redacted(url: str) -> str:
@@ -56,10 +69,15 @@ def password_of(url: str) -> str | None:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The database file of an SQLite `url` (a relative path taken from the project root,
-    as `resolve_url` takes it); None for other backends and for an in-memory database."""
-    database = _sqlite_database(make_url(url))
-    return None if database is None else project_path(database)
+    """The database file of an SQLite `url` as `resolve_url` resolves it; None for other
+    backends and for an in-memory database."""
+    resolved = make_url(resolve_url(url))
+    database = _sqlite_database(resolved)
+    if database is None:
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:") :]
+    return Path(database)
 
 
 def _sqlite_database(parsed: URL) -> str | None:

@@ -17,8 +17,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import OperationalError
 
 from common.batch import ProvinceBatch
+from common.errors import PipelineError, one_line
 from load import control
 from load.batch_writer import DEFAULT_CHUNK_ROWS, write_batch
 from load.batches import BatchKey, BatchResult, latest_status, published_batch, published_inputs
@@ -52,7 +54,15 @@ class Warehouse:
         return config
 
     def upgrade(self, revision: str = "head") -> None:
-        """Bring the schema to `revision` by running the Alembic migrations."""
+        """Bring the schema to `revision` by running the Alembic migrations; PipelineError,
+        naming the warehouse (its password hidden), when it cannot be opened at all."""
+        try:
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            raise PipelineError(
+                f"cannot open the warehouse {redacted(self.url)}: {one_line(exc.orig or exc)}"
+            ) from exc
         config = self._alembic()
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":

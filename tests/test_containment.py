@@ -77,5 +77,33 @@ def test_an_unreachable_warehouse_is_one_line_without_its_password(
     assert "Traceback" not in out.out + out.err
     assert "s3cretpw" not in out.out + out.err
     [line] = out.err.strip().splitlines()
-    assert line.startswith("crm-pipeline: unexpected error: OperationalError")
+    assert line.startswith(
+        "crm-pipeline: cannot open the warehouse postgresql+psycopg://crm:***@127.0.0.1:1/crm: "
+        "OperationalError: connection failed"
+    ), line
     assert "s3cretpw" not in (tmp_path / "crm.log").read_text()
+
+
+def test_a_read_only_warehouse_url_creates_nothing_and_is_one_line(
+    landing: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """`sqlite:///file:...?mode=ro&uri=true` once created a new database under the project
+    and published there; now a missing read-only file cannot be opened, and an existing
+    read-only warehouse fails each province with one line (nothing written)."""
+    missing = tmp_path / "missing.db"
+    url = f"sqlite:///file:{missing}?mode=ro&uri=true"
+    status = main(["run", "--date", D, "--mode", "initial", "--landing", str(landing),
+                   "--warehouse", url, "--staging", str(tmp_path / "st")])  # fmt: skip
+    out = capsys.readouterr()
+    assert status == 1 and "Traceback" not in out.out + out.err
+    [line] = out.err.strip().splitlines()
+    assert line.startswith("crm-pipeline: cannot open the warehouse") and "unable to open" in line
+    assert not missing.exists()
+    assert _run(landing, tmp_path) == 0  # a warehouse, published; then opened read-only
+    read_only = f"sqlite:///file:{tmp_path / 'w.db'}?mode=ro&uri=true"
+    status = main(["run", "--date", D, "--mode", "initial", "--landing", str(landing), "--force",
+                   "--warehouse", read_only, "--staging", str(tmp_path / "st")])  # fmt: skip
+    out = capsys.readouterr()
+    assert status != 0 and "Traceback" not in out.out + out.err
+    failed = [line for line in out.out.splitlines() if "readonly database" in line]
+    assert sorted(line.split(":")[0] for line in failed) == ["GD", "ZJ"], out.out

@@ -21,12 +21,27 @@ def test_warehouse_url_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     default = resolve_url()
     assert default.startswith("sqlite:///") and default.endswith(".db")
     assert Path(default.removeprefix("sqlite:///")).is_absolute()
-    relative = f"var/test-{tmp_path.name}/wh.db"
-    try:
-        assert resolve_url(f"sqlite:///{relative}") == f"sqlite:///{PROJECT_ROOT / relative}"
-        assert (PROJECT_ROOT / relative).parent.is_dir()
-    finally:
-        (PROJECT_ROOT / relative).parent.rmdir()
+    monkeypatch.chdir(tmp_path)
+    assert resolve_url("sqlite:///var/wh.db") == f"sqlite:///{tmp_path / 'var' / 'wh.db'}"
+    assert (tmp_path / "var").is_dir()
+
+
+def test_a_relative_configured_path_is_the_projects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CRM_WAREHOUSE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_url() == f"sqlite:///{PROJECT_ROOT / 'var' / 'warehouse.db'}"
+
+
+def test_a_read_only_uri_is_left_as_written_and_never_created(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true"
+    assert resolve_url(url) == url
+    assert sqlite_file(url) == tmp_path / "ro.db"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_redacted_hides_the_password() -> None:
@@ -48,9 +63,10 @@ def test_password_of() -> None:
     assert password_of("not a url: password=hunter2") is None
 
 
-def test_sqlite_file(tmp_path: Path) -> None:
+def test_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     assert sqlite_file(f"sqlite:///{tmp_path / 'wh.db'}") == tmp_path / "wh.db"
-    assert sqlite_file("sqlite:///var/wh.db") == PROJECT_ROOT / "var" / "wh.db"
+    assert sqlite_file("sqlite:///var/wh.db") == Path.cwd() / "var" / "wh.db"
     assert sqlite_file("sqlite://") is None
     assert sqlite_file("sqlite:///:memory:") is None
     assert sqlite_file("postgresql+psycopg://crm@db.example/warehouse") is None
