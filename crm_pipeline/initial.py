@@ -120,6 +120,7 @@ class InitialLoad:
 
     def run(self, summary: ProvinceSummary) -> None:
         files = self.found.files
+        self.warehouse.record_warnings(self.run_id, self.found.warnings)
         inputs = adopt_run(
             self.ctx, self.province, files, self.formulas.formula_ids,
             self.formulas.export_filter, warehouse_identity(self.warehouse),

@@ -88,6 +88,16 @@ def finish_run(engine: Engine, run_id: int, state: str) -> None:
         )
 
 
+def record_warnings(engine: Engine, run_id: int, warnings: list[str]) -> None:
+    """Keep what the run noticed but did not stop for, shown by `crm-pipeline status`."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(crm_run)
+            .where(crm_run.c.run_id == run_id)
+            .values(warnings=json.dumps(warnings, ensure_ascii=False) if warnings else None)
+        )
+
+
 def start_step(engine: Engine, run_id: int, name: str) -> int:
     with engine.begin() as conn:
         result = conn.execute(

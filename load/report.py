@@ -5,6 +5,7 @@ Read-only queries returning plain rows, so the CLI formats them without touching
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -36,6 +37,7 @@ class RunReport:
     ended_at: datetime | None
     host: str | None
     steps: list[tuple[StepRecord, list[StreamProgress]]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the run noticed (landing)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ def runs(engine: Engine, business_date: date, province: str | None = None) -> li
                     ended_at=row.ended_at,
                     host=row.host,
                     steps=steps,
+                    warnings=json.loads(row.warnings) if row.warnings else [],
                 )
             )
     return reports

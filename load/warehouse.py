@@ -132,6 +132,9 @@ class Warehouse:
     def finish_run(self, run_id: int, state: str) -> None:
         control.finish_run(self.engine, run_id, state)
 
+    def record_warnings(self, run_id: int, warnings: list[str]) -> None:
+        control.record_warnings(self.engine, run_id, warnings)
+
     def start_step(self, run_id: int, name: str) -> int:
         return control.start_step(self.engine, run_id, name)
 

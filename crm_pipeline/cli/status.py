@@ -97,6 +97,10 @@ def render(
         else "  (none)"
     )
     for run in runs:
+        if run.warnings:
+            out.append("")
+            out.append(f"Run {run.run_id} ({run.province} {run.mode}): warnings")
+            out.extend(f"  {warning}" for warning in run.warnings)
         out.append("")
         out.append(f"Run {run.run_id} ({run.province} {run.mode}): steps")
         if not run.steps:

@@ -101,6 +101,7 @@ def _daily_steps(
     run_id: int,
 ) -> None:
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
+    warehouse.record_warnings(run_id, found.warnings)
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
     formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
     inputs = adopt_run(

@@ -53,6 +53,7 @@ crm_run = Table(
     Column("ended_at", DateTime(timezone=True)),
     Column("host", String()),
     Column("pid", Integer),
+    Column("warnings", Text),  # JSON list: what the run noticed but did not stop for
     Index("ix_crm_run_key", "business_date", "province", "mode"),
     sqlite_autoincrement=True,
 )
