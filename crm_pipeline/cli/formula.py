@@ -25,6 +25,7 @@ from common.paths import formulas_dir
 from crm_pipeline.cli.options import add_province_option, provinces_of
 from crm_pipeline.formula_trial import REGISTRY_NAME, check_candidate, sha256_of, try_formula
 from transform.scoring import check_formula_files, formula_paths
+from transform.scoring.formula_warnings import formula_warnings
 from transform.scoring.registry import AcceptRecord, FormulaRegistry
 
 
@@ -83,9 +84,11 @@ def handle_check(args: argparse.Namespace) -> int:
     for path in missing:
         print(f"{path}:1:1: no such file or directory")
     files = formula_paths([p for p in paths if p.exists()])
-    _, problems = check_formula_files(files)
+    formula_set, problems = check_formula_files(files)
     for problem in problems:
         print(problem)
+    for warning in formula_warnings(formula_set.files):
+        print(f"warning: {warning}")
     count = len(problems) + len(missing)
     if count:
         print(

@@ -134,3 +134,28 @@ def test_a_400_term_sum_is_checked_and_scored_exactly(tmp_path: Path) -> None:
         exact = sum(c * demand for c in coefficients) + fund / 7
         fen = math.floor(abs(exact) * 100 + Fraction(1, 2))  # half away from zero
         assert got[key] == Decimal(fen if exact >= 0 else -fen) / 100, key
+
+
+def test_check_warns_about_negative_thresholds_filters_and_coefficients(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Warnings, not problems: the file stays valid (exit 0), each warning has its place.
+    A subtraction (`demand - fund`) is not a negative coefficient and is not warned about."""
+    path = _write(tmp_path, "demand - fund + -1.5 * fund + fund * -2", coef="-3", threshold="-1")
+    path.write_text(path.read_text().replace("export_filter: 0", "export_filter: -5"))
+    assert main(["formula", "check", str(path)]) == 0
+    warnings = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")
+    ]
+    assert warnings == [
+        f"warning: {path}:4:22: parameter 'coef' in defaults is negative (-3)",
+        f"warning: {path}:9:33: negative coefficient -1.5: the term lowers the score "
+        "(write it as a subtraction if that is meant)",
+        f"warning: {path}:9:54: negative coefficient -2: the term lowers the score "
+        "(write it as a subtraction if that is meant)",
+        f"warning: {path}:10:19: the threshold for P in defaults is negative (-1): every "
+        "customer with a score of 0 or more qualifies",
+        f"warning: {path}:11:18: export_filter in defaults is negative (-5): it keeps every account",
+    ]
+    assert main(["formula", "check"]) == 0  # the shipped formulas: no warning
+    assert "warning:" not in capsys.readouterr().out
