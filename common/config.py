@@ -30,6 +30,9 @@ class FieldSpec(_Strict):
     name: str
     type: FieldType
     width: int | None = Field(default=None, gt=0)
+    # Text of a delimited file has no width: its longest value, where the CRM's column
+    # is bounded (crm_contact.postcode varchar(10)); longer is set aside, not a database error.
+    max_length: int | None = Field(default=None, gt=0)
     codes: str | None = None
     required: bool = False
     scale: int = Field(default=2, ge=0, le=8)

@@ -142,6 +142,8 @@ def _register_all(
     the province's registry partly written and registers the rest the general way.
     """
     cust_keys = staged_keys.combine_chunks()
+    if len(cust_keys) == 0:  # nothing to number (a night whose every customer is set aside):
+        return cust_keys, pa.array([], pa.int64())  # setval(..., 0) is out of bounds
     cust_type, id_type, id_no = prepare.split_key(cust_keys)
     sorted_order = pc.sort_indices(
         pa.table({"cust_type": cust_type, "id_type": id_type, "id_no": id_no}),

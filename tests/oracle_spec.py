@@ -131,6 +131,8 @@ def typed_record(values: list[str], layout: Layout) -> dict[str, object]:
             text = value.rstrip(" ") if layout.format == "fixed" else value
             if spec.required and text == "":
                 raise SetAside("required", spec.name)
+            if spec.max_length is not None and len(text) > spec.max_length:
+                raise SetAside("too_long", spec.name)
             out[spec.name] = text
             continue
         value = value.strip(" ")

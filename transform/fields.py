@@ -104,7 +104,11 @@ def _type_column(
     if spec.type == "text":
         typed = pc.if_else(empty, pa.scalar(None, pa.string()), values)
         valid = pc.invert(empty) if spec.required else pa.array(np.ones(len(values), bool))
-        return typed, valid, "missing value"
+        if spec.max_length is None:
+            return typed, valid, "missing value"
+        short = pc.less_equal(pc.utf8_length(values), spec.max_length)
+        kind = f"longer than {spec.max_length} characters"
+        return typed, pc.and_(valid, short), ("missing or " + kind) if spec.required else kind
     if spec.type == "code":
         mapping = codes.code_values(spec.codes or "")
         keys = pa.array(list(mapping.keys()), pa.string())

@@ -18,6 +18,7 @@ from common.errors import FileRejected
 from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from extract.lines import raw_lines
+from tests.end_to_end.edge_dumps import delimited_line, valid_id_card
 from tests.extract.test_records import CFG, acct, cust, fixed_line, write
 from tests.ingesting import ingest_landed
 
@@ -249,3 +250,49 @@ def test_bom_and_nul_bytes_are_read_by_their_rules_and_every_record_counted(
     assert (reason, field) == ("nul byte: branch_code", "branch_code") and "\\x00" in raw
     assert _query(url, "SELECT count(*) FROM crm_reject WHERE instr(raw, char(0)) > 0") == [(0,)]
     assert clean.total("read") == summary.total("read")
+
+
+def _crd_customer(cust_no: str, name: str, body17: str, postcode: str) -> bytes:
+    fields = [cust_no, "P", name, "I", valid_id_card(body17), "F", "19750505",
+              "13900000000", "宁波", postcode, "NB0001"]  # fmt: skip
+    return delimited_line("CRD_CUST", fields)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres])]
+)
+def test_an_over_long_postcode_and_a_nul_are_set_aside_on_either_database(
+    sample: Path, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A delimited file's text has no width: a 40-character postcode once failed the whole
+    province on PostgreSQL (`value too long for type character varying(10)`) and passed on
+    SQLite. It is set aside by the layout's max_length on both; a NUL in a name likewise
+    (PostgreSQL refuses NUL in text). Every record is still counted. (The sample's province
+    has no CRM customer: on PostgreSQL its first registration of no key once failed with
+    `setval: value 0 is out of bounds`.)"""
+    landing = _copy(sample, tmp_path)
+    path = landing / D / "NB" / f"CRD_CUST_NB_{D}.dat"
+    records = path.read_bytes().count(b"\n")
+    long_at, nul_at = records + 1, records + 2
+    with path.open("ab") as handle:
+        handle.write(_crd_customer("CNB9999990001", "长邮编", "33020219750505001", "3" * 40))
+        handle.write(_crd_customer("CNB9999990002", "空\x00字", "33020219750505002", "315000"))
+    _reflag(path, records=records + 2)
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    [summary] = run_date(D, "initial", landing, ["ZJ"], url, tmp_path / "staging")
+    assert summary.status == "published", summary.error
+    rows = _query(
+        url,
+        f"SELECT line, reason, field FROM crm_reject WHERE file = '{path.name}' "
+        f"AND line IN ({long_at}, {nul_at}) ORDER BY line",
+    )
+    assert rows == [
+        (long_at, f"longer than 10 characters: postcode='{'3' * 40}'", "postcode"),
+        (nul_at, "nul byte: name", "name"),
+    ]
+    counts = _query(url, "SELECT read, kept, set_aside, filtered FROM crm_file_count")
+    assert counts and all(read == k + s + f for read, k, s, f in counts)
+    assert _query(url, "SELECT count(*) FROM crm_contact WHERE length(postcode) > 10") == [(0,)]
