@@ -170,7 +170,7 @@ def test_formula_trial_writes_its_report(airflow_db: str, crm_env: dict[str, str
     assert run.state == "success"
     [path] = _xcoms(run, "formula_trial", "return_value")
     report = Path(path)
-    assert report.is_file() and report.name == "report.md"
+    assert report.is_file() and report.name == "report.html"
     assert report.is_relative_to(Path(crm_env["CRM_STAGING_DIR"]))
     assert _xcoms(run, "formula_trial", "_link_TrialReportLink") == [report.resolve().as_uri()]
 

@@ -143,7 +143,7 @@ def html_report(
     limit: int = 100,
 ) -> str:
     """The whole page."""
-    title = f"Formula trial: {candidate_file}"
+    title = f"Formula trial: {Path(candidate_file).name}"
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -154,6 +154,7 @@ def html_report(
         "<body>",
         f"<h1>{escape(title)}</h1>",
         "<ul>",
+        f"<li>candidate file: <code>{escape(candidate_file)}</code></li>",
         f"<li>candidate content sha256: <code>{candidate_sha}</code></li>",
         f'<li>business date: <span id="business-date">{business_date.isoformat()}</span></li>',
         f"<li>provinces: {escape(', '.join(t.province for t in trials))}</li>",

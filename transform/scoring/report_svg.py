@@ -13,7 +13,7 @@ from html import escape
 
 from transform.scoring.trial import Histogram
 
-BAR_W, GAP, HEIGHT, LEFT, BOTTOM = 36, 6, 200, 50, 90
+BAR_W, GAP, HEIGHT, LEFT, BOTTOM = 36, 6, 200, 50, 80
 
 
 def money(value: Decimal | None) -> str:
@@ -26,6 +26,20 @@ def bin_label(h: Histogram, index: int) -> str:
     if index == len(h.counts) - 1:
         return f">= {money(h.edges[-1])}"
     return f"{money(h.edges[index - 1])} - {money(h.edges[index])}"
+
+
+def _short(value: Decimal) -> str:
+    """A bin edge as the axis shows it: whole numbers without their fen."""
+    return f"{value:,.0f}" if value == value.to_integral_value() else money(value)
+
+
+def axis_label(h: Histogram, index: int) -> str:
+    """A bar's label under the axis: its lower edge (the band table has both)."""
+    if index == 0:
+        return f"< {_short(h.edges[0])}"
+    if index == len(h.counts) - 1:
+        return f">= {_short(h.edges[-1])}"
+    return _short(h.edges[index - 1])
 
 
 def _bar_x(index: int) -> Decimal:
@@ -60,7 +74,7 @@ def _line(x: Decimal, css: str, dash: str, label: str, label_y: int) -> list[str
 def svg_histogram(h: Histogram, title: str) -> str:
     """A bar chart of `h` with its threshold line(s), as an inline <svg> element."""
     n = len(h.counts)
-    width = LEFT + n * (BAR_W + GAP) + 20
+    width = LEFT + n * (BAR_W + GAP) + 60  # room for the last, rotated label
     top = max(h.counts) or 1
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="histogram" width="{width}" '
@@ -81,7 +95,7 @@ def svg_histogram(h: Histogram, title: str) -> str:
             f'height="{bar_h:.1f}" fill="{colour}"/>',
             f'<text x="{centre}" y="{y - 3:.1f}" text-anchor="middle">{count}</text>',
             f'<text x="{centre}" y="{HEIGHT + 42}" transform="rotate(45 {centre} {HEIGHT + 42})">'
-            f"{escape(bin_label(h, index))}</text>",
+            f"{escape(axis_label(h, index))}</text>",
         ]
     parts += _line(
         threshold_x(h, h.threshold), "threshold", "", f"threshold {money(h.threshold)}", 34
