@@ -2,9 +2,11 @@
 business date's customer base, without touching the CRM tables.
 
 The command line (`crm-pipeline formula trial`) and the DAG's trial task both call
-`try_formula`, so the two can never disagree. A candidate replaces the file of the same
-name in the formulas directory (or joins them): the other files, such as another team's
-province entries, stay as they are.
+`try_formula`, so the two can never disagree. A candidate replaces the formula whose
+`name:` it carries (whatever its file is called; it joins them when none carries it):
+the other files, such as another team's province entries, stay as they are. The trial is
+recorded in the warehouse's formula history (load.formula_history), which `formula
+accept` reads.
 """
 
 from __future__ import annotations
@@ -14,32 +16,67 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-
 from common.errors import ConfigError, PipelineError
 from common.staging import StagingArea
 from crm_pipeline.scoring_base import provinces_with_base, scoring_base
+from load import formula_history
+from load.formula_history import Trial, TrialCount
+from load.warehouse import Warehouse
 from transform.scoring import FormulaSet, check_formula_files, formula_paths, load_formulas
-from transform.scoring.registry import FormulaRegistry, TrialRecord
-from transform.scoring.report import markdown, svg_histogram
+from transform.scoring.formula_reader import read_file
+from transform.scoring.report import write_report
 from transform.scoring.trial import ProvinceTrial, run_trial
-
-REGISTRY_NAME = "formula_registry.jsonl"
 
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    report: Path  # the Markdown report
+    report: Path  # the HTML report
     trials: list[ProvinceTrial]
+    counts: list[TrialCount]  # per province and customer type, as recorded and as --json
+    trial_id: int
+
+
+def formula_name(path: Path) -> str:
+    """The `name:` a formula file carries (its stem without one); "" when unreadable."""
+    formula_file, _ = read_file(path)
+    return formula_file.name if formula_file is not None else ""
+
+
+def namesakes(file: Path, directory: Path) -> list[Path]:
+    """The files of the formulas directory the candidate `file` replaces.
+
+    Those carrying the same `name:`; when several do (one formula in files of different
+    effective dates), the one in force from the same date. A candidate whose name no file
+    carries replaces nothing: it joins the others.
+    """
+    if not directory.is_dir():
+        return []
+    name = formula_name(file)
+    same = [p for p in formula_paths([directory]) if p.resolve() != file.resolve()]
+    same = [p for p in same if formula_name(p) == name]
+    if len(same) <= 1:
+        return same
+    candidate, _ = read_file(file)
+    when = candidate.effective_date if candidate is not None else None
+    dated = [p for p in same if (f := read_file(p)[0]) is not None and f.effective_date == when]
+    if len(dated) == 1:
+        return dated
+    raise PipelineError(
+        f"{file}: the formula {name!r} is in several files of {directory} "
+        f"({', '.join(p.name for p in same)}) and none or several have the candidate's "
+        "effective_date: give the candidate the effective_date of the file it replaces"
+    )
 
 
 def candidate_paths(file: Path, directory: Path) -> list[Path]:
-    """The directory's formula files with `file` in place of its namesake."""
+    """The directory's formula files with `file` in place of the formula it names."""
+    replaced = {p.resolve() for p in namesakes(file, directory)}
     others = (
-        [p for p in formula_paths([directory]) if p.name != file.name] if directory.is_dir() else []
+        [p for p in formula_paths([directory]) if p.resolve() not in replaced]
+        if directory.is_dir()
+        else []
     )
-    return [*others, file]
+    return [p for p in others if p.resolve() != file.resolve()] + [file]
 
 
 def sha256_of(path: Path) -> str:
@@ -55,6 +92,35 @@ def check_candidate(file: Path, directory: Path) -> FormulaSet:
     return formula_set
 
 
+def trial_counts(trials: list[ProvinceTrial]) -> list[TrialCount]:
+    """Per province and customer type: customers, qualified now and with the candidate,
+    who enters and who leaves (the `--json` rows and the warehouse's trial counts)."""
+    counts = []
+    for t in trials:
+        for cust_type in sorted(t.candidate_qualified):
+            counts.append(
+                TrialCount(
+                    province=t.province,
+                    cust_type=cust_type,
+                    customers=t.customers_by_type.get(cust_type, 0),
+                    qualified_now=t.current_qualified.get(cust_type, 0),
+                    qualified_candidate=t.candidate_qualified[cust_type],
+                    enter=sum(1 for c in t.entering if c.cust_type == cust_type),
+                    leave=sum(1 for c in t.leaving if c.cust_type == cust_type),
+                    formula_id_now=t.current_ids.get(cust_type),
+                    formula_id_candidate=t.candidate_ids[cust_type],
+                )
+            )
+    return counts
+
+
+def open_history(warehouse_url: str | None) -> Warehouse:
+    """The warehouse holding the formula history, its schema at the migrations' head."""
+    warehouse = Warehouse(warehouse_url)
+    warehouse.upgrade()
+    return warehouse
+
+
 def try_formula(
     file: Path,
     day: str,
@@ -64,9 +130,10 @@ def try_formula(
     mode: str | None = None,
     out: Path | None = None,
     limit: int = 100,
+    warehouse_url: str | None = None,
 ) -> TrialOutcome:
     """Try `file` on the base of `day` (YYYYMMDD) of `provinces` (default: every province
-    with one); the report is written and the trial recorded in the formula registry."""
+    with one); the report is written and the trial recorded in the warehouse."""
     business_date = datetime.strptime(day, "%Y%m%d").date()
     candidate_set = check_candidate(file, formulas)
     current_set = load_formulas(formulas)
@@ -77,71 +144,53 @@ def try_formula(
             f"no province has staged data or a state snapshot of {day} under {staging}:"
             " run the load of that date first"
         )
-    trials: list[ProvinceTrial] = []
-    for province in provinces:
-        base = scoring_base(area, province, day, mode)
-        if base is None:
-            raise PipelineError(
-                f"{province}: neither an initial load's scoring input nor a state snapshot"
-                f" of {day} under {staging}"
-            )
-        trials.append(
-            run_trial(
-                province,
-                base.accounts,
-                base.customers,
-                current_set.for_province(province, business_date),
-                candidate_set.for_province(province, business_date),
-            )
-        )
-    sha = sha256_of(file)
-    out = out or staging / day / "trials" / f"{file.stem}-{sha[:12]}"
-    report = write_report(out, file, sha, business_date, trials, limit)
-    FormulaRegistry(staging / REGISTRY_NAME).record_trial(
-        TrialRecord(
-            file=file.name,
-            sha256=sha,
-            business_date=business_date.isoformat(),
-            provinces=provinces,
-            qualified={t.province: t.candidate_qualified for t in trials},
-            report=str(report),
-        )
-    )
-    return TrialOutcome(report, trials)
-
-
-def write_report(
-    out: Path, file: Path, sha: str, business_date: date, trials: list[ProvinceTrial], limit: int
-) -> Path:
-    """Markdown report, one SVG per histogram, and the full enter/leave lists as CSV."""
-    out.mkdir(parents=True, exist_ok=True)
-    svg_names: dict[tuple[str, str], str] = {}
-    for t in trials:
-        for h in t.histograms:
-            name = f"histogram-{t.province}-{h.cust_type}.svg"
-            (out / name).write_text(
-                svg_histogram(h, f"{t.province} {h.cust_type} scores (candidate)"), encoding="utf-8"
-            )
-            svg_names[(t.province, h.cust_type)] = name
-    rows = [
-        (t.province, direction, c)
-        for t in trials
-        for direction, changes in (("enter", t.entering), ("leave", t.leaving))
-        for c in changes
+    trials = [
+        _province_trial(area, province, day, business_date, mode, current_set, candidate_set)
+        for province in provinces
     ]
-    changes = pa.table(
-        {
-            "province": [r[0] for r in rows],
-            "change": [r[1] for r in rows],
-            "cust_key": [r[2].cust_key for r in rows],
-            "cust_type": [r[2].cust_type for r in rows],
-            "score_now": pa.array([r[2].current_score for r in rows], pa.decimal128(20, 2)),
-            "score_candidate": pa.array([r[2].candidate_score for r in rows], pa.decimal128(20, 2)),
-        }
+    sha = sha256_of(file)
+    name = formula_name(file)
+    out = out or staging / day / "trials" / f"{name}-{sha[:12]}"
+    report = write_report(out, str(file), sha, business_date, trials, limit)
+    counts = trial_counts(trials)
+    warehouse = open_history(warehouse_url)
+    try:
+        trial_id = formula_history.record_trial(
+            warehouse.engine,
+            Trial(
+                file=file.name,
+                name=name,
+                content_sha256=sha,
+                content=file.read_text(encoding="utf-8"),
+                business_date=business_date,
+                report=str(report),
+                counts=counts,
+            ),
+        )
+    finally:
+        warehouse.dispose()
+    return TrialOutcome(report, trials, counts, trial_id)
+
+
+def _province_trial(
+    area: StagingArea,
+    province: str,
+    day: str,
+    business_date: date,
+    mode: str | None,
+    current_set: FormulaSet,
+    candidate_set: FormulaSet,
+) -> ProvinceTrial:
+    base = scoring_base(area, province, day, mode)
+    if base is None:
+        raise PipelineError(
+            f"{province}: neither an initial load's scoring input nor a state snapshot"
+            f" of {day} under {area.root}"
+        )
+    return run_trial(
+        province,
+        base.accounts,
+        base.customers,
+        current_set.for_province(province, business_date),
+        candidate_set.for_province(province, business_date),
     )
-    pacsv.write_csv(changes, out / "changes.csv")
-    report = out / "report.md"
-    report.write_text(
-        markdown(str(file), sha, business_date, trials, svg_names, limit), encoding="utf-8"
-    )
-    return report

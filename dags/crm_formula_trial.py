@@ -1,11 +1,11 @@
 """Airflow DAG `crm_formula_trial`: an analyst tries a candidate scoring formula file.
 
 Triggered by hand with the formula file, the province (empty: every staged province) and
-the business date whose staged data the trial scores. It runs `crm-pipeline formula
-trial` (never touching the CRM tables) and writes the Markdown report, SVG histograms and
-the enter/leave CSV under `{staging}/{date}/trials/{file}-{sha}/`. The task's
-"Trial report" extra link (task instance details) points at the report, whose path and
-headline are also in the task log.
+the business date whose customer base the trial scores. It runs `crm-pipeline formula
+trial` (never touching the CRM tables): the HTML report (inline SVG histograms) and the
+enter/leave CSV under `{staging}/{date}/trials/{name}-{sha}/`, the trial recorded in the
+warehouse's formula history. The task's "Trial report" extra link (task instance
+details) points at the report, whose path is also in the task log.
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ class FormulaTrialOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from exc
         self.report_path = str(report)
         self.log.info("trial report: %s (folder %s)", report, report.parent)
-        headline = report.read_text(encoding="utf-8").splitlines()[:40]
-        self.log.info("report begins:\n%s", "\n".join(headline))
         return str(report)
 
 

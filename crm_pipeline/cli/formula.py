@@ -1,18 +1,21 @@
 """`crm-pipeline formula check|trial|accept`: the analysts' path from a YAML edit to live.
 
 check   every problem of the formula files, each with file, line, column and a message;
-trial   a candidate file against the formulas in force, on a business date's staged data,
-        without touching the CRM tables; writes a Markdown report with SVG histograms;
-accept  copies a file whose trial is on record for its exact content (sha256) into the
-        formulas directory, and records the acceptance in the formula registry.
+trial   a candidate file against the formulas in force, on a business date's customer base,
+        without touching the CRM tables; writes an HTML report (`--json`: the counts as
+        JSON) and records the trial in the warehouse's formula history;
+accept  writes a file whose trial is on record for its exact content (sha256) into the
+        formulas directory, and records the acceptance in the formula history.
 
-A candidate file replaces the file of the same name in the formulas directory (or joins
-them): the other files, such as another team's province entries, stay as they are.
+A candidate replaces the formula whose `name:` it carries, whatever its file is called
+(or joins them): the other files, such as another team's province entries, stay as they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import shutil
 import sys
 from datetime import date
@@ -23,10 +26,20 @@ from common.dates import business_date
 from common.errors import PipelineError
 from common.paths import formulas_dir
 from crm_pipeline.cli.options import add_province_option, provinces_of
-from crm_pipeline.formula_trial import REGISTRY_NAME, check_candidate, sha256_of, try_formula
+from crm_pipeline.formula_trial import (
+    check_candidate,
+    formula_name,
+    namesakes,
+    open_history,
+    sha256_of,
+    try_formula,
+)
+from load import formula_history
+from load.formula_history import Acceptance
 from transform.scoring import check_formula_files, formula_paths
 from transform.scoring.formula_warnings import formula_warnings
-from transform.scoring.registry import AcceptRecord, FormulaRegistry
+
+WAREHOUSE_HELP = "SQLAlchemy URL of the formula history (default: CRM_WAREHOUSE_URL, else config)"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     check.set_defaults(handler=handle_check)
 
-    trial = commands.add_parser("trial", help="try a candidate formula file on staged data")
+    trial = commands.add_parser("trial", help="try a candidate formula file on a date's customers")
     trial.add_argument("file", type=Path)
     trial.add_argument("--date", required=True, help="business date YYYYMMDD")
     add_province_option(trial, "every province with staged data or a state snapshot")
@@ -60,12 +73,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trial.add_argument(
         "--limit", type=int, default=100, help="customers listed per enter/leave table"
     )
+    trial.add_argument("--warehouse", metavar="URL", help=WAREHOUSE_HELP)
+    trial.add_argument(
+        "--json",
+        action="store_true",
+        help="print the counts per province and customer type as JSON (report path on stderr)",
+    )
     trial.set_defaults(handler=handle_trial)
 
     accept = commands.add_parser("accept", help="put a tried formula file in force")
     accept.add_argument("file", type=Path)
-    accept.add_argument("--staging", type=Path, default=None)
     accept.add_argument("--formulas", type=Path, default=None)
+    accept.add_argument("--warehouse", metavar="URL", help=WAREHOUSE_HELP)
     accept.add_argument("--note", default="", help="why (kept in the history)")
     accept.set_defaults(handler=handle_accept)
 
@@ -102,70 +121,94 @@ def handle_check(args: argparse.Namespace) -> int:
 def handle_trial(args: argparse.Namespace) -> int:
     staging = _staging_dir(args.staging)
     day = business_date(args.date)
-    provinces = provinces_of(args)
     outcome = try_formula(
-        args.file, day, provinces, staging, _formulas_dir(args.formulas), args.mode,
-        args.out, args.limit,
+        args.file, day, provinces_of(args), staging, _formulas_dir(args.formulas), args.mode,
+        args.out, args.limit, settings.warehouse_url(args.warehouse),
     )  # fmt: skip
-    for t in outcome.trials:
-        for cust_type in sorted(t.candidate_qualified):
-            enter = sum(1 for c in t.entering if c.cust_type == cust_type)
-            leave = sum(1 for c in t.leaving if c.cust_type == cust_type)
-            print(
-                f"{t.province} {cust_type}: qualified {t.current_qualified.get(cust_type, 0)} -> "
-                f"{t.candidate_qualified[cust_type]} (enter {enter}, leave {leave})"
-            )
+    if args.json:
+        rows = [
+            {k: v for k, v in dataclasses.asdict(c).items() if not k.startswith("formula_id")}
+            for c in outcome.counts
+        ]
+        print(json.dumps(rows, indent=2))
+        print(f"trial {outcome.trial_id} recorded; report: {outcome.report}", file=sys.stderr)
+        return 0
+    for c in outcome.counts:
+        print(
+            f"{c.province} {c.cust_type}: qualified {c.qualified_now} -> "
+            f"{c.qualified_candidate} of {c.customers} (enter {c.enter}, leave {c.leave})"
+        )
+    print(f"trial {outcome.trial_id} recorded in the warehouse's formula history")
     print(f"report: {outcome.report}")
     return 0
 
 
+def _refusal(file: Path, sha: str, earlier: list[formula_history.Trial]) -> str:
+    if not earlier:
+        return (
+            f"refused: {file} has no trial on record; run "
+            f"`crm-pipeline formula trial {file} --date D` first"
+        )
+    last = earlier[-1]
+    return (
+        f"refused: {file} changed since its formula's last trial ({last.trial_id}, "
+        f"{last.tried_at:%Y-%m-%d %H:%M}, content {last.content_sha256[:12]}, now {sha[:12]}): "
+        f"the trial is stale; run `crm-pipeline formula trial {file} --date D` again"
+    )
+
+
+def _target(file: Path, directory: Path) -> Path:
+    """The file of the formulas directory the accepted content is written to: the one
+    carrying its `name:`, else one of its own file name (never another formula's file)."""
+    replaced = namesakes(file, directory)
+    if replaced:
+        return replaced[0]
+    target = directory / file.name
+    if target.is_file() and target.resolve() != file.resolve():
+        raise PipelineError(
+            f"{file}: {target} holds the formula {formula_name(target)!r}, not "
+            f"{formula_name(file)!r}: rename the candidate's file"
+        )
+    return target
+
+
 def handle_accept(args: argparse.Namespace) -> int:
     directory = _formulas_dir(args.formulas)
-    registry = FormulaRegistry(_staging_dir(args.staging) / REGISTRY_NAME)
     if not args.file.is_file():
         raise PipelineError(f"{args.file}: no such file")
     sha = sha256_of(args.file)
-    trial = registry.latest_trial(args.file.name, sha)
-    if trial is None:
-        earlier = registry.trials(args.file.name)
-        if earlier:
-            last = earlier[-1]
-            print(
-                f"refused: {args.file} changed since its last trial ({last['at']}, content "
-                f"{last['sha256'][:12]}, now {sha[:12]}): the trial is stale; run "
-                f"`crm-pipeline formula trial {args.file} --date D` again",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"refused: {args.file} has no trial on record; run "
-                f"`crm-pipeline formula trial {args.file} --date D` first",
-                file=sys.stderr,
-            )
-        return 1
-    candidate_set = check_candidate(args.file, directory)
-    target = directory / args.file.name
-    directory.mkdir(parents=True, exist_ok=True)
-    if args.file.resolve() != target.resolve():
-        shutil.copyfile(args.file, target)
-    formula_file = next(f for f in candidate_set.files if f.path == args.file)
-    effective = formula_file.effective_date
-    ids = {
-        province: candidate_set.for_province(province, max(effective, date.today())).formula_ids
-        for province in candidate_set.provinces()
-    }
-    registry.record_acceptance(
-        AcceptRecord(
-            file=args.file.name,
-            sha256=sha,
-            effective_date=effective.isoformat(),
-            formula_ids=ids,
-            trial=trial,
-            content=args.file.read_text(encoding="utf-8"),
-            note=args.note,
-        )
+    warehouse = open_history(settings.warehouse_url(args.warehouse))
+    try:
+        trial = formula_history.latest_trial(warehouse.engine, sha)
+        if trial is None:
+            earlier = formula_history.trials(warehouse.engine, name=formula_name(args.file))
+            print(_refusal(args.file, sha, earlier), file=sys.stderr)
+            return 1
+        candidate_set = check_candidate(args.file, directory)
+        target = _target(args.file, directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if args.file.resolve() != target.resolve():
+            shutil.copyfile(args.file, target)
+        formula_file = next(f for f in candidate_set.files if f.path == args.file)
+        effective = formula_file.effective_date
+        ids = {
+            province: candidate_set.for_province(province, max(effective, date.today())).formula_ids
+            for province in candidate_set.provinces()
+        }
+        acceptance_id = formula_history.record_acceptance(
+            warehouse.engine,
+            Acceptance(
+                trial_id=trial.trial_id, file=target.name, name=formula_file.name,
+                content_sha256=sha, content=args.file.read_text(encoding="utf-8"),
+                effective_date=effective, formula_ids=ids, note=args.note,
+            ),
+        )  # fmt: skip
+    finally:
+        warehouse.dispose()
+    print(
+        f"accepted {args.file.name} ({sha[:12]}, trial {trial.trial_id}) as {target}, in force "
+        f"from {effective}; acceptance {acceptance_id} recorded in the warehouse"
     )
-    print(f"accepted {args.file.name} ({sha[:12]}), in force from {effective}; now at {target}")
     for province, by_type in ids.items():
         print(f"  {province}: " + ", ".join(f"{t} {i}" for t, i in sorted(by_type.items())))
     return 0

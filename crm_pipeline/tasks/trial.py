@@ -1,8 +1,9 @@
-"""The `formula_trial` task: `crm-pipeline formula trial` on a date's staged data.
+"""The `formula_trial` task: `crm-pipeline formula trial` on a date's customer base.
 
 It calls what the analysts' command calls (`crm_pipeline.formula_trial.try_formula`), so
-the two never disagree. The report lands in a folder named after the formula file and the
-first characters of its sha256, so two versions of one file never share a report.
+the two never disagree, and records the trial in the same warehouse (the configured one).
+The HTML report lands in a folder named after the formula and the first characters of
+the file's sha256, so two versions of one formula never share a report.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from crm_pipeline.formula_trial import try_formula
 
 
 def formula_trial(formula_file: str, province: str, day: str, mode: str = "") -> Path:
-    """Try `formula_file` on the staged data of `day`; the path of the Markdown report."""
+    """Try `formula_file` on the customer base of `day`; the path of the HTML report."""
     path = project_path(formula_file)
     if not path.is_file():
         raise PipelineError(f"{path}: no such formula file")
     day = business_date(day)
     staging = settings.staging_dir()
     outcome = try_formula(
-        path, day, [province] if province else [], staging, formulas_dir(), mode or None
+        path,
+        day,
+        [province] if province else [],
+        staging,
+        formulas_dir(),
+        mode or None,
+        warehouse_url=settings.warehouse_url(),
     )
     return outcome.report

@@ -12,6 +12,8 @@ so that importing `load.tables` (as the migrations' environment does) puts every
   Batch's job repository, that the runner and `crm-pipeline status` use;
 - `staging`: the `stg_*` tables keyed by `batch_id`: a batch is bulk-written there in
   committed chunks, then published into the `crm_*` tables in one transaction;
+- `formula_history`: `crm_formula_trial*` / `crm_formula_acceptance*`, the formula trials
+  and acceptances behind `crm_formula`'s ids;
 - `transactions`: transaction details, their staging, monthly statements and the purge log;
 - `base`: the metadata (with its naming convention) and the column types they share.
 
@@ -20,6 +22,12 @@ declared here: see load.batch_tables.
 """
 
 from load.tables.base import MONEY, MONEY_CNY, Amount, BigId, ident, metadata
+from load.tables.formula_history import (
+    crm_formula_acceptance,
+    crm_formula_accepted,
+    crm_formula_trial,
+    crm_formula_trial_count,
+)
 from load.tables.job_repository import (
     crm_checkpoint,
     crm_instance,
@@ -77,6 +85,10 @@ __all__ = [
     "crm_customer_source",
     "crm_file_count",
     "crm_formula",
+    "crm_formula_acceptance",
+    "crm_formula_accepted",
+    "crm_formula_trial",
+    "crm_formula_trial_count",
     "crm_instance",
     "crm_lease",
     "crm_load_batch",

@@ -170,9 +170,17 @@ def test_formula_trial_writes_its_report(airflow_db: str, crm_env: dict[str, str
     assert run.state == "success"
     [path] = _xcoms(run, "formula_trial", "return_value")
     report = Path(path)
-    assert report.is_file() and report.name == "report.md"
+    assert report.is_file() and report.name == "report.html"
     assert report.is_relative_to(Path(crm_env["CRM_STAGING_DIR"]))
     assert _xcoms(run, "formula_trial", "_link_TrialReportLink") == [report.resolve().as_uri()]
+    from load import formula_history
+
+    warehouse = _warehouse(crm_env)
+    try:  # recorded in the configured warehouse, like the analysts' command
+        [trial] = formula_history.trials(warehouse.engine, name="reference")
+    finally:
+        warehouse.dispose()
+    assert trial.report == str(report) and [c.province for c in trial.counts] == ["ZJ", "ZJ"]
 
 
 def test_daily_loads_each_business_date_in_order(airflow_db: str, crm_env: dict[str, str]) -> None:

@@ -135,7 +135,7 @@ def test_migration_reorders_the_keys_of_an_existing_warehouse(
         before = snapshot(engine)
 
         warehouse.upgrade()
-        assert warehouse.revision() == "0007"  # the head: 0006 re-keys, 0007 adds the lease
+        assert warehouse.revision() == warehouse.head()  # 0006 re-keys, later ones add tables
         for table in TABLES:
             assert _pk(engine, table.name) == (f"pk_{table.name}", KEYS[table.name])
         if postgres:

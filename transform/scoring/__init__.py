@@ -5,7 +5,9 @@ The runner needs only `load_formulas(directory)`, `FormulaSet.for_province(p, da
 docs/formulas.md. Inside, one module per job: `yaml_positions` (YAML with positions),
 `expression*` (the tree, its parser and its checker), `formula_*`, `account_filters`,
 `field_reader` and `layering` (files, checks, what is in force), `decimal_ops` and
-`ratio` and `evaluate` (exact arithmetic over Arrow), `scorer`, and `trial`/`report`/`registry`.
+`ratio` and `evaluate` (exact arithmetic over Arrow), `scorer`, and `trial`/`report`/
+`report_svg` (a trial and its HTML page; the trial and acceptance history is in the
+warehouse, load.formula_history).
 """
 
 from __future__ import annotations

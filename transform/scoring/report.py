@@ -1,153 +1,203 @@
-"""The trial report: Markdown an analyst can read in any viewer, with SVG histograms.
+"""The trial report: one self-contained HTML page an analyst opens in any browser.
 
-No plotting library is installed (and none is needed): the histogram is drawn as text
-bars in the Markdown and as a small hand-written SVG beside it.
+Everything is in the one file (styles inline, histograms as inline SVG, no script, no
+fetched resource), so it can be mailed, attached to a change request or opened from the
+Airflow task's link without a server. Beside it, `changes.csv` holds the complete enter
+and leave lists (the page lists the first `limit` of each). Elements carry ids
+(`summary-ZJ-P`, `bands-ZJ-P`, `enter-ZJ`, `leave-ZJ`) so tests and scripts can find them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal
 from html import escape
+from pathlib import Path
 
-from transform.scoring.trial import Histogram, ProvinceTrial
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
+from transform.scoring.report_svg import bin_label, money, svg_histogram
+from transform.scoring.trial import Change, Histogram, ProvinceTrial
 
-def _money(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell (customer keys contain '|')."""
-    return text.replace("|", "\\|")
-
-
-def _bin_label(h: Histogram, index: int) -> str:
-    if index == 0:
-        return f"< {_money(h.edges[0])}"
-    if index == len(h.counts) - 1:
-        return f">= {_money(h.edges[-1])}"
-    return f"{_money(h.edges[index - 1])} - {_money(h.edges[index])}"
+STYLE = """
+body { font-family: sans-serif; margin: 1.5em 2em; color: #212529; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ced4da; padding: 2px 8px; }
+th { background: #f1f3f5; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.note { background: #fff3bf; padding: 4px 8px; }
+code { font-size: 90%; }
+"""
 
 
-def text_histogram(h: Histogram, width: int = 40) -> list[str]:
-    top = max(h.counts) or 1
-    lines = ["```"]
-    for index, count in enumerate(h.counts):
-        if index > 0 and index < len(h.counts) - 1 and h.edges[index - 1] == h.threshold:
-            lines.append(f"{'--- threshold ' + _money(h.threshold):>31} ---")
-        bar = "#" * round(count * width / top)
-        lines.append(f"{_bin_label(h, index):>31} | {bar} {count}")
-    lines.append("```")
-    return lines
-
-
-def svg_histogram(h: Histogram, title: str) -> str:
-    """A bar chart of `h` with the threshold marked, as a standalone SVG document."""
-    bar_w, gap, height, left, bottom = 36, 6, 200, 50, 90
-    n = len(h.counts)
-    width = left + n * (bar_w + gap) + 20
-    top = max(h.counts) or 1
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + bottom + 30}" '
-        'font-family="sans-serif" font-size="10">',
-        f'<text x="{left}" y="16" font-size="13">{escape(title)}</text>',
-        f'<line x1="{left}" y1="{height + 30}" x2="{width - 10}" y2="{height + 30}" stroke="#333"/>',
-    ]
-    for index, count in enumerate(h.counts):
-        x = left + index * (bar_w + gap)
-        bar_h = count * (height - 10) / top
-        y = height + 30 - bar_h
-        above = index > 0 and (index == n - 1 or h.edges[index - 1] >= h.threshold)
-        colour = "#2b8a3e" if above else "#868e96"
-        parts.append(
-            f'<rect x="{x}" y="{y:.1f}" width="{bar_w}" height="{bar_h:.1f}" fill="{colour}"/>'
-        )
-        parts.append(
-            f'<text x="{x + bar_w / 2}" y="{y - 3:.1f}" text-anchor="middle">{count}</text>'
-        )
-        label = escape(_bin_label(h, index))
-        parts.append(
-            f'<text x="{x + bar_w / 2}" y="{height + 42}" transform="rotate(45 {x + bar_w / 2} {height + 42})">'
-            f"{label}</text>"
-        )
-    parts.append(
-        f'<text x="{left}" y="{height + bottom + 25}">green: at or above the threshold '
-        f"{escape(_money(h.threshold))}</text>"
-    )
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def markdown(
-    candidate_file: str,
-    candidate_sha: str,
-    business_date: date,
-    trials: list[ProvinceTrial],
-    svg_names: dict[tuple[str, str], str],
-    limit: int = 100,
+def _row(
+    cells: Iterable[str], numeric: Sequence[bool] = (), tag: str = "td", attrs: str = ""
 ) -> str:
-    """The whole report; `svg_names` maps (province, cust_type) to the SVG file next to it."""
-    out = [
-        f"# Formula trial: {candidate_file}",
-        "",
-        f"- candidate content sha256: `{candidate_sha}`",
-        f"- business date: {business_date.isoformat()}",
-        f"- provinces: {', '.join(t.province for t in trials)}",
-        "",
-        "Scores are computed exactly and rounded to the fen at the end; a customer qualifies at "
-        "or above the threshold. The CRM tables are not touched.",
-        "",
-        "| province | customers | accounts | type | qualified now | qualified with candidate | enter | leave |",
-        "|---|---:|---:|---|---:|---:|---:|---:|",
-    ]
+    parts = []
+    for index, cell in enumerate(cells):
+        css = ' class="n"' if index < len(numeric) and numeric[index] else ""
+        parts.append(f"<{tag}{css}>{cell}</{tag}>")
+    return f"<tr{attrs}>" + "".join(parts) + "</tr>"
+
+
+def _table(
+    ident: str, headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[bool]
+) -> list[str]:
+    out = [f'<table id="{escape(ident)}">', "<thead>", _row(map(escape, headers), (), "th")]
+    out += ["</thead>", "<tbody>"]
+    out += [_row(row, numeric) for row in rows]
+    out += ["</tbody>", "</table>"]
+    return out
+
+
+def _summary(trials: list[ProvinceTrial]) -> list[str]:
+    headers = ["province", "type", "customers", "qualified now", "qualified with candidate",
+               "enter", "leave", "formula in force", "candidate formula"]  # fmt: skip
+    out = ['<table id="summary">', "<thead>", _row(map(escape, headers), (), "th"), "</thead>"]
+    out.append("<tbody>")
     for t in trials:
         for cust_type in sorted(t.candidate_qualified):
             enter = sum(1 for c in t.entering if c.cust_type == cust_type)
             leave = sum(1 for c in t.leaving if c.cust_type == cust_type)
-            out.append(
-                f"| {t.province} | {t.customers:,} | {t.accounts:,} | {cust_type} | "
-                f"{t.current_qualified.get(cust_type, 0):,} | {t.candidate_qualified[cust_type]:,} | "
-                f"{enter:,} | {leave:,} |"
+            cells = [
+                escape(t.province), escape(cust_type), f"{t.customers_by_type.get(cust_type, 0):,}",
+                f"{t.current_qualified.get(cust_type, 0):,}", f"{t.candidate_qualified[cust_type]:,}",
+                f"{enter:,}", f"{leave:,}", f"<code>{escape(t.current_ids.get(cust_type, '-'))}</code>",
+                f"<code>{escape(t.candidate_ids[cust_type])}</code>",
+            ]  # fmt: skip
+            numeric = [False, False, True, True, True, True, True]
+            ident = f' id="summary-{escape(t.province)}-{escape(cust_type)}"'
+            out.append(_row(cells, numeric, attrs=ident))
+    out += ["</tbody>", "</table>"]
+    return out
+
+
+def _bands(t: ProvinceTrial, h: Histogram) -> list[str]:
+    """Enter and leave per score band (the candidate's score, the histogram's bins)."""
+    enter = [0] * len(h.counts)
+    leave = [0] * len(h.counts)
+    for changes, counts in ((t.entering, enter), (t.leaving, leave)):
+        for change in changes:
+            if change.cust_type == h.cust_type and change.candidate_score is not None:
+                counts[h.bin_of(change.candidate_score)] += 1
+    rows = [
+        [escape(bin_label(h, i)), f"{h.counts[i]:,}", f"{enter[i]:,}", f"{leave[i]:,}"]
+        for i in range(len(h.counts))
+    ]
+    return _table(
+        f"bands-{t.province}-{h.cust_type}",
+        ["candidate score", "customers", "enter", "leave"],
+        rows,
+        [False, True, True, True],
+    )
+
+
+def _changes(t: ProvinceTrial, title: str, changes: list[Change], limit: int) -> list[str]:
+    out = [f"<h3>{escape(t.province)}: customers who would {title} the CRM ({len(changes):,})</h3>"]
+    if not changes:
+        return [*out, "<p>none</p>"]
+    rows = [
+        [escape(c.cust_key), escape(c.cust_type), money(c.current_score), money(c.candidate_score)]
+        for c in changes[:limit]
+    ]
+    out += _table(
+        f"{title}-{t.province}",
+        ["customer", "type", "score now", "score with candidate"],
+        rows,
+        [False, False, True, True],
+    )
+    if len(changes) > limit:
+        out.append(f"<p>... {len(changes) - limit:,} more in changes.csv next to this report</p>")
+    return out
+
+
+def _province(t: ProvinceTrial, limit: int) -> list[str]:
+    out = [f'<section id="province-{escape(t.province)}">', f"<h2>{escape(t.province)}</h2>"]
+    out += [f'<p class="note">note: {escape(note)}</p>' for note in t.notes]
+    for h in t.histograms:
+        out.append(
+            f"<h3>{escape(t.province)} {escape(h.cust_type)}: scores with the candidate</h3>"
+        )
+        quantiles = t.quantiles.get(h.cust_type, [])
+        if quantiles:
+            out += _table(
+                f"quantiles-{t.province}-{h.cust_type}",
+                [f"p{int(q * 100)}" for q, _ in quantiles],
+                [[money(v) for _, v in quantiles]],
+                [True] * len(quantiles),
             )
+        out.append(svg_histogram(h, f"{t.province} {h.cust_type} scores (candidate)"))
+        out += _bands(t, h)
+    out += _changes(t, "enter", t.entering, limit)
+    out += _changes(t, "leave", t.leaving, limit)
+    out.append("</section>")
+    return out
+
+
+def html_report(
+    candidate_file: str,
+    candidate_sha: str,
+    business_date: date,
+    trials: list[ProvinceTrial],
+    limit: int = 100,
+) -> str:
+    """The whole page."""
+    title = f"Formula trial: {Path(candidate_file).name}"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        '<head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{escape(title)}</h1>",
+        "<ul>",
+        f"<li>candidate file: <code>{escape(candidate_file)}</code></li>",
+        f"<li>candidate content sha256: <code>{candidate_sha}</code></li>",
+        f'<li>business date: <span id="business-date">{business_date.isoformat()}</span></li>',
+        f"<li>provinces: {escape(', '.join(t.province for t in trials))}</li>",
+        "</ul>",
+        "<p>Scores are computed exactly and rounded once to the fen; a customer qualifies at "
+        "or above the threshold. The CRM tables are not touched.</p>",
+        *_summary(trials),
+    ]
     for t in trials:
-        out += ["", f"## {t.province}", ""]
-        for note in t.notes:
-            out.append(f"> note: {note}")
-        out += ["| type | formula in force | candidate |", "|---|---|---|"]
-        for cust_type in sorted(t.candidate_ids):
-            out.append(
-                f"| {cust_type} | `{t.current_ids.get(cust_type, '-')}` | `{t.candidate_ids[cust_type]}` |"
-            )
-        for h in t.histograms:
-            out += ["", f"### {t.province} {h.cust_type}: score distribution (candidate)", ""]
-            quantiles = t.quantiles.get(h.cust_type, [])
-            if quantiles:
-                out.append("| " + " | ".join(f"p{int(q * 100)}" for q, _ in quantiles) + " |")
-                out.append("|" + "---:|" * len(quantiles))
-                out.append("| " + " | ".join(_money(v) for _, v in quantiles) + " |")
-                out.append("")
-            out += text_histogram(h)
-            svg = svg_names.get((t.province, h.cust_type))
-            if svg:
-                out += ["", f"![{t.province} {h.cust_type} histogram]({svg})"]
-        for title, changes in (("enter", t.entering), ("leave", t.leaving)):
-            out += [
-                "",
-                f"### {t.province}: customers who would {title} the CRM ({len(changes):,})",
-                "",
-            ]
-            if not changes:
-                out.append("none")
-                continue
-            out += ["| customer | type | score now | score with candidate |", "|---|---|---:|---:|"]
-            for change in changes[:limit]:
-                out.append(
-                    f"| {_cell(change.cust_key)} | {change.cust_type} | {_money(change.current_score)} | "
-                    f"{_money(change.candidate_score)} |"
-                )
-            if len(changes) > limit:
-                out.append(
-                    f"| ... {len(changes) - limit:,} more in the CSV next to this report | | | |"
-                )
+        out += _province(t, limit)
+    out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
+
+
+def write_report(
+    out: Path,
+    candidate_file: str,
+    sha: str,
+    business_date: date,
+    trials: list[ProvinceTrial],
+    limit: int,
+) -> Path:
+    """`report.html` and the full enter/leave lists as `changes.csv`, in folder `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        (t.province, direction, c)
+        for t in trials
+        for direction, changes in (("enter", t.entering), ("leave", t.leaving))
+        for c in changes
+    ]
+    changes = pa.table(
+        {
+            "province": pa.array([r[0] for r in rows], pa.string()),
+            "change": pa.array([r[1] for r in rows], pa.string()),
+            "cust_key": pa.array([r[2].cust_key for r in rows], pa.string()),
+            "cust_type": pa.array([r[2].cust_type for r in rows], pa.string()),
+            "score_now": pa.array([r[2].current_score for r in rows], pa.decimal128(20, 2)),
+            "score_candidate": pa.array([r[2].candidate_score for r in rows], pa.decimal128(20, 2)),
+        }
+    )
+    pacsv.write_csv(changes, out / "changes.csv")
+    report = out / "report.html"
+    report.write_text(
+        html_report(candidate_file, sha, business_date, trials, limit), encoding="utf-8"
+    )
+    return report

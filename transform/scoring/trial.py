@@ -44,9 +44,19 @@ class Histogram:
     """Counts of scores per bin; `edges[i] <= score < edges[i + 1]`, open ends first/last."""
 
     cust_type: str
-    threshold: Decimal
+    threshold: Decimal  # the candidate's
     edges: list[Decimal]
     counts: list[int]  # len(edges) + 1: below edges[0], each bin, at or above edges[-1]
+    threshold_now: Decimal | None = None  # the one in force, when the candidate changes it
+
+    def bin_of(self, value: Decimal) -> int:
+        """The index in `counts` of the bin holding `value` (equal widths from edges[0])."""
+        if value < self.edges[0]:
+            return 0
+        if value >= self.edges[-1]:
+            return len(self.counts) - 1
+        width = self.edges[1] - self.edges[0]
+        return 1 + int((value - self.edges[0]) // width)
 
 
 @dataclass
@@ -56,6 +66,7 @@ class ProvinceTrial:
     province: str
     customers: int
     accounts: int
+    customers_by_type: dict[str, int]
     current_qualified: dict[str, int]
     candidate_qualified: dict[str, int]
     current_ids: dict[str, str]
@@ -81,21 +92,21 @@ def exact_quantiles(scores: pa.Array | pa.ChunkedArray) -> list[tuple[Decimal, D
 
 
 def histogram(
-    scores: pa.Array | pa.ChunkedArray, cust_type: str, threshold: Decimal, bins: int = 10
+    scores: pa.Array | pa.ChunkedArray,
+    cust_type: str,
+    threshold: Decimal,
+    bins: int = 10,
+    threshold_now: Decimal | None = None,
 ) -> Histogram:
     """Equal bins from 0 to twice the threshold: the mass around the threshold is visible."""
     width = (threshold * 2 / bins) if threshold > 0 else Decimal(1)
     edges = [width * i for i in range(bins + 1)]
-    values = [v for v in scores.to_pylist() if v is not None]
-    counts = [0] * (len(edges) + 1)
-    for value in values:
-        if value < edges[0]:
-            counts[0] += 1
-        elif value >= edges[-1]:
-            counts[-1] += 1
-        else:
-            counts[1 + int(value // width)] += 1
-    return Histogram(cust_type, threshold, edges, counts)
+    shown = threshold_now if threshold_now is not None and threshold_now != threshold else None
+    h = Histogram(cust_type, threshold, edges, [0] * (len(edges) + 1), shown)
+    for value in scores.to_pylist():
+        if value is not None:
+            h.counts[h.bin_of(value)] += 1
+    return h
 
 
 def _rescope(
@@ -131,17 +142,26 @@ def run_trial(
     then = candidate.score(trial_accounts, customers)
     types = customers.column("cust_type")
     by_type: dict[str, tuple[int, int]] = {}
+    customers_by_type: dict[str, int] = {}
     quantiles = {}
     histograms = []
     for cust_type in sorted(set(pc.unique(types).to_pylist())):
         is_type = pc.equal(types, cust_type)
+        customers_by_type[cust_type] = pc.sum(is_type).as_py() or 0
         by_type[cust_type] = (
             pc.sum(pc.filter(now.column("qualified"), is_type)).as_py() or 0,
             pc.sum(pc.filter(then.column("qualified"), is_type)).as_py() or 0,
         )
         scores = pc.filter(then.column("score"), is_type)
         quantiles[cust_type] = exact_quantiles(scores)
-        histograms.append(histogram(scores, cust_type, candidate.thresholds[cust_type]))
+        histograms.append(
+            histogram(
+                scores,
+                cust_type,
+                candidate.thresholds[cust_type],
+                threshold_now=current.thresholds.get(cust_type),
+            )
+        )
     entering_mask = pc.and_(then.column("qualified"), pc.invert(now.column("qualified")))
     leaving_mask = pc.and_(now.column("qualified"), pc.invert(then.column("qualified")))
 
@@ -162,6 +182,7 @@ def run_trial(
         province=province,
         customers=customers.num_rows,
         accounts=accounts.num_rows,
+        customers_by_type=customers_by_type,
         current_qualified={t: v[0] for t, v in by_type.items()},
         candidate_qualified={t: v[1] for t, v in by_type.items()},
         current_ids=dict(current.formula_ids),
