@@ -114,7 +114,7 @@ class InitialLoad:
         self.found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
         self.formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
         self.staging: RunStaging = ctx.run_staging(province)
-        self.steps = ProvinceSteps(self.staging, ctx.force, warehouse, run_id)
+        self.steps = ProvinceSteps(self.staging, ctx.force, warehouse, run_id, province)
         self.buckets = bucket_count(sum(f.path.stat().st_size for f in self.found.files))
         self.workers = 1 if self.buckets == 1 else bucket_workers()
 

@@ -20,6 +20,7 @@ from crm_pipeline.fetch import fetch_province
 from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from crm_pipeline.load_step import province_warehouse
+from crm_pipeline.progress import province_event
 from extract.landing import provinces_in_landing
 from load.instance import published_batch_id
 from load.lease import RunLease
@@ -36,6 +37,7 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
     failed summary with a one-line reason (the traceback goes to the log)."""
     started = time.monotonic()
     summary = ProvinceSummary(province, "failed")
+    province_event(province, "started")
     try:
         warehouse = province_warehouse(ctx)
         try:
@@ -54,6 +56,7 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
         summary.status, summary.error = "failed", f"unexpected error: {one_line(exc)}"
         log.error("%s: %s", province, summary.error, exc_info=True)
     summary.seconds = time.monotonic() - started
+    province_event(province, summary.status)
     return summary
 
 

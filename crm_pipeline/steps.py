@@ -20,6 +20,7 @@ from typing import Any
 from common.jobs import JobLedger
 from common.staging import RunStaging
 from crm_pipeline.crash import crash_point
+from crm_pipeline.progress import step_event
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,13 @@ class ProvinceSteps:
     warehouse's control tables (crm_run / crm_step) with its counts, fails them with the reason.
     """
 
-    def __init__(self, staging: RunStaging, force: bool, warehouse: Any, run_id: int) -> None:
+    def __init__(
+        self, staging: RunStaging, force: bool, warehouse: Any, run_id: int, province: str = ""
+    ) -> None:
         self.ledger = JobLedger(staging.jobs, force, staging.filesystem)
         self.warehouse = warehouse
         self.run_id = run_id
+        self.province = province  # names the progress events (crm_pipeline.progress)
 
     def run(self, name: str, body: StepBody) -> dict[str, Any]:
         """`body(step_id)` returns (outputs, counts, info); its manifest is what a rerun reuses."""
@@ -104,9 +108,11 @@ class ProvinceSteps:
         if manifest is not None:
             self.warehouse.finish_step(step_id, {**manifest.get("counts", {}), "skipped": 1})
             log.info("step %s: outputs intact, not redone", name)
+            step_event(self.province, name, "skipped")
             return step_id, manifest
         crash_point(f"before:{name}")
         self.ledger.start(name)
+        step_event(self.province, name, "started")
         return step_id, None
 
     def _settle(
@@ -131,6 +137,7 @@ class ProvinceSteps:
     ) -> dict[str, Any]:
         manifest = self.ledger.complete(name, outputs, counts=counts, **info)
         self.warehouse.finish_step(step_id, counts)
+        step_event(self.province, name, "done")
         crash_point(f"after:{name}")
         return manifest
 
@@ -138,3 +145,4 @@ class ProvinceSteps:
         reason = f"{type(exc).__name__}: {exc}"
         self.ledger.fail(name, reason)
         self.warehouse.fail_step(step_id, reason)
+        step_event(self.province, name, "failed")

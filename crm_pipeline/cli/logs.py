@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from common.paths import project_path
+from crm_pipeline.progress import event_of
 
 LOG_FILE_ENV = "CRM_LOG_FILE"
 DEFAULT_LOG_FILE = "var/log/crm-pipeline.log"
@@ -35,17 +36,37 @@ def log_file() -> Path:
     return project_path(os.environ.get(LOG_FILE_ENV) or DEFAULT_LOG_FILE)
 
 
-def setup_logging(verbose: bool = False) -> Path:
-    """Console (INFO, or DEBUG with `verbose`; never a traceback) and the log file (DEBUG,
-    appended); the log file's path. Calling it again replaces what it installed."""
+# -q, (none), -v, -vv: what the console shows besides the summary.
+CONSOLE_LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
+
+
+def console_level(verbosity: int) -> int:
+    """The console's level for a verbosity (-1 quiet ... 2 and more: debug)."""
+    return CONSOLE_LEVELS[max(-1, min(2, verbosity))]
+
+
+class _NotProgress(logging.Filter):
+    """Progress events are for the live display and the file, not plain console lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return event_of(record) is None
+
+
+def setup_logging(verbosity: int = 0, console: logging.Handler | None = None) -> Path:
+    """The console (warnings and errors by default, see `CONSOLE_LEVELS`; never a
+    traceback), or the given `console` handler (the live display), and the log file (every
+    record at DEBUG, appended); the log file's path. Calling it again replaces what it
+    installed."""
     root = logging.getLogger()
     for handler in _installed:
         root.removeHandler(handler)
         handler.close()
     _installed.clear()
-    console = logging.StreamHandler()
-    console.setLevel(logging.DEBUG if verbose else logging.INFO)
-    console.setFormatter(_NoTraceback(_FORMAT))
+    if console is None:
+        console = logging.StreamHandler()
+        console.setLevel(console_level(verbosity))
+        console.setFormatter(_NoTraceback(_FORMAT))
+        console.addFilter(_NotProgress())
     path = log_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     detail = logging.FileHandler(path, encoding="utf-8")

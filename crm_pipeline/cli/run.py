@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from common import settings
+from crm_pipeline.cli.logs import log_file
 from crm_pipeline.cli.options import add_province_option, exit_status, provinces_of
 from crm_pipeline.context import ProvinceSummary
 from crm_pipeline.run import run_date
@@ -62,6 +63,7 @@ def handle(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no province found in {landing}/{args.date}")
         return 1
+    print(f"details: {log_file()}")
     return exit_status(summaries)
 
 

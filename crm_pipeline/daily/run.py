@@ -109,7 +109,7 @@ def _daily_steps(
         warehouse_identity(warehouse), _basis(warehouse, province, previous),
     )  # fmt: skip
     staging = ctx.run_staging(province)
-    steps = ProvinceSteps(staging, ctx.force, warehouse, run_id)
+    steps = ProvinceSteps(staging, ctx.force, warehouse, run_id, province)
     ingested = steps.run("ingest", lambda _: ingest_files(staging, found.files, ctx.force))["files"]
     paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
 
