@@ -175,7 +175,7 @@ def _chosen(base: CustomerBase, cust_keys: set[str], what: str) -> int:
     keys = base.customers.column("cust_key").to_pylist()
     rows = [i for i, k in enumerate(keys) if k in cust_keys]
     if not rows:
-        raise PipelineError(f"unknown customer: {what}")
+        raise PipelineError(what)
     if len(rows) > 1:
         found = ", ".join(keys[i] for i in rows)
         raise PipelineError(f"{what} is {len(rows)} customers ({found}): use --crm-cust-id")
@@ -340,7 +340,10 @@ def _explain(
                 f"unknown customer: no crm_cust_id {query.crm_cust_id} in {province}"
             )
         probe = _probe([(identity.cust_type, identity.id_type, identity.id_no)])
-        what = f"crm_cust_id {query.crm_cust_id} on {query.business_date}"
+        what = (
+            f"crm_cust_id {query.crm_cust_id} has no source record in {province}'s state of"
+            f" {query.business_date}: the CRM keeps its last published row"
+        )
         base = customer_base(area, province, day, probe)
         wanted = {f"{identity.cust_type}|{identity.id_type}|{identity.id_no}"}
     else:
@@ -351,7 +354,10 @@ def _explain(
         if not id_no:
             raise PipelineError(f"--id-no {query.id_no!r}: no number left once cleaned")
         probe = _probe([("P", id_type, id_no), ("C", id_type, id_no)])
-        what = f"no customer of {province} with id type {id_type} number {id_no} on {query.business_date}"
+        what = (
+            f"unknown customer: no customer of {province} with id type {id_type} number"
+            f" {id_no} on {query.business_date}"
+        )
         base = customer_base(area, province, day, probe)
         wanted = _keys_of_number(base, id_type, id_no)
     row = _chosen(base, wanted, what)

@@ -235,7 +235,7 @@ def as_text(e: Explanation) -> str:
     )
     out += ["", f"Formula ({e.cust_type}): {s.formula}"]
     rows = [[name, _money(value)] for name, value in s.terms]
-    rows += [["sum (exact)", exact(s.exact)], ["score (rounded once, half away)", _money(s.score)]]
+    rows += [["sum (exact)", _money(s.exact)], ["score (rounded once, half away)", _money(s.score)]]
     out.append(table(["term", "value"], rows, "  "))
     if s.aggregates:
         out.append(

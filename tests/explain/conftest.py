@@ -4,10 +4,11 @@ organization code and its credit code), loaded at D0 and by two daily runs (SQLi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -96,18 +97,35 @@ def rtl_cust_line(cust_no: str, name: str, id_no: str, birth: str) -> bytes:
     return fixed_line("RTL_CUST", {**rtl_cust(cust_no, name, id_no), "birth_date": birth})
 
 
+@dataclass(frozen=True)
+class ExplainWorld:
+    world: World
+    # After each day's run, the warehouse's CRM customers: crm_cust_id -> (score, qualified).
+    crm_by_day: dict[str, dict[int, tuple[Decimal, bool]]]
+
+
+def crm_customers(world: World) -> dict[int, tuple[Decimal, bool]]:
+    rows = world.query(
+        "SELECT crm_cust_id, score, qualified FROM crm_customer WHERE province = 'ZJ'"
+    )
+    return {int(r[0]): (Decimal(str(r[1])), bool(r[2])) for r in rows}
+
+
 @pytest.fixture(scope="package")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """ZJ (with NB) at D0 (initial) and D1, D2 (daily), all published."""
+def explained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExplainWorld]:
+    """ZJ (with NB) at D0 (initial) and D1, D2 (daily), all published; the warehouse's
+    CRM customers recorded after each day."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CRM_INGEST_WORKERS", "1")
         root = tmp_path_factory.mktemp("explain")
         landing = root / "landing"
-        write_sample(landing, D0, ["ZJ", "NB"], 40, 17)
+        write_sample(landing, D0, ["ZJ", "NB"], 100, 17)
         add_customers(landing)
         write_daily(landing, D0, 2, seed=17)
         w = World(root, landing, root / "staging", f"sqlite:///{root / 'warehouse.db'}", D0, 2)
+        crm_by_day = {}
         for index in range(3):
             summaries = w.run(index, "initial" if index == 0 else "daily")
             assert [s.status for s in summaries] == ["published"], summaries
-        yield w
+            crm_by_day[w.day(index)] = crm_customers(w)
+        yield ExplainWorld(w, crm_by_day)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from common.errors import PipelineError
 from transform.scoring.expression import names, render
 from transform.scoring.scorer import ProvinceFormulas
-from transform.scoring.terms import formula_value, fraction_at, term_values
+from transform.scoring.terms import formula_text, formula_value, fraction_at, term_values
 
 __all__ = ["AccountUse", "Breakdown", "breakdown", "fen"]
 
@@ -45,7 +45,7 @@ class Breakdown:
     cust_key: str
     cust_type: str
     formula_id: str
-    formula: str  # the customer type's formula, canonical text
+    formula: str  # the customer type's formula, as the sum of its terms
     threshold: Decimal
     aggregates: dict[str, Fraction]  # the aggregates its formula reads, per customer
     terms: list[tuple[str, Fraction]]  # signed, in formula order; they add up to `exact`
@@ -129,7 +129,7 @@ def breakdown(
                 cust_key=customers.column("cust_key")[i].as_py(),
                 cust_type=cust_type,
                 formula_id=scores.column("formula_id")[i].as_py(),
-                formula=render(formula),
+                formula=formula_text(formula),
                 threshold=formulas.thresholds[cust_type],
                 aggregates={
                     n: fraction_at(evaluator.env[n], i, count)

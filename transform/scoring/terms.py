@@ -23,7 +23,7 @@ from transform.scoring.decimal_ops import Value
 from transform.scoring.evaluate import Evaluator, arithmetic, as_ratio
 from transform.scoring.ratio import Ratio, full
 
-__all__ = ["Term", "formula_terms", "formula_value", "term_values", "fraction_at"]
+__all__ = ["Term", "formula_terms", "formula_text", "formula_value", "fraction_at", "term_values"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ def _flatten(node: tree.Node, negative: bool) -> list[Term]:
 def formula_terms(formula: tree.Node) -> list[Term]:
     """The signed terms whose sum is `formula`, in the order they are written."""
     return _flatten(formula, False)
+
+
+def formula_text(formula: tree.Node) -> str:
+    """The formula as the sum of its terms, for reading (`a + 1.5 * b - c`)."""
+    parts = [term.name for term in formula_terms(formula)]
+    text = parts[0]
+    for part in parts[1:]:
+        text += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
+    return text
 
 
 def term_values(evaluator: Evaluator, formula: tree.Node) -> list[tuple[Term, Value]]:
