@@ -16,6 +16,7 @@ exact), so the scores are those of evaluating the formula whole.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 from transform.scoring import expression as tree
@@ -80,7 +81,8 @@ def formula_value(evaluator: Evaluator, formula: tree.Node) -> Ratio:
 
 def fraction_at(value: Value, row: int, length: int) -> Fraction:
     """One row's exact value of a term or formula value, as a Fraction."""
-    ratio = full(as_ratio(value), length)
+    ratio = full(as_ratio(value), length)  # its numerator is a column of `length` rows
+    assert not isinstance(ratio.num, Decimal)
     num = ratio.num[row].as_py()
     den = ratio.den if isinstance(ratio.den, int) else int(ratio.den[row].as_py())
     return Fraction(num) / den
