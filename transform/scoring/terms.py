@@ -71,11 +71,13 @@ def term_values(evaluator: Evaluator, formula: tree.Node) -> list[tuple[Term, Va
 
 def formula_value(evaluator: Evaluator, formula: tree.Node) -> Ratio:
     """The formula's exact value per row: the sum of its terms, in order (the score,
-    before its one rounding)."""
-    values = [value for _, value in term_values(evaluator, formula)]
-    total = values[0]
-    for value in values[1:]:
-        total = arithmetic("+", total, value)
+    before its one rounding). Each term is added as soon as it is computed, so only the
+    running sum and one term are held (a province's chunk of customers, not a copy of it
+    per term)."""
+    terms = iter(formula_terms(formula))
+    total = evaluator(next(terms).node)
+    for term in terms:
+        total = arithmetic("+", total, evaluator(term.node))
     return evaluator.column_of(total)
 
 
