@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +43,7 @@ def handle(args: argparse.Namespace) -> int:
     if by_number == (args.crm_cust_id is not None) or (
         by_number and (args.id_type is None or args.id_no is None)
     ):
-        print("crm-pipeline explain: give --id-type and --id-no, or --crm-cust-id")
+        print("crm-pipeline explain: give --id-type and --id-no, or --crm-cust-id", file=sys.stderr)
         return 2
     query = Query(args.province, args.date, args.id_type, args.id_no, args.crm_cust_id)
     result = explain(query, args.staging, args.warehouse, args.formulas)

@@ -212,7 +212,8 @@ def test_a_date_not_loaded_and_bad_arguments(explained: ExplainWorld, capsys: Ca
     assert err == "crm-pipeline: ZJ has no published load of 20261201 (last published: 20261126)\n"
     status, _, err = _explain(explained, capsys, "--date", "2026-11-24", "--crm-cust-id", "1")
     assert status == 1 and "not a business date YYYYMMDD" in err and err.count("\n") == 1
-    status, out, _ = _explain(
+    status, out, err = _explain(
         explained, capsys, "--date", explained.world.day(0), "--id-no", ID_MERGED
     )
-    assert status == 2 and "give --id-type and --id-no, or --crm-cust-id" in out
+    assert status == 2 and out == ""
+    assert err == "crm-pipeline explain: give --id-type and --id-no, or --crm-cust-id\n"
