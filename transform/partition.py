@@ -65,11 +65,12 @@ def bucket_count(input_bytes: int) -> int:
     return max(1, math.ceil(input_bytes / BUCKET_INPUT_BYTES))
 
 
-def identity_buckets(customers: pa.Table, buckets: int) -> npt.NDArray[np.int32]:
-    """The bucket of each SOURCE_CUSTOMER record (ids normalized): records that can merge
-    (transform.merge.resolve_keys) always share it."""
-    if buckets == 1 or customers.num_rows == 0:
-        return np.zeros(customers.num_rows, np.int32)
+def identity_keys(customers: pa.Table) -> pa.Array | pa.ChunkedArray:
+    """Per SOURCE_CUSTOMER record (ids normalized), the text of what makes records the same
+    customer: customer type and the organization code (for organization and credit codes),
+    else the identification type and number. Records that can merge
+    (transform.merge.resolve_keys) always share it, and records that do not share it never
+    merge, so the records of one key merge alone exactly as they do in the province."""
     id_type = customers.column("id_type")
     id_no = customers.column("id_no").fill_null("")
     is_org = pc.equal(id_type, ORG_CODE)
@@ -82,10 +83,17 @@ def identity_buckets(customers: pa.Table, buckets: int) -> npt.NDArray[np.int32]
     own = pc.binary_join_element_wise(
         "(no id)", customers.column("source"), customers.column("cust_no"), " "
     )
-    key = pc.binary_join_element_wise(
+    return pc.binary_join_element_wise(
         customers.column("cust_type"), key_type, pc.if_else(no_id, own, key_no), "|"
     )
-    return (stable_hash(key) % np.uint64(buckets)).astype(np.int32)
+
+
+def identity_buckets(customers: pa.Table, buckets: int) -> npt.NDArray[np.int32]:
+    """The bucket of each SOURCE_CUSTOMER record (ids normalized): a stable hash of its
+    `identity_keys`, so records that can merge always share it."""
+    if buckets == 1 or customers.num_rows == 0:
+        return np.zeros(customers.num_rows, np.int32)
+    return (stable_hash(identity_keys(customers)) % np.uint64(buckets)).astype(np.int32)
 
 
 @dataclass(frozen=True)

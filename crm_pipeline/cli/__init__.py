@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # Subcommand modules, in the order `--help` lists them.
 # Commands that show the live progress display on a terminal.
 _LIVE = ("run",)
-_COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement")
+_COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -93,7 +93,8 @@ def _exact_decimal(x: Value) -> Value:
     return x
 
 
-def _as_ratio(x: Value) -> Ratio:
+def as_ratio(x: Value) -> Ratio:
+    """Any evaluated number (constant, column or ratio) as an exact ratio."""
     if isinstance(x, Ratio):
         return x
     number = _number_const(x)
@@ -117,7 +118,7 @@ def arithmetic(op: str, a: Value, b: Value) -> Value:
     x, y = _number_const(a), _number_const(b)
     if x is not None and y is not None:
         return _fold(op, x, y)
-    left, right = _as_ratio(a), _as_ratio(b)
+    left, right = as_ratio(a), as_ratio(b)
     if op in "+-":
         return ratio.plus(left, right, op)
     if op == "*":
@@ -153,7 +154,7 @@ class Evaluator:
         if isinstance(node, tree.Neg):
             operand = self(node.operand)
             number = _number_const(operand)
-            return -number if number is not None else ratio.negate(_as_ratio(operand))
+            return -number if number is not None else ratio.negate(as_ratio(operand))
         if isinstance(node, tree.Bin):  # a 400-term sum: one loop, not 400 recursions
             first, chain = tree.spine(node)
             value = self(first)
@@ -181,7 +182,7 @@ class Evaluator:
             test = self(node.test)
             if isinstance(test, bool):
                 return self(node.body) if test else self(node.orelse)
-            body, orelse = _as_ratio(self(node.body)), _as_ratio(self(node.orelse))
+            body, orelse = as_ratio(self(node.body)), as_ratio(self(node.orelse))
             return ratio.select(pc.fill_null(test, False), body, orelse, self.length)
         if isinstance(node, tree.Call):
             return self.call(node)
@@ -196,7 +197,7 @@ class Evaluator:
             return bool(_PY_COMPARE[op](left, right))
         left, right = _exact_decimal(left), _exact_decimal(right)
         if any(isinstance(v, Ratio | Fraction) for v in (left, right)):
-            return ratio.compare(_as_ratio(left), _as_ratio(right), _COMPARE[op])
+            return ratio.compare(as_ratio(left), as_ratio(right), _COMPARE[op])
         return _COMPARE[op](_comparable(left, right), _comparable(right, left))
 
     def member(self, node: tree.In) -> Value:
@@ -229,7 +230,7 @@ class Evaluator:
         numbers = [_number_const(a) for a in args]
         if all(n is not None for n in numbers):
             return _fold_call(node.fn, [n for n in numbers if n is not None])
-        ratios = [_as_ratio(a) for a in args]
+        ratios = [as_ratio(a) for a in args]
         if node.fn == "abs":
             return ratio.absolute(ratios[0])
         if node.fn == "safe_div":
@@ -257,7 +258,11 @@ class Evaluator:
 
     def column(self, node: tree.Node) -> Ratio:
         """A number expression as an exact ratio with a full-length numerator."""
-        return ratio.full(_as_ratio(self(node)), self.length)
+        return self.column_of(self(node))
+
+    def column_of(self, value: Value) -> Ratio:
+        """An evaluated number (a constant or a ratio) as a full-length exact ratio."""
+        return ratio.full(as_ratio(value), self.length)
 
 
 def _fold_call(fn: str, args: list[Fraction]) -> Fraction:

@@ -8,6 +8,7 @@ the end, and a customer qualifies at or above its type's threshold.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,9 +24,21 @@ from transform.scoring.evaluate import Evaluator
 from transform.scoring.expression import names
 from transform.scoring.formula_model import Resolved
 from transform.scoring.ratio import Ratio, group_sum, round_fen
+from transform.scoring.terms import formula_value
 
 # Customers scored at once (see ProvinceFormulas.score): about 1 GiB of temporaries at most.
 SCORE_CHUNK_CUSTOMERS = 500_000
+
+
+@dataclass(frozen=True)
+class AggregatePart:
+    """What one aggregate counts: which accounts (`selected`, aligned with the accounts),
+    the customer row of each counted one (`owner`) and its exact value (`values`)."""
+
+    name: str
+    selected: pa.Array | pa.ChunkedArray
+    owner: pa.Array | pa.ChunkedArray
+    values: Ratio
 
 
 @dataclass
@@ -45,14 +58,16 @@ class ProvinceFormulas:
             needed |= {n.name for n in names(formula) if n.name in self.resolved.aggregates}
         return sorted(needed)
 
-    def aggregate_columns(self, accounts: pa.Table, customers: pa.Table) -> dict[str, Ratio]:
-        """Each aggregate the formulas use, summed per customer, aligned with `customers`."""
+    def account_scope(
+        self, accounts: pa.Table, index: pa.Array | pa.ChunkedArray
+    ) -> tuple[Evaluator, pa.Array | pa.ChunkedArray]:
+        """The evaluator over `accounts` and the mask of those any aggregate may count: in
+        scope (the export filter), passing the account filter, and of a known customer
+        (`index`: each account's customer row, null for none)."""
         resolved = self.resolved
-        params = resolved.parameters
-        count = customers.num_rows
-        index = pc.index_in(accounts.column("cust_key"), value_set=customers.column("cust_key"))
         scope = Evaluator(
-            {**{c: accounts.column(c) for c in accounts.column_names}, **params}, accounts.num_rows
+            {**{c: accounts.column(c) for c in accounts.column_names}, **resolved.parameters},
+            accounts.num_rows,
         )
         base = scope.mask(resolved.account_filter)
         if "in_scope" in accounts.column_names:
@@ -62,7 +77,15 @@ class ProvinceFormulas:
         base = known if isinstance(base, bool) and base else pc.and_(known, base)
         if isinstance(base, bool):  # an always-false account filter
             base = pa.repeat(pa.scalar(base), accounts.num_rows)
-        columns: dict[str, Ratio] = {}
+        return scope, base
+
+    def aggregate_parts(self, accounts: pa.Table, customers: pa.Table) -> Iterator[AggregatePart]:
+        """Each aggregate the formulas use: the accounts it counts and their exact values,
+        one aggregate at a time (so only one aggregate's temporaries are alive)."""
+        resolved = self.resolved
+        params = resolved.parameters
+        index = pc.index_in(accounts.column("cust_key"), value_set=customers.column("cust_key"))
+        scope, base = self.account_scope(accounts, index)
         for name in self._aggregates_needed():
             aggregate = resolved.aggregates[name]
             mask = scope.mask(aggregate.where)
@@ -74,9 +97,20 @@ class ProvinceFormulas:
             )
             subset = accounts.select(wanted).append_column("__i", index).filter(selected)
             local = Evaluator({**{c: subset.column(c) for c in wanted}, **params}, subset.num_rows)
-            values = local.column(aggregate.value)
-            columns[name] = group_sum(subset.column("__i"), values, count)
-        return columns
+            yield AggregatePart(name, selected, subset.column("__i"), local.column(aggregate.value))
+
+    def aggregate_columns(self, accounts: pa.Table, customers: pa.Table) -> dict[str, Ratio]:
+        """Each aggregate the formulas use, summed per customer, aligned with `customers`."""
+        count = customers.num_rows
+        return {
+            part.name: group_sum(part.owner, part.values, count)
+            for part in self.aggregate_parts(accounts, customers)
+        }
+
+    def evaluator(self, accounts: pa.Table, customers: pa.Table) -> Evaluator:
+        """The evaluator of the customer formulas: aggregates and parameters per customer."""
+        env = {**self.aggregate_columns(accounts, customers), **self.resolved.parameters}
+        return Evaluator(env, customers.num_rows)
 
     def _account_columns(self, accounts: pa.Table) -> list[str]:
         """The account columns scoring reads: filters, aggregates, scope, customer key."""
@@ -123,14 +157,13 @@ class ProvinceFormulas:
 
     def _score(self, accounts: pa.Table, customers: pa.Table, types: set[str]) -> pa.Table:
         count = customers.num_rows
-        env = {**self.aggregate_columns(accounts, customers), **self.resolved.parameters}
-        evaluator = Evaluator(env, count)
+        evaluator = self.evaluator(accounts, customers)
         cust_type = customers.column("cust_type")
         score = pa.nulls(count, MONEY)
         qualified = pa.nulls(count, pa.bool_())
         formula_id = pa.nulls(count, pa.string())
         for t in sorted(types):
-            value = evaluator.column(self.resolved.formulas[t])
+            value = formula_value(evaluator, self.resolved.formulas[t])
             rounded = round_fen(value, count)
             try:
                 money = rounded.cast(MONEY)

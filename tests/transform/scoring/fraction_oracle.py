@@ -68,8 +68,15 @@ def evaluate(node: tree.Node, env: Env) -> Any:
 
 def score(resolved: Resolved, cust_type: str, accounts: list[dict[str, Any]]) -> Fraction:
     """The customer's exact unrounded score: aggregates summed account by account."""
+    result = evaluate(resolved.formulas[cust_type], totals(resolved, accounts))
+    assert isinstance(result, Fraction)
+    return result
+
+
+def totals(resolved: Resolved, accounts: list[dict[str, Any]]) -> Env:
+    """The parameters and every aggregate of one customer, summed account by account."""
     params: Env = {k: Fraction(v) for k, v in resolved.parameters.items()}
-    totals: Env = dict(params)
+    sums: Env = dict(params)
     for name, aggregate in resolved.aggregates.items():
         total = Fraction(0)
         for row in accounts:
@@ -81,7 +88,5 @@ def score(resolved: Resolved, cust_type: str, accounts: list[dict[str, Any]]) ->
             if aggregate.where is not None and not evaluate(aggregate.where, env):
                 continue
             total += evaluate(aggregate.value, env)
-        totals[name] = total
-    result = evaluate(resolved.formulas[cust_type], totals)
-    assert isinstance(result, Fraction)
-    return result
+        sums[name] = total
+    return sums

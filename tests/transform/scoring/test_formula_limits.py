@@ -105,6 +105,21 @@ def test_check_command_prints_one_line_per_problem(
     assert f"{path}:9:" in out.out and "too long or nests too deeply" in out.out
 
 
+def test_the_longest_admitted_sum_is_scored(tmp_path: Path) -> None:
+    """A sum of 1,500 terms (just under the 20,000 characters): admitted by the check, so the
+    scorer must compute it (its terms are walked, never recursed into)."""
+    formula = " + ".join(["demand"] * 1500)
+    assert len(formula) < 20_000
+    formulas, problems = check_formula_files([_write(tmp_path, formula)])
+    assert problems == []
+    key = "P|01|330102199001010001"
+    rows = [account(key, "RTL", "DEMAND", "CNY", "1.01")]
+    scored = formulas.for_province("ZJ", date(2026, 11, 24)).score(
+        accounts_table(rows), customers_table([key])
+    )
+    assert scored["score"].to_pylist() == [Decimal("1515.00")]
+
+
 def test_a_400_term_sum_is_checked_and_scored_exactly(tmp_path: Path) -> None:
     """400 terms of `demand` (each term its own coefficient) plus a quotient: the score is
     the exact sum, rounded once half away from zero, computed here with Fractions."""
