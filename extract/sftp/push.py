@@ -65,7 +65,9 @@ def check_remote_dir(sftp: paramiko.SFTPClient, remote_dir: str) -> str:
     return path
 
 
-def _verify(sftp: paramiko.SFTPClient, up: Uploaded, flag: Flag, where: str, checksum: bool) -> None:
+def _verify(
+    sftp: paramiko.SFTPClient, up: Uploaded, flag: Flag, where: str, checksum: bool
+) -> None:
     """Raise PushVerifyError (after removing the temporary file) unless the upload is whole."""
     try:
         check_against_flag(where, flag, name=up.local.name, size=up.size, records=up.records)
@@ -133,8 +135,9 @@ def push_files(
                  ", replaced" if replaced else "",
                  f", resumed from byte {up.resumed_from}" if up.resumed_from else "")  # fmt: skip
         pushed.append(
-            PushedFile(final, final_ok, up.size, up.records, up.sha256, replaced, checksum,
-                       up.resumed_from)  # fmt: skip
+            PushedFile(
+                final, final_ok, up.size, up.records, up.sha256, replaced, checksum, up.resumed_from
+            )  # fmt: skip
         )
     return pushed
 
