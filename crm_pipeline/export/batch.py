@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from crm_pipeline.export.files import ExportedFile, write_export_file
+from crm_pipeline.export.files import ExportedFile, StagedFile, commit_files, discard, stage_file
 from crm_pipeline.export.layout import BATCH, TABLES, ExportRefused
 from load.exports import BatchRow, ExportReader
 from load.warehouse import Warehouse
@@ -98,16 +98,19 @@ def export_batch(
             folder = out_dir / f"{business_date:%Y%m%d}" / province
             folder.mkdir(parents=True, exist_ok=True)
             day = f"{business_date:%Y%m%d}"
-            files = []
-            for layout in TABLES:
-                rows = reader.rows(layout.table, layout.names, layout.order, province)
-                files.append(
-                    write_export_file(folder, layout.file_name(province, day), layout, rows)
+            staged: list[StagedFile] = []
+            try:
+                for layout in TABLES:
+                    rows = reader.rows(layout.table, layout.names, layout.order, province)
+                    staged.append(stage_file(folder, layout.file_name(province, day), layout, rows))
+                batch_row = tuple(getattr(batch, name) for name in BATCH.names)
+                staged.append(
+                    stage_file(folder, BATCH.file_name(province, day), BATCH, [[batch_row]])
                 )
-            batch_row = tuple(getattr(batch, name) for name in BATCH.names)
-            files.append(
-                write_export_file(folder, BATCH.file_name(province, day), BATCH, [[batch_row]])
-            )
+            except BaseException:
+                discard(staged)
+                raise
+            files = commit_files(staged)
     finally:
         warehouse.dispose()
     for file in files:

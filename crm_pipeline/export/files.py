@@ -1,9 +1,10 @@
-"""Write one export file and its `.ok` flag, so that a reader never sees a partial one.
+"""Write an export's files and their `.ok` flags, so that a reader never sees a partial one.
 
-The data goes to `.{name}.dat.part` in the same folder (fsync'ed), the old flag (a
-re-export) is removed, the data is renamed onto `{name}.dat`, and the flag
-`name|bytes|records|control sum` (extract/flag.py's format, the core systems' own) is
-written the same way, last. The records are the lines written, the control sum the exact
+Every data file goes to `.{name}.dat.part` in the same folder first (fsync'ed); only when
+all are written are the old flags removed (a re-export), the data renamed onto
+`{name}.dat`, and the flags `name|bytes|records|control sum` (extract/flag.py's format,
+the core systems' own) written the same way, last. A refused row leaves the previous
+export, if any, as it was. The records are the lines written, the control sum the exact
 sum of the layout's control column (two decimals; `0.00` for files without one, as the
 core systems' customer files), and the SHA-256 is kept for the push's verification.
 """
@@ -38,19 +39,28 @@ class ExportedFile:
         return flag_path(self.path)
 
 
-def _replace(tmp: Path, final: Path, data: bytes | None = None) -> None:
-    if data is not None:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, final)
+def _fsynced(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
-def write_export_file(
+@dataclass(frozen=True)
+class StagedFile:
+    """A file written under its temporary name, not yet in place."""
+
+    tmp: Path
+    final: Path
+    flag: Flag
+    sha256: str
+
+
+def stage_file(
     folder: Path, name: str, layout: ExportLayout, chunks: Iterable[Sequence[tuple[Any, ...]]]
-) -> ExportedFile:
-    """Write the rows of `chunks` (in order) as `folder/name` with its flag."""
+) -> StagedFile:
+    """Write the rows of `chunks` (in order) to `folder/.{name}.part`; remove it and raise
+    if a row cannot be written (ExportRefused)."""
     final = folder / name
     tmp = folder / f".{name}.part"
     write_line = line_writer(layout)
@@ -58,23 +68,45 @@ def write_export_file(
     digest = hashlib.sha256()
     size = records = 0
     total = Decimal("0.00")
-    with tmp.open("wb") as handle:
-        for rows in chunks:
-            data = "".join(write_line(row) for row in rows).encode("utf-8")
-            handle.write(data)
-            digest.update(data)
-            size += len(data)
-            records += len(rows)
-            if control is not None:
-                total += sum((row[control] for row in rows), Decimal(0))
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with tmp.open("wb") as handle:
+            for rows in chunks:
+                data = "".join(write_line(row) for row in rows).encode("utf-8")
+                handle.write(data)
+                digest.update(data)
+                size += len(data)
+                records += len(rows)
+                if control is not None:
+                    total += sum((row[control] for row in rows), Decimal(0))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    # money columns have 2 decimals (layout.py refuses more), so the sum is never rounded
     flag = parse_flag(f"{name}|{size}|{records}|{total.quantize(CENT)}", f"flag of {final}")
-    if total != total.quantize(CENT):  # money columns have 2 decimals: never rounded
-        raise ValueError(f"{final}: control sum {total} has more than 2 decimals")
-    ok = flag_path(final)
-    with contextlib.suppress(FileNotFoundError):
-        ok.unlink()  # the old flag first: it must never describe the new data
-    _replace(tmp, final)
-    _replace(folder / f".{ok.name}.part", ok, (flag.text() + "\n").encode("ascii"))
-    return ExportedFile(final, flag, digest.hexdigest())
+    return StagedFile(tmp, final, flag, digest.hexdigest())
+
+
+def discard(staged: Iterable[StagedFile]) -> None:
+    """Remove the temporary files of an export that will not be completed."""
+    for file in staged:
+        file.tmp.unlink(missing_ok=True)
+
+
+def commit_files(staged: Sequence[StagedFile]) -> list[ExportedFile]:
+    """Put staged files in place: every old flag removed first (a re-export: an old flag
+    must never describe new data), the data files renamed, then the flags, in order."""
+    for file in staged:
+        with contextlib.suppress(FileNotFoundError):
+            flag_path(file.final).unlink()
+    for file in staged:
+        os.replace(file.tmp, file.final)
+    done = []
+    for file in staged:
+        ok = flag_path(file.final)
+        tmp_ok = ok.with_name(f".{ok.name}.part")
+        _fsynced(tmp_ok, (file.flag.text() + "\n").encode("ascii"))
+        os.replace(tmp_ok, ok)
+        done.append(ExportedFile(file.final, file.flag, file.sha256))
+    return done
