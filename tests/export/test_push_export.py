@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common import config
+from crm_pipeline.cli import main
 from crm_pipeline.tasks.export import export_province
 from crm_pipeline.tasks.failures import ProvinceFailed
 from extract.sftp.credentials import SftpCredentials
@@ -86,3 +87,28 @@ def test_an_unpublished_batch_fails_the_task_and_pushes_nothing(
     with pytest.raises(ProvinceFailed, match="ZJ: export failed: ZJ 20261124: no batch"):
         export_province("20261124", "ZJ", provider=provider_for(sshd_server, asked))
     assert asked == [] and list(crm_server.iterdir()) == []
+
+
+def test_the_command_line_pushes_with_the_export_servers_variables(
+    crm_server: Path,
+    sshd_server: SshdServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    warehouse = Warehouse()
+    warehouse.upgrade()
+    warehouse.write_batch(make_batch(people(4)))
+    warehouse.dispose()
+    args = ["export", "--date", "20261124", "--province", "ZJ", "--push"]
+    monkeypatch.setenv("CRM_SFTP_HOST", "file-exchange.invalid")  # the other server's: unused
+    assert main(args) == 1
+    assert "set CRM_EXPORT_SFTP_HOST and CRM_EXPORT_SFTP_USER" in capsys.readouterr().err
+    for name, value in (("HOST", sshd_server.host), ("PORT", str(sshd_server.port)),
+                        ("USER", sshd_server.user), ("KEY_FILE", str(sshd_server.ed25519_key)),
+                        ("KNOWN_HOSTS", str(sshd_server.known_hosts))):  # fmt: skip
+        monkeypatch.setenv(f"CRM_EXPORT_SFTP_{name}", value)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    remote = crm_server / "20261124" / "ZJ"
+    assert f"pushed {remote}/CRM_BATCH_ZJ_20261124.dat (SHA-256 verified)" in out
+    assert len(list(remote.iterdir())) == 10
