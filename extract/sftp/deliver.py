@@ -17,7 +17,7 @@ import paramiko
 
 from extract.flag import Flag
 from extract.sftp.credentials import SftpCredentials
-from extract.sftp.errors import PushFailedError, SftpConnectError
+from extract.sftp.errors import PushFailedError, SftpConnectError, SftpError
 from extract.sftp.names import check_absolute, check_branch, check_business_date, check_directory
 from extract.sftp.push import PushedFile, check_remote_dir, push_files
 from extract.sftp.session import LINK_ERRORS, open_session, pause_before_retry
@@ -70,8 +70,11 @@ def deliver(
                 folder = make_folders(session.sftp, remote_root, business_date, province)
                 return push_files(session.sftp, files, folder, checksum=checksum,
                                   progress=progress)  # fmt: skip
-        except (FileNotFoundError, PermissionError):
-            raise
+        except (FileNotFoundError, PermissionError) as exc:  # the server refuses: no retry
+            raise SftpError(
+                f"push to {where} refused by the server: {type(exc).__name__}: {exc} "
+                "(does export.sftp.remote_root exist there, writable by this user?)"
+            ) from None
         except _RETRIED as exc:
             failure = f"{type(exc).__name__}: {exc}"
     raise PushFailedError(where, attempts, failure)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from extract.flag import Flag, parse_flag
-from extract.sftp import PushVerifyError
+from extract.sftp import PushVerifyError, SftpError
 from extract.sftp.deliver import deliver
 from extract.sftp.push import push_files
 from tests.extract.sftp.helpers import D, Remote, fetcher, flag_for, key_credentials
@@ -128,3 +128,12 @@ def test_every_file_is_verified_before_any_is_put_in_place(remote: Remote, tmp_p
         push_files(session.sftp, [(first, first_flag), (second, wrong)], str(folder))
     # the first file was uploaded and verified, but nothing is under a final name
     assert [p.name for p in folder.iterdir()] == [f".{first.name}.part"]
+
+
+def test_a_missing_remote_root_is_one_line_not_retried(remote: Remote, tmp_path: Path) -> None:
+    local, flag = local_file(tmp_path, b"a|1\n")
+    server = remote.server
+    with pytest.raises(SftpError, match=r"refused by the server: FileNotFoundError.*remote_root"):
+        deliver(key_credentials(server), server.known_hosts, [(local, flag)],
+                str(remote.root / "missing"), D, "ZJ", attempts=3)  # fmt: skip
+    assert list(remote.root.iterdir()) == []
