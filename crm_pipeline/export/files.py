@@ -6,7 +6,7 @@ all are written are the old flags removed (a re-export), the data renamed onto
 the core systems' own) written the same way, last. A refused row leaves the previous
 export, if any, as it was. The records are the lines written, the control sum the exact
 sum of the layout's control column (two decimals; `0.00` for files without one, as the
-core systems' customer files), and the SHA-256 is kept for the push's verification.
+core systems' customer files), and the SHA-256 of each file is reported with it.
 """
 
 from __future__ import annotations
