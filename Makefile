@@ -5,13 +5,21 @@ BIN := $(VENV)/bin
 DEMO_DATE ?= 20261124
 DEMO_DIR := var/demo
 
-.PHONY: demo test lint typecheck unit system-deps airflow bench clean
+# Every install is pinned by constraints.txt (the whole dependency set, Airflow included);
+# `make constraints` refreshes it (README.md, "Dependencies").
+CONSTRAINTS := constraints.txt
 
-$(BIN)/crm-pipeline: setup.cfg
+.PHONY: demo test lint typecheck unit system-deps airflow bench clean constraints
+
+$(BIN)/crm-pipeline: setup.cfg $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip wheel setuptools
-	$(BIN)/pip install -q -e '.[test,airflow]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --upgrade pip wheel setuptools
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test,airflow]'
 	touch $@
+
+# Re-resolve the newest versions setup.cfg allows and freeze them into constraints.txt.
+constraints:
+	bash .ci/constraints.sh $(PYTHON)
 
 demo: $(BIN)/crm-pipeline
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)

@@ -210,6 +210,21 @@ class SourceSettings(_Strict):
     sftp: SftpSettings = SftpSettings()
 
 
+class ExportSftpSettings(_Strict):
+    """The CRM data server that exports are pushed to (credentials: by connection id)."""
+
+    connection: str = "crm_data_sftp"
+    remote_root: str = "/inbound"
+    known_hosts: str = "~/.ssh/known_hosts"
+    verify_checksum: bool = True
+    attempts: int = Field(default=3, ge=1, le=10)
+
+
+class ExportSettings(_Strict):
+    dir: str = "var/export"
+    sftp: ExportSftpSettings = ExportSftpSettings()
+
+
 class PipelineSettings(_Strict):
     landing_dir: str = "var/landing"
     staging_dir: str = "var/staging"
@@ -217,6 +232,7 @@ class PipelineSettings(_Strict):
     formulas_dir: str = "scoring_formulas"
     chunk_rows: int = Field(default=1_000_000, ge=1)
     source: SourceSettings = SourceSettings()
+    export: ExportSettings = ExportSettings()
 
 
 def _location(path: Path, loc: tuple[Any, ...]) -> str:

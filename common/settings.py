@@ -19,6 +19,7 @@ LANDING_ENV = "CRM_LANDING_DIR"
 STAGING_ENV = "CRM_STAGING_DIR"
 WAREHOUSE_ENV = "CRM_WAREHOUSE_URL"
 SOURCE_ENV = "CRM_SOURCE"
+EXPORT_ENV = "CRM_EXPORT_DIR"
 
 
 def resolved(given: str | Path | None, env: str, configured: str) -> str:
@@ -60,3 +61,8 @@ def source_kind(given: str | None = None) -> str:
     if kind not in ("local", "sftp"):
         raise ConfigError([f"{SOURCE_ENV} / source.kind: {kind!r} is not local or sftp"])
     return kind
+
+
+def export_dir(given: str | Path | None = None) -> Path:
+    """The folder `crm-pipeline export` writes a batch's files under ({D}/{P}/)."""
+    return project_path(resolved(given, EXPORT_ENV, config.settings().export.dir))

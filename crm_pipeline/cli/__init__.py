@@ -19,10 +19,20 @@ from crm_pipeline.cli.logs import console_level, setup_logging
 
 log = logging.getLogger(__name__)
 
-# Subcommand modules, in the order `--help` lists them.
 # Commands that show the live progress display on a terminal.
 _LIVE = ("run",)
-_COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement", "explain")
+# Subcommand modules, in the order `--help` lists them.
+_COMMANDS = (
+    "sample",
+    "sample_daily",
+    "run",
+    "status",
+    "db",
+    "formula",
+    "statement",
+    "explain",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

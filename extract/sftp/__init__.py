@@ -20,7 +20,9 @@ fetching one file
 the actions (the "operators")
     workers.py      many files at once within one connection budget
     fetcher.py      `SftpFetcher.fetch_date`: a business date into the landing zone
-    push.py         `push_file`: an export file to the CRM data server
+    upload.py       one upload to a `.part` name, continuing a verified earlier prefix
+    push.py         `push_files` / `push_file`: export files to the CRM data server
+    deliver.py      `deliver`: connect, push, reconnect and resume when the link drops
 errors.py           every error of the above, with what the operator does
 """
 

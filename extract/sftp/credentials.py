@@ -21,6 +21,8 @@ from pathlib import Path
 from extract.sftp.errors import SftpConfigError
 
 ENV_PREFIX = "CRM_SFTP_"
+#: The CRM data server that exports are pushed to is another server, with its own variables.
+EXPORT_ENV_PREFIX = "CRM_EXPORT_SFTP_"
 
 #: connection id -> credentials (the environment's, an Airflow connection's, a test's).
 CredentialsProvider = Callable[[str], "SftpCredentials"]
@@ -68,28 +70,32 @@ def optional_path(text: str | None) -> Path | None:
 
 
 def from_environment(
-    connection_id: str = "", environ: Mapping[str, str] | None = None
+    connection_id: str = "",
+    environ: Mapping[str, str] | None = None,
+    *,
+    prefix: str = ENV_PREFIX,
 ) -> SftpCredentials:
-    """The default provider: CRM_SFTP_HOST, _PORT, _USER, _KEY_FILE, _PASSWORD,
-    _KEY_PASSPHRASE, _KNOWN_HOSTS. One server per environment, so `connection_id` only
-    names what was asked for in the message when the variables are missing."""
+    """The default provider: {prefix}HOST, _PORT, _USER, _KEY_FILE, _PASSWORD,
+    _KEY_PASSPHRASE, _KNOWN_HOSTS (prefix CRM_SFTP_ for the file-exchange server,
+    CRM_EXPORT_SFTP_ for the CRM data server). One server per prefix, so `connection_id`
+    only names what was asked for in the message when the variables are missing."""
     env = os.environ if environ is None else environ
 
     def get(name: str) -> str | None:
-        value = env.get(ENV_PREFIX + name)
+        value = env.get(prefix + name)
         return value if value else None
 
     host, user = get("HOST"), get("USER")
     if not host or not user:
         asked = f" for connection {connection_id!r}" if connection_id else ""
         raise SftpConfigError(
-            f"SFTP credentials{asked}: set CRM_SFTP_HOST and CRM_SFTP_USER (and "
-            "CRM_SFTP_KEY_FILE or CRM_SFTP_PASSWORD), or run inside Airflow with the SFTP "
+            f"SFTP credentials{asked}: set {prefix}HOST and {prefix}USER (and "
+            f"{prefix}KEY_FILE or {prefix}PASSWORD), or run inside Airflow with the SFTP "
             "connection defined"
         )
     port_text = get("PORT") or "22"
     if not port_text.isdigit():
-        raise SftpConfigError(f"CRM_SFTP_PORT must be a port number, not {port_text!r}")
+        raise SftpConfigError(f"{prefix}PORT must be a port number, not {port_text!r}")
     return SftpCredentials(
         host=host,
         user=user,
@@ -98,5 +104,12 @@ def from_environment(
         password=get("PASSWORD"),
         key_passphrase=get("KEY_PASSPHRASE"),
         known_hosts=optional_path(get("KNOWN_HOSTS")),
-        source="environment (CRM_SFTP_*)",
+        source=f"environment ({prefix}*)",
     )
+
+
+def export_from_environment(
+    connection_id: str = "", environ: Mapping[str, str] | None = None
+) -> SftpCredentials:
+    """The CRM data server's credentials from the CRM_EXPORT_SFTP_* variables (a provider)."""
+    return from_environment(connection_id, environ, prefix=EXPORT_ENV_PREFIX)

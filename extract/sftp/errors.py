@@ -71,3 +71,14 @@ class SftpTransferError(SftpError):
             "Bytes already received are kept in the landing zone's .partial folder; rerun the "
             "extraction once the link is back and it continues where it stopped."
         )
+
+
+class PushFailedError(SftpError):
+    """A push kept failing on the link: what was sent stays under temporary names."""
+
+    def __init__(self, where: str, attempts: int, reason: str) -> None:
+        super().__init__(
+            f"push to {where} failed after {attempts} attempt(s): {reason}. The bytes already "
+            "sent stay on the server under '.<name>.part' names and no flag was written for "
+            "them; push again once the link is back and it continues where it stopped"
+        )

@@ -18,7 +18,7 @@ as the channel's chunks and joined once; the data is handed on as a `memoryview`
 that one buffer. Replies to requests that are not this reader's are dispatched exactly
 as paramiko does. `ChunkPipe` (extract/sftp/channel.py, installed on the channel by
 extract/sftp/session.py) removes paramiko's other per-byte copies. The pushing side
-(extract/sftp/push.py) collects its WRITE replies with the same `Replies`/`next_reply`.
+(extract/sftp/upload.py) collects its WRITE replies with the same `Replies`/`next_reply`.
 """
 
 from __future__ import annotations
