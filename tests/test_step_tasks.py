@@ -69,8 +69,9 @@ def test_each_task_does_its_own_step_and_the_result_is_a_whole_run(env: dict[str
     # what ingest read is kept by conform, set aside by either, or filtered by conform.
     ingest, conform, merge, score = (r["counts"] for r in results[:4])
     published = results[-1]
-    assert ingest["read"] == conform["kept"] + ingest["set_aside"] + conform["set_aside"] + (
-        conform["filtered"]
+    assert (
+        ingest["read"]
+        == conform["kept"] + ingest["set_aside"] + conform["set_aside"] + (conform["filtered"])
     )
     assert (published["read"], published["set_aside"]) == (
         ingest["read"],

@@ -15,8 +15,8 @@ import pytest
 
 from common import settings
 from common.staging import StagingArea
-from crm_pipeline.tasks.failures import ProvinceFailed
 from crm_pipeline.step_names import STEP_TASKS
+from crm_pipeline.tasks.failures import ProvinceFailed
 from crm_pipeline.tasks.province_load import run_step
 from load.warehouse import Warehouse
 from tests.daily.conftest import make_world
