@@ -61,12 +61,12 @@ def _tis(run: Any) -> dict[tuple[str, int], Any]:
 def test_clearing_a_failed_step_resumes_the_run_there(
     airflow_db: str, crm_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import crm_pipeline.initial
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import clear_task_instances
     from airflow.settings import Session
     from airflow.utils.state import DagRunState
 
+    import crm_pipeline.initial
     from load.warehouse import Warehouse
 
     dag = DagBag(dag_folder=str(DAGS)).dags["crm_initial_load"]
