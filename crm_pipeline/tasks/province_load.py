@@ -103,6 +103,9 @@ def run_step(
     log.info("%s %s: %s: %s %s", province, day, step, summary.status,
              ", ".join(f"{k} {v}" for k, v in counts.items()) or "(no counts)")  # fmt: skip
     _log_counts(summary)
+    if summary.status == "published":
+        log.info("%s %s: batch %s; rejects under %s and in table crm_reject",
+                 province, day, summary.batch_id, run_staging.parsed_dir)  # fmt: skip
     return {
         "province": province,
         "business_date": day,
