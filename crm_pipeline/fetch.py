@@ -46,6 +46,27 @@ def flags_on_server(
     return listing.missing, [f"{path}: {reason}" for path, reason in listing.rejected.items()]
 
 
+def fetch_fx(
+    business_date: str, landing: Path, credentials: CredentialsProvider | None = None
+) -> list[str]:
+    """The date's FX file from the server into `landing` (the `stage_fx_rates` task needs
+    it before any province is fetched); the names landed. PipelineError when it is refused,
+    FlagDeadlineError when its flag is still missing at the deadline."""
+    report = _fetcher(credentials).fetch_date(business_date, [], landing)
+    problems = [f"{path}: {reason}" for path, reason in report.rejected.items()]
+    if problems:
+        raise PipelineError("FX rates refused by the fetcher: " + "; ".join(problems))
+    return [f.name for f in report.files]
+
+
+def fx_flag_on_server(
+    business_date: str, credentials: CredentialsProvider | None = None
+) -> list[str]:
+    """One look at the server for the date's FX file: its flag if still missing."""
+    listing = _fetcher(credentials).look(business_date, [], Path("."))
+    return listing.missing + [f"{p}: {r}" for p, r in listing.rejected.items()]
+
+
 def fetch_province(
     business_date: str,
     province: str,

@@ -137,22 +137,26 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
     def wait_for_fx_rates() -> PokeReturnValue:
         import logging
 
+        from sftp_connection import credentials_from_connection
+
         from crm_pipeline.tasks.waiting import fx_landing
 
         context = get_current_context()
-        state = fx_landing(run_day(context), landing_of(context))
+        state = fx_landing(run_day(context), landing_of(context), credentials_from_connection)
         if state.missing:
             logging.getLogger(__name__).info("waiting for %s", ", ".join(state.missing))
         return PokeReturnValue(is_done=state.ready)
 
     @task(task_id="stage_fx_rates", on_failure_callback=on_failure, **RETRY_ARGS)
     def stage_fx_rates() -> str:
+        from sftp_connection import credentials_from_connection
+
         from common.errors import PipelineError
         from crm_pipeline.tasks.fx import stage_fx
 
         context = get_current_context()
         try:
-            return stage_fx(run_day(context), landing_of(context))
+            return stage_fx(run_day(context), landing_of(context), credentials_from_connection)
         except PipelineError as exc:
             raise _fail_on_data_problem(exc) from exc
 

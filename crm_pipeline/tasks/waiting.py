@@ -90,11 +90,19 @@ def province_landing(
     return state
 
 
-def fx_landing(day: str, landing: str = "") -> LandingState:
-    """Whether the bank-wide FX rate file of the date has landed with its flag."""
+def fx_landing(
+    day: str, landing: str = "", credentials: CredentialsProvider | None = None
+) -> LandingState:
+    """Whether the bank-wide FX rate file of the date has landed with its flag (for the
+    SFTP source: whether its flag is on the server)."""
     day = business_date(day)
     path = settings.landing_dir(landing) / day / data_file_name("FXR", "RATE", "", day)
     state = LandingState()
+    if settings.source_kind() == "sftp":
+        from crm_pipeline.fetch import fx_flag_on_server
+
+        state.missing = fx_flag_on_server(day, credentials)
+        return state
     if not _landed(path):
         state.missing.append(path.name)
     return state
