@@ -95,6 +95,16 @@ class JobLedger:
         self._completed_here.add(name)
         return json.loads(json.dumps(entry, default=str))
 
+    def forget(self, name: str) -> None:
+        """Drop job `name`'s entry and the ledger of its own jobs: it is redone from scratch."""
+        entry = str(self.directory / f"{name}.json")
+        if self.filesystem.get_file_info(entry).type == pafs.FileType.File:
+            self.filesystem.delete_file(entry)
+        inner = str(self.directory / name)
+        if self.filesystem.get_file_info(inner).type == pafs.FileType.Directory:
+            self.filesystem.delete_dir(inner)
+        self._completed_here.discard(name)
+
     def failed(self) -> list[tuple[str, str]]:
         """(job, reason) of every job of this ledger in state failed, by name."""
         return [(n, e.get("error", "")) for n, e in self._entries() if e["state"] == "failed"]

@@ -15,8 +15,10 @@ class ProvinceSummary:
     """What an operator needs to see about one province's run."""
 
     province: str
-    status: str  # published | already published | failed
+    status: str  # published | already published | stopped (at `stopped_after`) | failed
     error: str | None = None
+    stopped_after: str | None = None  # the stop point asked for, once reached
+    failed_step: str | None = None  # the step whose body raised, when one did
     files: list[FileCounts] = field(default_factory=list)
     source_customers: int = 0
     merged_customers: int = 0
@@ -38,6 +40,16 @@ class RunContext:
     staging: Path
     warehouse_url: str
     force: bool = False
+    #: Run the steps up to and including this one, then stop (one Airflow task per step).
+    stop_after: str | None = None
+    #: Whether the restart ledger ignores what earlier runs recorded; default: `force`. A
+    #: forced reload split into step tasks redoes its first step only: doing it afresh drops
+    #: the later steps' entries, so each later task redoes its own step once.
+    redo_steps: bool | None = None
+
+    @property
+    def ledger_force(self) -> bool:
+        return self.force if self.redo_steps is None else self.redo_steps
 
     @property
     def day(self) -> date:

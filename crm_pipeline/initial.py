@@ -74,7 +74,7 @@ def run_initial_province(
         check_force_over_history(warehouse, province, ctx.day)
     record_run(
         warehouse, ctx, province,
-        lambda run_id: InitialLoad(ctx, province, rates, warehouse, run_id).run(summary),
+        lambda run_id: InitialLoad(ctx, province, rates, warehouse, run_id, summary).run(),
     )  # fmt: skip
 
 
@@ -107,18 +107,21 @@ class InitialLoad:
         rates: Callable[[], pa.Table],
         warehouse: Any,
         run_id: int,
+        summary: ProvinceSummary,
     ) -> None:
         self.ctx, self.province, self.rates = ctx, province, rates
-        self.warehouse, self.run_id = warehouse, run_id
+        self.warehouse, self.run_id, self.summary = warehouse, run_id, summary
         self.layouts = cfg.layouts()
         self.found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
         self.formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
         self.staging: RunStaging = ctx.run_staging(province)
-        self.steps = ProvinceSteps(self.staging, ctx.force, warehouse, run_id, province)
+        self.steps = ProvinceSteps.of_run(ctx, province, warehouse, run_id, summary)
         self.buckets = bucket_count(sum(f.path.stat().st_size for f in self.found.files))
         self.workers = 1 if self.buckets == 1 else bucket_workers()
 
-    def run(self, summary: ProvinceSummary) -> None:
+    def run(self) -> None:
+        """The steps in order; returns early after the stop point (`RunContext.stop_after`)."""
+        summary, stop_here = self.summary, self.steps.stop_here
         files = self.found.files
         self.warehouse.record_warnings(self.run_id, self.found.warnings)
         inputs = adopt_run(
@@ -128,7 +131,11 @@ class InitialLoad:
         ingested = self.steps.run(
             "ingest", lambda _: ingest_files(self.staging, files, self.ctx.force)
         )["files"]
+        if stop_here("ingest"):
+            return
         cut = _Cut(self.steps.run("conform", lambda _: self._conform(ingested)))
+        if stop_here("conform"):
+            return
         names = cut.names
         source_customers = self.staging.buckets("customers", names, IPC_SUFFIX)
         merged = self.staging.buckets("merged", names)
@@ -138,9 +145,13 @@ class InitialLoad:
         merged_counts = self.steps.run(
             "merge", lambda _: self._merge(cut, source_customers, merged, links)
         )["counts"]
+        if stop_here("merge"):
+            return
         score_counts = self.steps.run(
             "score", lambda _: self._score(cut, links, merged, keyed, scored)
         )["counts"]
+        if stop_here("score"):
+            return
 
         late_rejects = pa.concat_tables(pq.read_table(p).cast(REJECT) for p in cut.info["rejects"])
         rejects = pa.concat_tables([pq.read_table(r["rejects"]) for r in ingested] + [late_rejects])

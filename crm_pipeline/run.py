@@ -21,6 +21,7 @@ from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from crm_pipeline.load_step import province_warehouse
 from crm_pipeline.progress import province_event
+from crm_pipeline.step_names import check_stop
 from extract.landing import provinces_in_landing
 from load.instance import published_batch_id
 from load.lease import RunLease
@@ -33,12 +34,14 @@ log = logging.getLogger(__name__)
 
 
 def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) -> ProvinceSummary:
-    """One province's whole load; never raises: a data problem or an unexpected error is a
-    failed summary with a one-line reason (the traceback goes to the log)."""
+    """One province's load, whole or up to `ctx.stop_after` (then its status is "stopped");
+    never raises: a data problem or an unexpected error is a failed summary with a one-line
+    reason (the traceback goes to the log) and, when a step raised it, that step's name."""
     started = time.monotonic()
     summary = ProvinceSummary(province, "failed")
     province_event(province, "started")
     try:
+        check_stop(ctx.mode, ctx.stop_after)
         warehouse = province_warehouse(ctx)
         try:
             with RunLease(warehouse.engine, province, ctx.day):  # one run of a night at a time
@@ -74,6 +77,45 @@ def confirm_published(warehouse: Warehouse, ctx: RunContext, summary: ProvinceSu
     summary.batch_id = published
 
 
+def run_context(
+    business_date: str,
+    mode: str,
+    landing: Path,
+    warehouse_url: str | None = None,
+    staging: Path | None = None,
+    force: bool = False,
+    stop_after: str | None = None,
+    redo_steps: bool | None = None,
+) -> RunContext:
+    """A date's run context, its defaults from the settings; PipelineError on a bad mode,
+    date or stop point."""
+    if mode not in ("initial", "daily"):
+        raise PipelineError(f"mode {mode!r}: expected initial or daily")
+    check_stop(mode, stop_after)
+    return RunContext(
+        business_date=dates.business_date(business_date),
+        mode=mode,
+        landing=landing,
+        staging=settings.staging_dir(staging),
+        warehouse_url=settings.warehouse_url(warehouse_url),
+        force=force,
+        stop_after=stop_after,
+        redo_steps=redo_steps,
+    )
+
+
+def fx_rates(ctx: RunContext) -> Callable[[], pa.Table]:
+    """The date's FX rates, staged at the first call and kept for the provinces after."""
+    cache: list[pa.Table] = []
+
+    def rates() -> pa.Table:
+        if not cache:
+            cache.append(stage_fx_rates(ctx.area, ctx.landing, ctx.business_date, ctx.force))
+        return cache[0]
+
+    return rates
+
+
 def run_date(
     business_date: str,
     mode: str,
@@ -92,18 +134,9 @@ def run_date(
     configured province is fetched, with the SFTP login `credentials` gives (default: the
     environment; the DAG tasks pass an Airflow connection's).
     """
-    business_date = dates.business_date(business_date)
-    if mode not in ("initial", "daily"):
-        raise PipelineError(f"mode {mode!r}: expected initial or daily")
+    ctx = run_context(business_date, mode, landing, warehouse_url, staging, force)
+    business_date = ctx.business_date
     source = settings.source_kind(source)
-    ctx = RunContext(
-        business_date=business_date,
-        mode=mode,
-        landing=landing,
-        staging=settings.staging_dir(staging),
-        warehouse_url=settings.warehouse_url(warehouse_url),
-        force=force,
-    )
     if provinces:
         wanted = list(provinces)
     elif source == "sftp":
@@ -117,13 +150,7 @@ def run_date(
         )
     warehouse = Warehouse(ctx.warehouse_url)
     warehouse.upgrade()  # the schema is the migrations' head, always
-    fx_cache: list[pa.Table] = []
-
-    def rates() -> pa.Table:
-        if not fx_cache:
-            fx_cache.append(stage_fx_rates(ctx.area, ctx.landing, business_date, ctx.force))
-        return fx_cache[0]
-
+    rates = fx_rates(ctx)
     summaries = []
     for province in wanted:
         fetch = source == "sftp" and (force or not warehouse.is_published(ctx.day, province, mode))

@@ -109,8 +109,10 @@ def _daily_steps(
         warehouse_identity(warehouse), _basis(warehouse, province, previous),
     )  # fmt: skip
     staging = ctx.run_staging(province)
-    steps = ProvinceSteps(staging, ctx.force, warehouse, run_id, province)
+    steps = ProvinceSteps.of_run(ctx, province, warehouse, run_id, summary)
     ingested = steps.run("ingest", lambda _: ingest_files(staging, found.files, ctx.force))["files"]
+    if steps.stop_here("ingest"):
+        return
     paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
 
     def apply_step(_: int) -> StepResult:
@@ -136,6 +138,8 @@ def _daily_steps(
         return outputs, counts, info
 
     applied = steps.run("apply", apply_step)
+    if steps.stop_here("apply"):
+        return
     files = [FileCounts(**f) for f in applied["files"]]
     batch = ProvinceBatch(
         business_date=ctx.day,
@@ -152,6 +156,9 @@ def _daily_steps(
     )
 
     batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
+    if steps.stop_here("load"):  # published; the transactions are the next task's
+        summary.batch_id = batch_id
+        return
 
     def txn_step(_: int) -> StepResult:
         txn_files = load_transactions(ctx, warehouse, province, batch_id, ingested)
