@@ -15,7 +15,7 @@ class ProvinceSummary:
     """What an operator needs to see about one province's run."""
 
     province: str
-    status: str  # published | already published | failed
+    status: str  # published | already published | held | failed
     error: str | None = None
     files: list[FileCounts] = field(default_factory=list)
     source_customers: int = 0
@@ -23,6 +23,7 @@ class ProvinceSummary:
     qualified: int = 0
     batch_id: int | None = None
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the quality gate's warnings
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.files)

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from common import config as cfg
 from common import dates, settings
-from common.errors import PipelineError, one_line
+from common.errors import PipelineError, QualityHeld, one_line
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily import run_daily_province
 from crm_pipeline.fetch import fetch_province
@@ -47,6 +47,9 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
             confirm_published(warehouse, ctx, summary)
         finally:  # its pool (the lease's session included) closed, not left to the process
             warehouse.dispose()
+    except QualityHeld as exc:  # not published, on purpose: the gate says why
+        summary.status, summary.error = "held", str(exc)
+        log.error("%s: %s", province, exc)
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)

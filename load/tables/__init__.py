@@ -13,6 +13,7 @@ so that importing `load.tables` (as the migrations' environment does) puts every
 - `staging`: the `stg_*` tables keyed by `batch_id`: a batch is bulk-written there in
   committed chunks, then published into the `crm_*` tables in one transaction;
 - `transactions`: transaction details, their staging, monthly statements and the purge log;
+- `quality`: the data-quality gate's verdicts, failed expectations and acceptances;
 - `base`: the metadata (with its naming convention) and the column types they share.
 
 Tables created at run time (a first load's own tables, the provinces' partitions) are not
@@ -42,6 +43,7 @@ from load.tables.published import (
     crm_load_batch,
     crm_reject,
 )
+from load.tables.quality import crm_quality_accept, crm_quality_failure, crm_quality_result
 from load.tables.staging import (
     STAGING_TABLES,
     stg_account,
@@ -80,6 +82,9 @@ __all__ = [
     "crm_instance",
     "crm_lease",
     "crm_load_batch",
+    "crm_quality_accept",
+    "crm_quality_failure",
+    "crm_quality_result",
     "crm_reject",
     "crm_run",
     "crm_statement",
