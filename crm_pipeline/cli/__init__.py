@@ -18,7 +18,7 @@ from crm_pipeline.cli.logs import setup_logging
 log = logging.getLogger(__name__)
 
 # Subcommand modules, in the order `--help` lists them.
-_COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement")
+_COMMANDS = ("sample", "sample_daily", "run", "status", "db", "formula", "statement", "quality")
 
 
 def build_parser() -> argparse.ArgumentParser:
