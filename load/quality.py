@@ -116,8 +116,8 @@ def record_result(
 def previous_metrics(
     engine: Engine, business_date: date, province: str
 ) -> tuple[date, str, dict[str, Any]] | None:
-    """(date, mode, metrics) of the latest published date before `business_date`: the
-    evaluation of the inputs its published batch was computed from; None when none."""
+    """(date, mode, metrics) of the latest published date before `business_date`: its last
+    evaluation that let a batch through (passed, warned or accepted); None when none."""
     r, b = crm_quality_result.c, crm_load_batch.c
     query = (
         select(r.business_date, r.mode, r.metrics)
@@ -128,12 +128,11 @@ def previous_metrics(
                     b.business_date == r.business_date,
                     b.province == r.province,
                     b.mode == r.mode,
-                    b.inputs == r.inputs,
                     b.status == PUBLISHED,
                 ),
             )
         )
-        .where(r.province == province, r.business_date < business_date)
+        .where(r.province == province, r.business_date < business_date, r.verdict != HELD)
         .order_by(r.business_date.desc(), r.result_id.desc())
         .limit(1)
     )

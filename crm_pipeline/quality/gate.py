@@ -97,7 +97,7 @@ def gate_step(
     out = ctx.run_staging(night.province).work / "quality"
     validated = validate(
         tables, suites(checks, ctx.business_date), out / "docs",
-        f"{night.province} {ctx.business_date} {night.mode}",
+        f"{night.province}-{ctx.business_date}-{night.mode}",
     )  # fmt: skip
     failures = validated.failures
     critical = [f for f in failures if f.severity == "critical"]

@@ -85,6 +85,7 @@ def _between(check: str, column: str, config: BandCheck) -> list[Expectation]:
             min_value=_bound(band.min, upward=False),
             max_value=_bound(band.max, upward=True),
             meta=_meta(check, severity, column, _text(band)),
+            description=f"**{check}** ({severity}): {column} {_text(band)}",
         )
         for severity, band in config.bands()
     ]
@@ -96,6 +97,7 @@ def _flag(check: FlagCheck, name: str, expectations: Iterable[Expectation]) -> l
     out = []
     for e in expectations:
         e.meta = {**(e.meta or {}), "check": name, "severity": check.severity}
+        e.description = f"**{name}** ({check.severity}): {e.meta['expected']}"
         out.append(e)
     return out
 
@@ -119,11 +121,11 @@ def suites(checks: Checks, business_date: str) -> dict[str, list[Expectation]]:
             ex.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A="cny_per_100", column_B="band_min", or_equal=True,
                 ignore_row_if="either_value_is_missing",
-                meta=_meta("", "", "cny_per_100", "at least the band's min (fx_bands)")),
+                meta={**_meta("", "", "cny_per_100", ">= fx_bands min"), "bound": "band_min"}),
             ex.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A="band_max", column_B="cny_per_100", or_equal=True,
                 ignore_row_if="either_value_is_missing",
-                meta=_meta("", "", "cny_per_100", "at most the band's max (fx_bands)")),
+                meta={**_meta("", "", "cny_per_100", "<= fx_bands max"), "bound": "band_max"}),
         ]),
         *_between("fx_change", "rate_change", checks.fx_change),
     ]  # fmt: skip
@@ -232,14 +234,19 @@ def _failed(result: Any) -> list[Failure]:
     meta = result.expectation_config.meta or {}
     column = meta.get("column")
     rows = result.result.get("unexpected_index_list") or []
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     for row in rows:
         subject = str(row.get("subject"))
-        seen.setdefault(subject, _show(row.get(column)) if column else str(meta["observed"]))
+        observed = _show(row.get(column)) if column else str(meta["observed"])
+        expected = str(meta["expected"])
+        if meta.get("bound"):  # a band of the row's own (its currency's)
+            expected = f"{expected} {_show(row.get(meta['bound']))}"
+        seen.setdefault(subject, (observed, expected))
     if not rows:  # a failure without rows (an exception in the expectation itself)
         info = result.exception_info or {}
-        seen["-"] = str(info.get("exception_message") or "the expectation could not run")
+        problem = str(info.get("exception_message") or "the expectation could not run")
+        seen["-"] = (problem, str(meta["expected"]))
     return [
-        Failure(meta["check"], meta["severity"], subject, observed, str(meta["expected"]))
-        for subject, observed in seen.items()
+        Failure(meta["check"], meta["severity"], subject, observed, expected)
+        for subject, (observed, expected) in seen.items()
     ]
