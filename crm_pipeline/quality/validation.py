@@ -85,7 +85,7 @@ def _between(check: str, column: str, config: BandCheck) -> list[Expectation]:
             min_value=_bound(band.min, upward=False),
             max_value=_bound(band.max, upward=True),
             meta=_meta(check, severity, column, _text(band)),
-            description=f"**{check}** ({severity}): {column} {_text(band)}",
+            description=f"{check} ({severity}): {column} {_text(band)}",
         )
         for severity, band in config.bands()
     ]
@@ -97,7 +97,7 @@ def _flag(check: FlagCheck, name: str, expectations: Iterable[Expectation]) -> l
     out = []
     for e in expectations:
         e.meta = {**(e.meta or {}), "check": name, "severity": check.severity}
-        e.description = f"**{name}** ({check.severity}): {e.meta['expected']}"
+        e.description = f"{name} ({check.severity}): {e.meta['expected']}"
         out.append(e)
     return out
 
