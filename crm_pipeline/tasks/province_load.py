@@ -18,6 +18,7 @@ from common.staging import RunStaging, StagingArea
 from crm_pipeline.context import ProvinceSummary
 from crm_pipeline.run import run_date
 from crm_pipeline.tasks.failures import ProvinceFailed
+from crm_pipeline.tasks.quality import gate_province
 from crm_pipeline.tasks.sqlite_lock import single_sqlite_writer
 from load.warehouse import Warehouse
 
@@ -98,6 +99,9 @@ def load_one_province(
         )
     _log_counts(summary)
     run_staging = StagingArea(staging).run(day, province, mode)
+    if summary.status == "held":  # the verdict, its Data Docs, then not retried
+        gate_province(day, mode, province)
+        raise ProvinceFailed(province, "quality_gate", summary.error or "held")
     if summary.status == "failed":
         raise ProvinceFailed(
             province, failed_step(summary, run_staging), summary.error or "unknown"
