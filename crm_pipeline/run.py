@@ -14,12 +14,14 @@ import pyarrow as pa
 from common import config as cfg
 from common import dates, settings
 from common.errors import PipelineError, QualityHeld, one_line
+from common.paths import config_dir
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily import run_daily_province
 from crm_pipeline.fetch import fetch_province
 from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from crm_pipeline.load_step import province_warehouse
+from crm_pipeline.quality.config import quality
 from extract.landing import provinces_in_landing
 from load.instance import published_batch_id
 from load.lease import RunLease
@@ -115,6 +117,7 @@ def run_date(
         raise PipelineError(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
+    quality(config_dir())  # a bad config/quality.yaml stops the date before any work
     warehouse = Warehouse(ctx.warehouse_url)
     warehouse.upgrade()  # the schema is the migrations' head, always
     fx_cache: list[pa.Table] = []

@@ -106,9 +106,13 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def _merged_checks(path: Path, config: QualityConfig, raw: dict[str, Any]) -> dict[str, Checks]:
     """Each province's checks; an unknown province or a bad override is a ConfigError
-    naming `provinces.<P>.<key>`."""
+    naming `provinces.<P>.<key>`, a currency without a band one naming `fx_bands`."""
     known = cfg.provinces().provinces
-    problems: list[str] = []
+    problems = [
+        f"{path}: fx_bands: no band for {code} (a currency of layouts.yaml's code set)"
+        for code in cfg.layouts().code_values("currency")
+        if code not in config.fx_bands
+    ]
     merged: dict[str, Checks] = {}
     base = raw.get("checks") or {}
     for province, override in config.provinces.items():

@@ -10,6 +10,7 @@ the batch is published.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -106,6 +107,7 @@ def gate_step(
         warehouse.engine, night, verdict, metrics.to_json(), str(validated.docs), failures
     )
     info = {
+        "config": config_digest(),
         "verdict": verdict,
         "result_id": result_id,
         "docs": str(validated.docs),
@@ -167,6 +169,19 @@ def quality_gate(
     night: Night,
     inputs: Callable[[], GateInputs],
 ) -> list[str]:
-    """The `quality_gate` step of a province's run, then `enforce` on its verdict."""
+    """The `quality_gate` step of a province's run, then `enforce` on its verdict.
+
+    A verdict reached under another config/quality.yaml is not reused: the step runs again
+    (only it: the bands are not part of the run's identity, which would redo every step)."""
+    digest = config_digest()
+    done = steps.ledger.done(STEP)
+    if done is not None and done.get("config") != digest:
+        log.info("%s: config/quality.yaml changed since the gate ran: evaluating again", STEP)
+        steps.ledger.start(STEP)
     manifest = steps.run(STEP, lambda _: gate_step(ctx, warehouse, night, inputs))
     return enforce(warehouse, manifest, night)
+
+
+def config_digest() -> str:
+    """What tells one config/quality.yaml from another (its bytes)."""
+    return hashlib.sha256((config_dir() / "quality.yaml").read_bytes()).hexdigest()[:16]

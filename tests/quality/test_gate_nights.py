@@ -116,3 +116,35 @@ def test_qualified_customers_that_halve_hold_the_night(night: Night) -> None:
         else:
             assert ("qualified_change", kind) not in critical
     assert any(c == "qualified_change" for c, _ in critical)
+
+
+def test_a_band_widened_after_a_held_night_reevaluates_only_the_gate(
+    night: Night, own_config: Path
+) -> None:
+    from tests.quality.conftest import edit_rate, read_rates
+
+    usd = read_rates(night.landing)["USD"][0]
+    edit_rate(night.landing, "USD", str(usd * 100))
+    assert night.run().status == "held"
+    path = own_config / "quality.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["fx_bands"]["USD"] = {"max": str(usd * 1000)}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    quality.cache_clear()
+    summary = night.run()
+    assert summary.status == "published", summary.error
+    held, passed = night.results()
+    assert held.verdict == "held" and passed.verdict in ("passed", "warned")
+    assert ("fx_band", "USD") not in failed(passed)
+    warehouse = Warehouse(night.url)
+    try:
+        with warehouse.engine.connect() as conn:
+            steps = conn.execute(
+                text("SELECT name, counts FROM crm_step WHERE run_id = :r ORDER BY step_id"),
+                {"r": passed.run_id},
+            ).all()
+    finally:
+        warehouse.dispose()
+    skipped = {name for name, counts in steps if '"skipped": 1' in (counts or "")}
+    assert {"ingest", "conform", "merge", "score"} <= skipped
+    assert "quality_gate" not in skipped
