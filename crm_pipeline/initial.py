@@ -30,7 +30,7 @@ from crm_pipeline.load_step import (
     run_load_step,
     warehouse_identity,
 )
-from crm_pipeline.quality.gate import GateInputs, quality_gate
+from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
 from crm_pipeline.run_identity import adopt_run
 from crm_pipeline.state import write_state
@@ -112,6 +112,7 @@ class InitialLoad:
         self.workers = 1 if self.buckets == 1 else bucket_workers()
 
     def run(self, summary: ProvinceSummary) -> None:
+        preload_validation()  # Great Expectations imported while the steps work
         files = self.found.files
         inputs = adopt_run(
             self.ctx, self.province, files, self.formulas.formula_ids,

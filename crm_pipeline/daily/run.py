@@ -28,7 +28,7 @@ from crm_pipeline.load_step import (
     run_load_step,
     warehouse_identity,
 )
-from crm_pipeline.quality.gate import GateInputs, quality_gate
+from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.run_identity import adopt_run
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
@@ -80,6 +80,7 @@ def _daily_steps(
     warehouse: Warehouse,
     run_id: int,
 ) -> None:
+    preload_validation()  # Great Expectations imported while the steps work
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
     formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)

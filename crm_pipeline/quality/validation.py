@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # Its INFO lines (decorator registration) and the "lossy conversion" warnings of results
 # it serializes for the Data Docs (the values were compared exact) are not an operator's.
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
+logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.ERROR)  # INFO
 
 SITE = "night"
 TABLES = ("files", "fx", "scores", "province")

@@ -78,12 +78,15 @@ def test_an_extra_cny_line_holds_the_night(night: Night) -> None:
     assert ("fx_unique", "CNY") not in critical
 
 
-def test_a_currency_quoted_twice_holds_the_night(night: Night) -> None:
+def test_a_currency_quoted_twice_is_refused_before_the_gate(night: Night) -> None:
+    """Ingest already rejects an FX file with a duplicate key (the gate's fx_unique is a
+    second line of defence): the province fails, no gate result is recorded."""
     usd = read_rates(night.landing)["USD"][0]
     path = fx_path(night.landing)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(f"USD|{usd + 1}|{D}\n")
     reflag(path)
-    assert night.run().status == "held"
-    [result] = night.results()
-    assert failed(result)[("fx_unique", "USD")] == "several rates"
+    summary = night.run()
+    assert summary.status == "failed"
+    assert "duplicate key: currency='USD'" in (summary.error or "")
+    assert night.results() == []

@@ -112,7 +112,9 @@ def test_qualified_customers_that_halve_hold_the_night(night: Night) -> None:
         now = scores[kind]["qualified"]
         change = abs(Decimal(now) / Decimal(count) - 1)
         if change > Decimal("0.3"):
-            assert Decimal(critical[("qualified_change", kind)]) == pytest.approx(change, rel=1e-5)
+            assert Decimal(critical[("qualified_change", kind)]) == pytest.approx(
+                change, rel=Decimal("1e-5")
+            )
         else:
             assert ("qualified_change", kind) not in critical
     assert any(c == "qualified_change" for c, _ in critical)
