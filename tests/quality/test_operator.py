@@ -82,3 +82,22 @@ def test_a_corrected_file_resent_then_a_plain_rerun_publishes(night: Night) -> N
     assert (held.verdict, passed.verdict) == ("held", "warned")
     assert not [f for f in passed.failures if f.severity == "critical"]
     assert passed.acceptance is None
+
+
+@pytest.mark.postgres
+@pytest.mark.xdist_group("postgres")
+def test_hold_accept_publish_on_postgresql(
+    night: Night, pg_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same records on PostgreSQL: held, accepted, published; the next date compares
+    with this one's stored metrics."""
+    night.url = pg_db_url
+    _hold_on_usd(night)
+    monkeypatch.setenv("LOGNAME", "pg-operator")
+    assert main(["quality", "accept", "--date", D, "--province", "ZJ", "--reason", "ok",
+                 "--warehouse", night.url]) == 0  # fmt: skip
+    assert night.run().status == "published"
+    [result] = night.results()
+    assert result.verdict == "accepted" and result.acceptance is not None
+    assert result.acceptance.accepted_by == "pg-operator"
+    assert result.metrics["rates"]  # stored as JSON, read back
