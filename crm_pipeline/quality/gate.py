@@ -89,6 +89,7 @@ class GateInputs:
 
 
 def night_metrics(ctx: RunContext, gate: GateInputs) -> NightMetrics:
+    """The night's metrics, read from the run's staged files (a few columns each)."""
     used = currencies_in(gate.currency_tables)
     foreign, total = currency_value(gate.value_tables)
     return NightMetrics(
@@ -151,6 +152,7 @@ def gate_step(
 
 
 def describe(failure: Failure) -> str:
+    """One failed expectation as the run's summary and log show it."""
     return (
         f"{failure.check} {failure.subject}: {failure.observed}"
         f" (expected {failure.expected}, {failure.severity})"
