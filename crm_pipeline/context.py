@@ -15,7 +15,7 @@ class ProvinceSummary:
     """What an operator needs to see about one province's run."""
 
     province: str
-    status: str  # published | already published | stopped (at `stopped_after`) | failed
+    status: str  # published | already published | held | stopped (at `stopped_after`) | failed
     error: str | None = None
     stopped_after: str | None = None  # the stop point asked for, once reached
     failed_step: str | None = None  # the step whose body raised, when one did
@@ -25,6 +25,7 @@ class ProvinceSummary:
     qualified: int = 0
     batch_id: int | None = None
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the quality gate's warnings
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.files)

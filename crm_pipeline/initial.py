@@ -1,5 +1,5 @@
-"""A province's initial load: ingest, conform (cut into buckets), merge, score, then the
-state snapshot written beside the warehouse load (docs/architecture.md).
+"""A province's initial load: ingest, conform (cut into buckets), merge, score, the quality
+gate, then the state snapshot written beside the warehouse load (docs/architecture.md).
 
 Each step is a restart point of the run's ledger; conform, merge and score run their files
 or buckets as jobs in worker processes (`crm_pipeline.workers`), each a restart point too.
@@ -30,11 +30,13 @@ from crm_pipeline.load_step import (
     run_load_step,
     warehouse_identity,
 )
+from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
 from crm_pipeline.state import write_state
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from crm_pipeline.workers import Job, bucket_workers, run_jobs
+from load.quality import Night
 from load.warehouse import Warehouse
 from transform.partition import (
     FileCut,
@@ -122,6 +124,7 @@ class InitialLoad:
     def run(self) -> None:
         """The steps in order; returns early after the stop point (`RunContext.stop_after`)."""
         summary, stop_here = self.summary, self.steps.stop_here
+        preload_validation()  # Great Expectations imported while the steps work
         files = self.found.files
         self.warehouse.record_warnings(self.run_id, self.found.warnings)
         inputs = adopt_run(
@@ -180,6 +183,16 @@ class InitialLoad:
             inputs=inputs,
         )
         conformed_accounts = [p for ps in cut.accounts for p in ps]
+        night = Night(self.ctx.day, self.province, self.ctx.mode, inputs, self.run_id)
+        summary.notes = quality_gate(
+            self.steps, self.ctx, self.warehouse, night,
+            lambda: GateInputs(
+                summary.files, [f.staged for f in staged_files(ingested, "account")],
+                keyed, scored,
+            ),
+        )  # fmt: skip
+        if stop_here("quality_gate"):
+            return
 
         def state_step(_: int) -> StepResult:
             written = write_state(

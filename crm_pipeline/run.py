@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from common import config as cfg
 from common import dates, settings
-from common.errors import PipelineError, one_line
+from common.errors import PipelineError, QualityHeld, one_line
+from common.paths import config_dir
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily import run_daily_province
 from crm_pipeline.fetch import fetch_province
@@ -21,6 +22,7 @@ from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from crm_pipeline.load_step import province_warehouse
 from crm_pipeline.progress import province_event
+from crm_pipeline.quality.config import quality
 from crm_pipeline.step_names import check_stop
 from extract.landing import provinces_in_landing
 from load.instance import published_batch_id
@@ -52,6 +54,9 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
             confirm_published(warehouse, ctx, summary)
         finally:  # its pool (the lease's session included) closed, not left to the process
             warehouse.dispose()
+    except QualityHeld as exc:  # not published, on purpose: the gate says why
+        summary.status, summary.error = "held", str(exc)
+        log.error("%s: %s", province, exc)
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)
@@ -148,6 +153,7 @@ def run_date(
         raise PipelineError(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
+    quality(config_dir())  # a bad config/quality.yaml stops the date before any work
     warehouse = Warehouse(ctx.warehouse_url)
     warehouse.upgrade()  # the schema is the migrations' head, always
     rates = fx_rates(ctx)

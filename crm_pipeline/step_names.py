@@ -1,7 +1,7 @@
 """The steps of a province's run, per mode, and the tasks an operator sees for them.
 
 One place for both lists, because the DAGs build a province's tasks from them and the run
-checks a stop point against them: a new step (the quality gate of issue 17, between
+checks a stop point against them: a new step (such as the quality gate of issue 17, between
 `score` and `load` / `apply` and `load`) is one entry in `RUN_STEPS` and one in
 `STEP_TASKS`, and the grid gains its task. Light (only `common.errors`): the DAG files
 read it while they are parsed.
@@ -16,8 +16,8 @@ from common.errors import PipelineError
 #: `apply` writes it. When a step is done afresh, the entries of the steps after it are
 #: dropped (they were built from its old outputs): `crm_pipeline.steps`.
 RUN_STEPS: dict[str, tuple[str, ...]] = {
-    "initial": ("ingest", "conform", "merge", "score", "state", "load"),
-    "daily": ("ingest", "apply", "load", "transactions"),
+    "initial": ("ingest", "conform", "merge", "score", "quality_gate", "state", "load"),
+    "daily": ("ingest", "apply", "quality_gate", "load", "transactions"),
 }
 
 #: A province's step tasks after `fetch`, in order: (task id, the last step it runs). Each
@@ -29,11 +29,13 @@ STEP_TASKS: dict[str, tuple[tuple[str, str], ...]] = {
         ("conform", "conform"),
         ("merge", "merge"),
         ("score", "score"),
+        ("quality_gate", "quality_gate"),
         ("publish", "load"),
     ),
     "daily": (
         ("ingest", "ingest"),
         ("apply", "apply"),
+        ("quality_gate", "quality_gate"),
         ("publish", "load"),
         ("transactions", "transactions"),
     ),

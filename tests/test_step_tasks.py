@@ -27,6 +27,7 @@ OWN_STEPS = {
     "conform": ["conform"],
     "merge": ["merge"],
     "score": ["score"],
+    "quality_gate": ["quality_gate"],
     "publish": ["state", "load"],
 }
 
@@ -63,8 +64,9 @@ def _run_tasks(url: str, **kwargs: Any) -> list[dict[str, Any]]:
 
 def test_each_task_does_its_own_step_and_the_result_is_a_whole_run(env: dict[str, Any]) -> None:
     results = _run_tasks(env["url"])
-    assert [r["status"] for r in results] == ["stopped"] * 4 + ["published"]
-    assert [r["step"] for r in results] == ["ingest", "conform", "merge", "score", "load"]
+    assert [r["status"] for r in results] == ["stopped"] * 5 + ["published"]
+    steps = ["ingest", "conform", "merge", "score", "quality_gate", "load"]
+    assert [r["step"] for r in results] == steps
     # Each task reports its own step's counts, and they add up to the province's totals:
     # what ingest read is kept by conform, set aside by either, or filtered by conform.
     ingest, conform, merge, score = (r["counts"] for r in results[:4])
@@ -117,6 +119,7 @@ def test_a_failed_step_is_named_and_its_rerun_resumes_there(
     before = len(step_rows(env["url"], "state"))
     assert run_step(DATE, "initial", "ZJ", "score")["status"] == "stopped"
     assert _steps_since(env["url"], before) == [("score", "completed")]
+    assert run_step(DATE, "initial", "ZJ", "quality_gate")["status"] == "stopped"
     assert run_step(DATE, "initial", "ZJ", "publish")["status"] == "published"
     whole = reference(env["landing"], f"sqlite:///{env['root'] / 'whole.db'}", env["root"] / "w")
     assert snapshot(env["url"]) == whole
@@ -137,7 +140,7 @@ def test_a_failure_before_any_step_is_the_tasks_own(env: dict[str, Any]) -> None
 
 
 def test_stop_points_are_the_tasks_last_steps(tmp_path: Path) -> None:
-    assert stop_points("daily") == ("ingest", "apply", "load", "transactions")
+    assert stop_points("daily") == ("ingest", "apply", "quality_gate", "load", "transactions")
     with pytest.raises(PipelineError, match="'state' is not a stop point of the initial load"):
         run_context(DATE, "initial", tmp_path, stop_after="state")
     with pytest.raises(PipelineError, match="task 'export' is not a step task"):

@@ -83,4 +83,5 @@ def format_summary(business_date: str, mode: str, summaries: list[ProvinceSummar
     for s in summaries:
         if s.error:
             lines.append(f"{s.province}: {s.error}")
+        lines.extend(f"{s.province}: {note}" for note in s.notes)
     return "\n".join(lines)

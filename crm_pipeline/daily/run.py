@@ -1,4 +1,4 @@
-"""A province's daily run as steps: ingest, apply, load, transactions.
+"""A province's daily run as steps: ingest, apply, quality_gate, load, transactions.
 
 The steps are those of the initial load's framework (`crm_pipeline.steps.ProvinceSteps`):
 recorded in the warehouse's control tables, skipped on a rerun when their outputs are
@@ -24,17 +24,19 @@ from crm_pipeline.daily.business_dates import previous_business_date
 from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
 from crm_pipeline.history import check_force_over_history
-from crm_pipeline.ingest_step import ingest_files, landed_files
+from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import (
     record_run,
     run_load_step,
     warehouse_identity,
 )
+from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
 from crm_pipeline.state import write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load.business_dates import txn_loaded
 from load.instance import published_batch_id
+from load.quality import Night
 from load.warehouse import Warehouse
 from transform.scoring import load_formulas
 
@@ -100,6 +102,7 @@ def _daily_steps(
     warehouse: Warehouse,
     run_id: int,
 ) -> None:
+    preload_validation()  # Great Expectations imported while the steps work
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
     warehouse.record_warnings(run_id, found.warnings)
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
@@ -155,6 +158,16 @@ def _daily_steps(
         inputs=inputs,
     )
 
+    state_accounts = ctx.area.state_file(province, ctx.business_date, "accounts")
+    notes = quality_gate(
+        steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id),
+        lambda: GateInputs(
+            files, [state_accounts, *(f.staged for f in staged_files(ingested, "account"))],
+            [state_accounts],
+        ),
+    )  # fmt: skip
+    if steps.stop_here("quality_gate"):
+        return
     batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
     if steps.stop_here("load"):  # published; the transactions are the next task's
         summary.batch_id = batch_id
@@ -170,4 +183,5 @@ def _daily_steps(
     summary.merged_customers = int(applied["merged"])
     summary.qualified = int(applied["qualified"])
     summary.batch_id = batch_id
+    summary.notes = notes
     summary.status = "published"

@@ -22,6 +22,7 @@ from crm_pipeline.fetch import fetch_province
 from crm_pipeline.run import fx_rates, run_context, run_province
 from crm_pipeline.step_names import is_first_task, step_of_task
 from crm_pipeline.tasks.failures import ProvinceFailed
+from crm_pipeline.tasks.quality import gate_province
 from crm_pipeline.tasks.sqlite_lock import single_sqlite_writer
 from load.warehouse import Warehouse
 
@@ -97,6 +98,9 @@ def run_step(
     with single_sqlite_writer(ctx.warehouse_url):
         summary = run_province(ctx, province, fx_rates(ctx))
     run_staging = ctx.run_staging(province)
+    if summary.status == "held":  # the verdict and its Data Docs in the log, not retried
+        gate_province(day, mode, province)
+        raise ProvinceFailed(province, "quality_gate", summary.error or "held")
     if summary.status == "failed":
         raise ProvinceFailed(province, summary.failed_step or task_id, summary.error or "unknown")
     counts = _step_counts(run_staging, step)

@@ -66,8 +66,8 @@ def test_every_dag_is_tagged_and_documented() -> None:
 
 
 STEPS = {
-    "crm_initial_load": ["ingest", "conform", "merge", "score", "publish"],
-    "crm_daily": ["ingest", "apply", "publish", "transactions"],
+    "crm_initial_load": ["ingest", "conform", "merge", "score", "quality_gate", "publish"],
+    "crm_daily": ["ingest", "apply", "quality_gate", "publish", "transactions"],
 }
 
 
