@@ -80,7 +80,7 @@ def run_date(
     landing: Path,
     provinces: Sequence[str] | None = None,
     warehouse_url: str | None = None,
-    staging: Path | None = None,
+    staging: str | Path | None = None,
     force: bool = False,
     source: str | None = None,
     credentials: CredentialsProvider | None = None,
@@ -100,7 +100,7 @@ def run_date(
         business_date=business_date,
         mode=mode,
         landing=landing,
-        staging=settings.staging_dir(staging),
+        staging=settings.staging_url(staging),
         warehouse_url=settings.warehouse_url(warehouse_url),
         force=force,
     )

@@ -46,7 +46,7 @@ class ProvinceSteps:
     def __init__(
         self, staging: RunStaging, force: bool, warehouse: Any, run_id: int, province: str = ""
     ) -> None:
-        self.ledger = JobLedger(staging.jobs, force, staging.filesystem)
+        self.ledger = JobLedger(staging.jobs, force, staging.store)
         self.warehouse = warehouse
         self.run_id = run_id
         self.province = province  # names the progress events (crm_pipeline.progress)

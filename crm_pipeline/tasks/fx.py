@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def stage_fx(day: str, landing: str = "") -> str:
     """Stage the FX rates of `day` (a rerun reuses them); the folder they are staged in."""
     day = business_date(day)
-    area = StagingArea(settings.staging_dir())
+    area = StagingArea.open(settings.staging_url())
     try:
         rates = stage_fx_rates(area, settings.landing_dir(landing), day, False)
     except PipelineError as exc:

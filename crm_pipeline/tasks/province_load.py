@@ -39,7 +39,7 @@ def failed_step(summary: ProvinceSummary, staging: RunStaging) -> str:
         return "reconcile"
     if error.startswith("unknown province") or "configuration" in error:
         return "configuration"
-    states = JobLedger(staging.jobs, filesystem=staging.filesystem).states()
+    states = JobLedger(staging.jobs, store=staging.store).states()
     for wanted in (JobState.FAILED, JobState.STARTED):
         for step, state in states.items():
             if state == wanted:
@@ -89,7 +89,7 @@ def load_one_province(
     Airflow connection's)."""
     day = business_date(day)
     url = settings.warehouse_url()
-    staging = settings.staging_dir()
+    staging = settings.staging_url()
     folder = settings.landing_dir(landing)
     log.info("%s %s %s: loading from %s", province, day, mode, folder)
     with single_sqlite_writer(url):
@@ -97,7 +97,7 @@ def load_one_province(
             day, mode, folder, [province], url, staging, force=force, credentials=credentials
         )
     _log_counts(summary)
-    run_staging = StagingArea(staging).run(day, province, mode)
+    run_staging = StagingArea.open(staging).run(day, province, mode)
     if summary.status == "failed":
         raise ProvinceFailed(
             province, failed_step(summary, run_staging), summary.error or "unknown"
