@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from common.errors import ConfigError
+from common.errors import ConfigError, PipelineError, one_line
 
 SCRATCH_ENV = "CRM_STAGING_SCRATCH"
 SCHEMES = ("s3",)
@@ -71,6 +71,19 @@ class StagingStore:
         if self.remote_root is None:
             return Path(key)
         return self.local_root / key.removeprefix(self.remote_root).lstrip("/")
+
+    def check(self) -> None:
+        """Fail now, in one line, when the store cannot be reached or refuses these
+        credentials, rather than in the middle of a step."""
+        if self.remote_root is None:
+            return
+        bucket = self.remote_root.split("/", 1)[0]
+        try:
+            found = self.filesystem.get_file_info(bucket)
+        except OSError as exc:
+            raise PipelineError(f"staging {self.url}: the store refused: {one_line(exc)}") from exc
+        if found.type != pafs.FileType.Directory:
+            raise PipelineError(f"staging {self.url}: the store has no bucket {bucket!r}")
 
     def info(self, path: Path) -> pafs.FileInfo:
         return self.filesystem.get_file_info(self.key(path))

@@ -115,6 +115,7 @@ def run_date(
         raise PipelineError(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
+    ctx.area.store.check()
     warehouse = Warehouse(ctx.warehouse_url)
     warehouse.upgrade()  # the schema is the migrations' head, always
     fx_cache: list[pa.Table] = []

@@ -142,9 +142,12 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
 
     @task(task_id="stage_fx_rates", on_failure_callback=on_failure, **RETRY_ARGS)
     def stage_fx_rates() -> str:
+        from staging_connection import export_staging_credentials
+
         from common.errors import PipelineError
         from crm_pipeline.tasks.fx import stage_fx
 
+        export_staging_credentials()
         context = get_current_context()
         try:
             return stage_fx(run_day(context), _landing(context))
@@ -218,11 +221,13 @@ def province_group(
             """The run of one province; an asset event per publication."""
             from airflow.sdk import Asset
             from sftp_connection import credentials_from_connection
+            from staging_connection import export_staging_credentials
 
             from common.errors import PipelineError
             from crm_pipeline.tasks.province_load import load_one_province
 
             mask_warehouse_password()
+            export_staging_credentials()
             context = get_current_context()
             context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
             params = context.get("params") or {}
