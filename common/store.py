@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -54,6 +54,10 @@ class StagingStore:
     local_root: Path
     filesystem: pafs.FileSystem
     remote_root: str | None = None
+    # Local files this process uploaded or downloaded, with their (size, mtime) then: one
+    # unchanged since is the store's copy already (a step's outputs are its jobs' outputs,
+    # uploaded as each job completed: not sent twice).
+    _synced: dict[Path, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def remote(self) -> bool:
@@ -101,12 +105,13 @@ class StagingStore:
 
     def upload(self, path: Path) -> None:
         """Copy the local file `path` to the store (nothing to do for a local folder)."""
-        if self.remote_root is None:
+        if self.remote_root is None or self._synced.get(path) == _stamp(path):
             return
         key = self.key(path)
         with open(path, "rb") as source, self.filesystem.open_output_stream(key) as sink:
             while block := source.read(CHUNK):
                 sink.write(block)
+        self._synced[path] = _stamp(path)
 
     def download(self, path: Path) -> bool:
         """Copy the store's file of `path` over the local one (written aside, then renamed:
@@ -122,7 +127,13 @@ class StagingStore:
             while block := source.read(CHUNK):
                 sink.write(block)
         aside.replace(path)
+        self._synced[path] = _stamp(path)
         return True
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns
 
 
 def open_store(value: str | Path) -> StagingStore:
