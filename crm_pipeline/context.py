@@ -38,7 +38,7 @@ class RunContext:
     business_date: str  # YYYYMMDD
     mode: str  # initial | daily
     landing: Path
-    staging: Path
+    staging: str | Path  # a folder, or an object store's URL (common.store)
     warehouse_url: str
     force: bool = False
     #: Run the steps up to and including this one, then stop (one Airflow task per step).
@@ -58,7 +58,7 @@ class RunContext:
 
     @property
     def area(self) -> StagingArea:
-        return StagingArea(self.staging)
+        return StagingArea.open(self.staging)
 
     def run_staging(self, province: str) -> RunStaging:
         """The staging folder of this date and mode's run of `province`."""

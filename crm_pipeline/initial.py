@@ -159,6 +159,7 @@ class InitialLoad:
         late_rejects = pa.concat_tables(pq.read_table(p).cast(REJECT) for p in cut.info["rejects"])
         rejects = pa.concat_tables([pq.read_table(r["rejects"]) for r in ingested] + [late_rejects])
         write_reject_file(rejects, self.staging.rejects_csv)
+        self.staging.area.save(self.staging.rejects_csv)  # for an operator: no ledger lists it
         summary.files = reconciled_counts(
             ingested,
             cut.info["kept"],

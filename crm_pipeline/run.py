@@ -87,7 +87,7 @@ def run_context(
     mode: str,
     landing: Path,
     warehouse_url: str | None = None,
-    staging: Path | None = None,
+    staging: str | Path | None = None,
     force: bool = False,
     stop_after: str | None = None,
     redo_steps: bool | None = None,
@@ -101,7 +101,7 @@ def run_context(
         business_date=dates.business_date(business_date),
         mode=mode,
         landing=landing,
-        staging=settings.staging_dir(staging),
+        staging=settings.staging_url(staging),
         warehouse_url=settings.warehouse_url(warehouse_url),
         force=force,
         stop_after=stop_after,
@@ -127,7 +127,7 @@ def run_date(
     landing: Path,
     provinces: Sequence[str] | None = None,
     warehouse_url: str | None = None,
-    staging: Path | None = None,
+    staging: str | Path | None = None,
     force: bool = False,
     source: str | None = None,
     credentials: CredentialsProvider | None = None,
@@ -154,6 +154,7 @@ def run_date(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
     quality(config_dir())  # a bad config/quality.yaml stops the date before any work
+    ctx.area.store.check()  # an unreachable or refused staging store stops it too
     warehouse = Warehouse(ctx.warehouse_url)
     warehouse.upgrade()  # the schema is the migrations' head, always
     rates = fx_rates(ctx)

@@ -3,7 +3,9 @@ published business date, the input of the next daily run (and of statements and 
 
 Written by the initial load and by every daily run, in the layout of
 `common.staging.StagingArea.state_dir`, as uncompressed Arrow IPC files: a daily run reads
-yesterday's whole state memory-mapped, with no decoding.
+yesterday's whole state memory-mapped, with no decoding. The snapshot is written locally (in
+the scratch folder when the staging area is an object store); the step that writes it lists
+its files as outputs, so the restart ledger uploads them before the step is done.
 """
 
 from __future__ import annotations
@@ -70,12 +72,14 @@ def _read_snapshot(
     area: StagingArea, province: str, business_date: str, name: str
 ) -> pa.Table | None:
     """One table of a state snapshot: Arrow IPC, or Parquet (initial loads of earlier
-    versions wrote a Parquet copy, and before that only Parquet)."""
+    versions wrote a Parquet copy, and before that only Parquet). On an object store the
+    store's copy is fetched into the scratch folder first (another machine may have written
+    it), then memory-mapped there."""
     arrow = area.state_file(province, business_date, name)
     parquet = arrow.with_suffix(".parquet")
-    if arrow.exists():
+    if area.fetch(arrow):
         return pa.ipc.open_file(pa.memory_map(str(arrow))).read_all()
-    if parquet.exists():
+    if area.fetch(parquet):
         return pq.read_table(parquet)
     return None
 

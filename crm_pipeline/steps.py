@@ -63,7 +63,7 @@ class ProvinceSteps:
         summary: ProvinceSummary | None = None,
         province: str = "",
     ) -> None:
-        self.ledger = JobLedger(staging.jobs, force, staging.filesystem)
+        self.ledger = JobLedger(staging.jobs, force, staging.store)
         self.warehouse = warehouse
         self.run_id = run_id
         self.province = province  # names the progress events (crm_pipeline.progress)

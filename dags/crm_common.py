@@ -150,10 +150,12 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
     @task(task_id="stage_fx_rates", on_failure_callback=on_failure, **RETRY_ARGS)
     def stage_fx_rates() -> str:
         from sftp_connection import credentials_from_connection
+        from staging_connection import export_staging_credentials
 
         from common.errors import PipelineError
         from crm_pipeline.tasks.fx import stage_fx
 
+        export_staging_credentials()
         context = get_current_context()
         try:
             return stage_fx(run_day(context), landing_of(context), credentials_from_connection)
@@ -205,11 +207,13 @@ def _step_task(mode: str, task_id: str, publishes: bool) -> Any:
     )
     def step(province: str) -> dict[str, Any]:
         from airflow.sdk import Asset
+        from staging_connection import export_staging_credentials
 
         from common.errors import PipelineError
         from crm_pipeline.tasks.province_load import run_step
 
         mask_warehouse_password()
+        export_staging_credentials()  # an s3:// staging store's Airflow connection
         context = get_current_context()
         context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
         params = context.get("params") or {}

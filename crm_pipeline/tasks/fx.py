@@ -27,7 +27,7 @@ def stage_fx(day: str, landing: str = "", credentials: CredentialsProvider | Non
     """Stage the FX rates of `day` (a rerun reuses them); the folder they are staged in.
     For the SFTP source the FX file is fetched into the landing mirror first."""
     day = business_date(day)
-    area = StagingArea(settings.staging_dir())
+    area = StagingArea.open(settings.staging_url())
     try:
         if settings.source_kind() == "sftp":
             fetch_fx(day, settings.landing_dir(landing), credentials)

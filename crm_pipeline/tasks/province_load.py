@@ -63,7 +63,7 @@ def _log_counts(summary: ProvinceSummary) -> None:
 
 def _step_counts(run_staging: RunStaging, step: str) -> dict[str, Any]:
     """The counts the ledger recorded for `step` (done now or earlier), for the task log."""
-    entry = JobLedger(run_staging.jobs, filesystem=run_staging.filesystem).entry(step) or {}
+    entry = JobLedger(run_staging.jobs, store=run_staging.store).entry(step) or {}
     return dict(entry.get("counts") or {})
 
 
