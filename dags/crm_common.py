@@ -243,6 +243,40 @@ def _step_task(mode: str, task_id: str, publishes: bool) -> Any:
     return step
 
 
+def _export_task() -> Any:
+    @task(task_id="export", map_index_template=LABEL, on_failure_callback=on_failure, **RETRY_ARGS)
+    def export(province: str, mode: str) -> dict[str, str]:
+        """The published batch as files for the CRM data server (docs/export.md), pushed
+        there when its Airflow connection is defined; else written, and the log says so."""
+        import logging
+
+        from sftp_connection import connection_defined, credentials_from_connection
+        from staging_connection import export_staging_credentials
+
+        from common import config
+        from common.errors import PipelineError
+        from crm_pipeline.tasks.export import export_province
+
+        mask_warehouse_password()
+        export_staging_credentials()
+        context = get_current_context()
+        context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+        conn_id = config.settings().export.sftp.connection
+        push = connection_defined(conn_id)
+        if not push:
+            logging.getLogger(__name__).warning(
+                "%s: no Airflow connection %r: the export is written, not pushed", province, conn_id
+            )
+        try:
+            return export_province(
+                run_day(context), province, mode, push=push, provider=credentials_from_connection
+            )
+        except PipelineError as exc:
+            raise _fail_on_data_problem(exc) from exc
+
+    return export
+
+
 def province_group(
     mode: str,
     *,
@@ -253,12 +287,12 @@ def province_group(
 ) -> Any:
     """The per-province task group, ready to be expanded: `wait_for_files` (deferred, in
     the triggerer) -> `fetch` -> one task per step of `STEP_TASKS[mode]` (the last one
-    publishes).
+    publishes) -> `export`.
 
     A failed step is its own red task; clearing it (with its downstream) resumes the run
     there, the steps before it being skipped by the restart ledger. New steps come from
-    `crm_pipeline.step_names.STEP_TASKS`; a task after publication (the export of issue
-    19) goes after the last step task.
+    `crm_pipeline.step_names.STEP_TASKS`; `export` (issue 19) follows the last step task:
+    the published batch as files, pushed to the CRM data server.
 
     `in_order`: the sensor also waits until the province's previous business date is
     published, so a late day blocks the next for that province only. (Airflow's own
@@ -288,6 +322,7 @@ def province_group(
             if i == 0 and fx is not None:
                 fx >> current
             previous = current
+        previous >> _export_task()(province, mode)
 
     return province
 

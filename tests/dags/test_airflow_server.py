@@ -154,6 +154,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "CRM_STAGING_DIR": str(root / "staging"),
+            "CRM_EXPORT_DIR": str(root / "export"),
             "CRM_WAREHOUSE_URL": f"sqlite:///{root / 'warehouse.db'}",
             "CRM_LANDING_DIR": str(root / "landing"),
         }

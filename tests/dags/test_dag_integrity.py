@@ -76,7 +76,7 @@ def test_loads_map_one_group_of_step_tasks_per_province(dag_id: str) -> None:
     from crm_waiting import ProvinceFilesSensor
 
     dag = _bag().dags[dag_id]
-    chain = ["wait_for_files", "fetch", *STEPS[dag_id]]
+    chain = ["wait_for_files", "fetch", *STEPS[dag_id], "export"]
     assert set(dag.task_ids) == {
         "plan",
         "wait_for_fx_rates",
@@ -91,7 +91,7 @@ def test_loads_map_one_group_of_step_tasks_per_province(dag_id: str) -> None:
     sensor = dag.get_task("province.wait_for_files")
     # Waiting defers to the triggerer (no worker slot); the grid labels each province.
     assert isinstance(sensor, ProvinceFilesSensor) or sensor.operator_class is ProvinceFilesSensor
-    last = dag.get_task(f"province.{chain[-1]}")
+    last = dag.get_task(f"province.{chain[-2]}")  # the last step task; then the export
     for name in chain[1:]:
         task = dag.get_task(f"province.{name}")
         assert task.map_index_template == sensor.map_index_template == "{{ crm_province }}"
@@ -109,7 +109,7 @@ def test_loads_map_one_group_of_step_tasks_per_province(dag_id: str) -> None:
         "province.fetch",
         "stage_fx_rates",
     }
-    assert dag.get_task("summary").upstream_task_ids == {"plan", last.task_id}
+    assert dag.get_task("summary").upstream_task_ids == {"plan", "province.export"}
 
 
 def test_initial_load_is_manual_with_a_business_date() -> None:

@@ -85,7 +85,8 @@ def _asset_events(uri_prefix: str) -> list[tuple[str, dict[str, Any]]]:
         ]
 
 
-INITIAL_TASKS = ["wait_for_files", "fetch", "ingest", "conform", "merge", "score", "publish"]
+INITIAL_TASKS = ["wait_for_files", "fetch", "ingest", "conform", "merge", "score",
+                 "quality_gate", "publish", "export"]  # fmt: skip
 
 
 def _flag_lands_after_two_looks(landing: Path, looks: Looks) -> threading.Thread:
@@ -129,6 +130,19 @@ def test_initial_load_publishes_every_province(
     assert {(r["step"], r["status"]) for r in scored.values()} == {("score", "stopped")}
     for province in ("ZJ", "GD"):
         assert published[province]["qualified"] == scored[province]["counts"]["qualified"]
+    # The export task wrote each published batch's files (no CRM data server connection
+    # here: written, not pushed), the customers file holding the published customers.
+    exported = {r["province"]: r for r in _xcoms(run, "province.export", "return_value")}
+    assert {r["status"] for r in exported.values()} == {"exported"}
+    for province, batch_id in batches:
+        assert exported[province]["batch_id"] == str(batch_id)
+        folder = Path(crm_env["CRM_EXPORT_DIR"]) / BUSINESS_DATE / province
+        customers = (folder / f"CRM_CUST_{province}_{BUSINESS_DATE}.dat").read_bytes()
+        with warehouse.engine.connect() as conn:
+            written = conn.exec_driver_sql(
+                "SELECT count(*) FROM crm_customer WHERE province = ?", (province,)
+            ).scalar_one()
+        assert customers.count(b"\n") == written > 0, province
 
     # A rerun (an operator clearing the run) changes nothing and duplicates nothing.
     events_before = len(_asset_events("crm://warehouse/"))
