@@ -1,7 +1,8 @@
 """A failed step is its own red task; clearing it and its downstream resumes the run there.
 
 The first `dag.test()` run fails GD's `score` (its bucket scoring raises, patched in); the
-patch is removed, GD's `score`, `publish` and the `summary` are cleared as an operator
+patch is removed, GD's `score` and its downstream (`quality_gate`, `publish`, `export`)
+and the `summary` are cleared as an operator
 clears them in the grid (Airflow's `clear_task_instances`), and the same run is resumed
 with the loop `dag.test()` itself uses. GD's earlier tasks are not run again, and its
 restart ledger makes `score` do score only.
@@ -91,7 +92,13 @@ def test_clearing_a_failed_step_resumes_the_run_there(
         ti
         for ti in failed.get_task_instances(session=session)
         if (ti.task_id, ti.map_index)
-        in {("province.score", gd), ("province.publish", gd), ("summary", -1)}
+        in {
+            ("province.score", gd),
+            ("province.quality_gate", gd),
+            ("province.publish", gd),
+            ("province.export", gd),
+            ("summary", -1),
+        }
     ]
     clear_task_instances(cleared, session, dag_run_state=DagRunState.RUNNING)
     session.commit()
@@ -107,4 +114,6 @@ def test_clearing_a_failed_step_resumes_the_run_there(
     assert after[("province.publish", gd)].state == "success"
     assert warehouse.batch_status(date(2026, 11, 24), "GD", "initial") == "published"
     # The resumed tasks did score, then state and load; nothing before score was redone.
-    assert [n for n, _, _ in step_rows(url, "state")[steps_before:]] == ["score", "state", "load"]
+    assert [n for n, _, _ in step_rows(url, "state")[steps_before:]] == [
+        "score", "quality_gate", "state", "load",
+    ]  # fmt: skip
