@@ -2,7 +2,8 @@
 
 ZJ's files are on the server, one flag withheld: `wait_for_files` looks on the server,
 defers, and its trigger (logged in with the Airflow connection) looks again until the flag
-is put there; `fetch` then lands the files into the landing mirror and the steps publish.
+is put there; `fetch` then lands the files into the landing mirror, the steps publish and
+`export` pushes the batch's files to the CRM data server (the same sshd, another folder).
 """
 
 from __future__ import annotations
@@ -55,14 +56,23 @@ def sftp_source(
             "flag_deadline_minutes": 1,
         },
     }
+    inbound = sshd_server.remote_root / "crm_inbound"  # the CRM data server (same sshd)
+    shutil.rmtree(inbound, ignore_errors=True)
+    inbound.mkdir()
+    sshd_server.chown_to_user(inbound)
+    pipeline["export"]["sftp"].update(
+        {"connection": "crm_data_sftp", "remote_root": str(inbound),
+         "known_hosts": str(sshd_server.known_hosts)}
+    )  # fmt: skip
     (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     monkeypatch.setenv("CRM_CONFIG_DIR", str(configs))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CRM_CORE_SFTP",
-        f'{{"conn_type": "sftp", "host": "{sshd_server.host}", "port": {sshd_server.port},'
-        f' "login": "{sshd_server.user}", "extra": {{"key_file": "{sshd_server.ed25519_key}",'
-        f' "known_hosts": "{sshd_server.known_hosts}"}}}}',
-    )
+    for conn_id in ("AIRFLOW_CONN_CRM_CORE_SFTP", "AIRFLOW_CONN_CRM_DATA_SFTP"):
+        monkeypatch.setenv(
+            conn_id,
+            f'{{"conn_type": "sftp", "host": "{sshd_server.host}", "port": {sshd_server.port},'
+            f' "login": "{sshd_server.user}", "extra": {{"key_file": "{sshd_server.ed25519_key}",'
+            f' "known_hosts": "{sshd_server.known_hosts}"}}}}',
+        )
     for name in ("CRM_SFTP_HOST", "CRM_SOURCE"):
         monkeypatch.delenv(name, raising=False)
     config.settings.cache_clear()
@@ -111,3 +121,12 @@ def test_an_sftp_night_waits_on_the_server_fetches_and_publishes(
         Warehouse(crm_env["CRM_WAREHOUSE_URL"]).batch_status(date(2026, 11, 24), "ZJ", "initial")
         == "published"
     )
+    # The export task pushed the batch's files to the CRM data server, byte for byte.
+    [exported] = _xcoms(run, "province.export", "return_value")
+    assert exported["status"] == "pushed", exported
+    local = Path(exported["folder"])
+    inbound = sftp_source.parent / "crm_inbound" / D / "ZJ"
+    names = sorted(p.name for p in local.iterdir())
+    assert names and sorted(p.name for p in inbound.iterdir()) == names
+    for name in names:
+        assert (inbound / name).read_bytes() == (local / name).read_bytes(), name
