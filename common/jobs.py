@@ -119,10 +119,10 @@ class JobLedger:
 
     def forget(self, name: str) -> None:
         """Drop job `name`'s entry and the ledger of its own jobs: it is redone from scratch."""
-        entry = str(self.directory / f"{name}.json")
+        entry = self._key(name)
         if self.filesystem.get_file_info(entry).type == pafs.FileType.File:
             self.filesystem.delete_file(entry)
-        inner = str(self.directory / name)
+        inner = self.store.key(self.directory / name)
         if self.filesystem.get_file_info(inner).type == pafs.FileType.Directory:
             self.filesystem.delete_dir(inner)
         self._completed_here.discard(name)

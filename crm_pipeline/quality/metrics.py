@@ -100,6 +100,8 @@ def rate_metrics(
     without a rate for each currency in use that the file lacks; CNY at 100, dated the
     day, when the file does not quote it (as transform.fx.rates_table does)."""
     staged = area.fx_dir(business_date) / staged_name(fx_file(landing, business_date).name)
+    if not staged.is_file():  # staged by an earlier run on another machine (s3:// staging)
+        area.store.download(staged)
     table = pq.read_table(staged, columns=["currency", "cny_per_100", "rate_date"])
     rows = []
     for currency, rate, day in zip(
