@@ -1,24 +1,37 @@
 """A province's state snapshot: its copy of every system's customers and accounts as of a
 published business date, the input of the next daily run (and of statements and trials).
 
-Written by the initial load and by every daily run, in the layout of
-`common.staging.StagingArea.state_dir`, as uncompressed Arrow IPC files: a daily run reads
-yesterday's whole state memory-mapped, with no decoding.
+Written in the layout of `common.staging.StagingArea.state_dir`, as uncompressed Arrow IPC
+files read memory-mapped, with no decoding. A date's snapshot is either *full* (the initial
+load's, or a daily run's now and then: `customers.arrow`, `accounts.arrow`) or a *layer*
+over the previous date's (issue 21): only the rows that date wrote and the keys it removed
+(`layer.json` naming the previous date, `{table}.written.arrow`, `{table}.removed.arrow`),
+so a night writes what changed, not the province. Reading a date walks its layers back to
+the full snapshot below them: the full snapshot's rows no layer replaced or removed, then
+each layer's rows no later layer replaced, oldest first (the order in which applying the
+days one by one leaves them, `transform.changes`). Snapshots are immutable once their date
+is published (only the newest date can be forced, `crm_pipeline.history`), so a layer's
+previous date never changes under it.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.batch import BatchTable, parts_of
 from common.errors import PipelineError
 from common.schema import SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 from common.staging import StagingArea
+from transform.changes import composite_key
 from transform.fx import CNY_EXACT
 
 # The state's account table: SOURCE_ACCOUNT with the business date's CNY equivalents and
@@ -34,8 +47,39 @@ STATE_ACCOUNT = pa.schema(
 )
 
 
+# The key of each state table, as in `crm_pipeline.daily.inputs`.
+STATE_KEYS = {"customers": ["source", "cust_no"], "accounts": ["source", "acct_no"]}
+LAYER = "layer.json"
+# A layer is written while the layers below the full snapshot stay fewer than this and the
+# rows they hold stay under this share of the full snapshot's; else the date is written
+# full, so reading a date costs at most a few small layers over one snapshot.
+MAX_LAYERS = 7
+MAX_LAYER_SHARE = 0.25
+
+
 def yyyymmdd(day: date) -> str:
     return day.strftime("%Y%m%d")
+
+
+def _write_arrow(path: Path, table: BatchTable) -> None:
+    """One Arrow IPC file, part by part, so memory is bounded by a part."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as arrow:
+        for part in parts_of(table):
+            arrow.write_table(part)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.replace(target)
+
+
+def _fresh_tmp(target: Path) -> Path:
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
 
 
 def write_state(
@@ -48,36 +92,144 @@ def write_state(
     """Write a state snapshot atomically (aside, then renamed), part by part, so memory is
     bounded by a part; the two files written."""
     target = area.state_dir(province, business_date)
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = _fresh_tmp(target)
     for name, table in (("customers", customers), ("accounts", accounts)):
-        final = area.state_file(province, business_date, name)
-        with (
-            pa.OSFile(str(tmp / final.name), "wb") as sink,
-            pa.ipc.new_file(sink, table.schema) as arrow,
-        ):
-            for part in parts_of(table):
-                arrow.write_table(part)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.replace(target)
+        _write_arrow(tmp / area.state_file(province, business_date, name).name, table)
+    _replace_dir(tmp, target)
     return [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
+
+
+@dataclass(frozen=True)
+class StateLayer:
+    """What one date changed in a state table: the rows it wrote (whole records, new or
+    replacing the key's older one) and the keys it removed (a table of the key columns)."""
+
+    written: pa.Table
+    removed: pa.Table
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """How deep a date's snapshot sits over its full snapshot: layers and their rows."""
+
+    layers: int
+    layer_rows: int
+    full_rows: int
+
+    def takes(self, rows: int) -> bool:
+        """Whether a layer of `rows` more rows may go on top (else write the date full)."""
+        return self.layers + 1 <= MAX_LAYERS and self.layer_rows + rows <= MAX_LAYER_SHARE * max(
+            self.full_rows, 1
+        )
+
+
+def layer_stats(area: StagingArea, province: str, business_date: date) -> LayerStats:
+    """The layers under a date's snapshot, read from their `layer.json` files only."""
+    layers = rows = 0
+    day = yyyymmdd(business_date)
+    while (meta := _layer_meta(area, province, day)) is not None:
+        layers += 1
+        rows += int(meta["rows"])
+        day = str(meta["previous"])
+    full = 0
+    for name in ("customers", "accounts"):
+        path = area.state_file(province, day, name)
+        if path.exists():
+            reader = pa.ipc.open_file(pa.memory_map(str(path)))
+            full += sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+    return LayerStats(layers, rows, full)
+
+
+def write_layer(
+    area: StagingArea,
+    province: str,
+    business_date: str,
+    previous: date,
+    tables: dict[str, StateLayer],
+) -> list[Path]:
+    """Write a date's snapshot as a layer over `previous`'s, atomically; the files written."""
+    target = area.state_dir(province, business_date)
+    tmp = _fresh_tmp(target)
+    names: list[str] = []
+    rows = 0
+    for name in STATE_KEYS:
+        layer = tables[name]
+        for kind, table in (("written", layer.written), ("removed", layer.removed)):
+            names.append(f"{name}.{kind}.arrow")
+            _write_arrow(tmp / names[-1], table)
+            rows += table.num_rows
+    meta = {"previous": yyyymmdd(previous), "rows": rows}
+    (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    _replace_dir(tmp, target)
+    return [target / n for n in (LAYER, *names)]
+
+
+def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, object] | None:
+    path = area.state_dir(province, day) / LAYER
+    if not path.exists():
+        return None
+    meta: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    return meta
+
+
+def _mapped(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _not_in(table: pa.Table, key: Sequence[str], keys: pa.Array) -> pa.Table:
+    if len(keys) == 0 or table.num_rows == 0:
+        return table
+    return table.filter(pc.invert(pc.is_in(composite_key(table, key), value_set=keys)))
+
+
+def overlay(full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]) -> pa.Table:
+    """A state table from its full snapshot and the layers over it, oldest first (pure):
+    the full snapshot's rows no layer replaced or removed, then each layer's rows no later
+    layer replaced, in layer order."""
+    seen: list[pa.Array] = []
+    pieces: list[pa.Table] = []
+    for layer in reversed(layers):
+        hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
+        pieces.append(_not_in(layer.written.cast(full.schema), key, hidden))
+        seen += [composite_key(layer.written, key), composite_key(layer.removed, key)]
+    hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
+    return pa.concat_tables([_not_in(full, key, hidden), *reversed(pieces)])
+
+
+def _read_full(area: StagingArea, province: str, business_date: str, name: str) -> pa.Table | None:
+    """One table of a full snapshot: Arrow IPC, or Parquet (initial loads of earlier
+    versions wrote a Parquet copy, and before that only Parquet)."""
+    arrow = area.state_file(province, business_date, name)
+    parquet = arrow.with_suffix(".parquet")
+    if arrow.exists():
+        return _mapped(arrow)
+    if parquet.exists():
+        return pq.read_table(parquet)
+    return None
+
+
+def read_layers(
+    area: StagingArea, province: str, business_date: str, name: str
+) -> tuple[pa.Table | None, list[StateLayer]]:
+    """A date's full snapshot of one table and the layers over it, oldest first."""
+    layers: list[StateLayer] = []
+    day = business_date
+    while (meta := _layer_meta(area, province, day)) is not None:
+        folder = area.state_dir(province, day)
+        written = _mapped(folder / f"{name}.written.arrow")
+        layers.append(StateLayer(written, _mapped(folder / f"{name}.removed.arrow")))
+        day = str(meta["previous"])
+    return _read_full(area, province, day, name), layers[::-1]
 
 
 def _read_snapshot(
     area: StagingArea, province: str, business_date: str, name: str
 ) -> pa.Table | None:
-    """One table of a state snapshot: Arrow IPC, or Parquet (initial loads of earlier
-    versions wrote a Parquet copy, and before that only Parquet)."""
-    arrow = area.state_file(province, business_date, name)
-    parquet = arrow.with_suffix(".parquet")
-    if arrow.exists():
-        return pa.ipc.open_file(pa.memory_map(str(arrow))).read_all()
-    if parquet.exists():
-        return pq.read_table(parquet)
-    return None
+    """One table of a date's snapshot, its layers applied over its full snapshot."""
+    full, layers = read_layers(area, province, business_date, name)
+    if full is None or not layers:
+        return full
+    return overlay(full, layers, STATE_KEYS[name])
 
 
 def read_state(area: StagingArea, province: str, business_date: date) -> tuple[pa.Table, pa.Table]:

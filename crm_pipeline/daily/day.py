@@ -25,14 +25,15 @@ from crm_pipeline.daily.apply import (
     apply_customer_changes,
     known_customers,
 )
-from crm_pipeline.daily.inputs import change_records
+from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY, change_records
 from crm_pipeline.daily.rescore import gone_customers, rescore
 from crm_pipeline.daily.revalue import revalue
 from crm_pipeline.daily.touched import account_owners, touched_keys
 from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
-from crm_pipeline.state import STATE_ACCOUNT, read_state
+from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_state
+from transform.changes import Applied, composite_key
 from transform.scoring import load_formulas
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class DayResult:
 
     customers: pa.Table  # new state, SOURCE_CUSTOMER
     accounts: pa.Table  # new state, STATE_ACCOUNT
+    layers: dict[str, StateLayer]  # what the day changed in each state table
     batch: ProvinceBatch
     merged: int
     qualified: int
@@ -123,7 +125,30 @@ def compute_day(
         qualified,
         len(touched.gone),
     )
-    return DayResult(customers.table, new_accounts, batch, rescored.merged.num_rows, qualified)
+    layers = {
+        "customers": state_layer(customers, CUSTOMER_KEY),
+        "accounts": state_layer(
+            accounts, ACCOUNT_KEY, revalued.filter(pc.and_(moved, accounts.kept))
+        ),
+    }
+    return DayResult(
+        customers.table, new_accounts, layers, batch, rescored.merged.num_rows, qualified
+    )
+
+
+def state_layer(applied: Applied, key: list[str], moved: pa.Table | None = None) -> StateLayer:
+    """The rows a change list wrote (after the revalued rows it left alone, if any) and the
+    keys it removed: the day's layer of one state table (`crm_pipeline.state`)."""
+    schema = applied.table.schema
+    written = applied.table.slice(applied.untouched)
+    if moved is not None:
+        written = pa.concat_tables([conform(moved, schema), written])
+    written_keys = composite_key(written, key)
+    replaced = applied.replaced.select(key)
+    removed = replaced.filter(
+        pc.invert(pc.is_in(composite_key(replaced, key), value_set=written_keys))
+    )
+    return StateLayer(written.combine_chunks(), removed.combine_chunks())
 
 
 def _file_column(table: pa.Table) -> pa.Table:

@@ -31,7 +31,7 @@ from crm_pipeline.load_step import (
     warehouse_identity,
 )
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
-from crm_pipeline.state import write_state, yyyymmdd
+from crm_pipeline.state import layer_stats, write_layer, write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load.business_dates import txn_loaded
 from load.instance import published_batch_id
@@ -117,7 +117,12 @@ def _daily_steps(
         day = compute_day(ctx, province, previous, ingested, rates())
         for name in BATCH_TABLES:
             pq.write_table(getattr(day.batch, name), paths[name])
-        state = write_state(ctx.area, province, ctx.business_date, day.customers, day.accounts)
+        layer_rows = sum(t.num_rows for layer in day.layers.values() for t in
+                         (layer.written, layer.removed))  # fmt: skip
+        if layer_stats(ctx.area, province, previous).takes(layer_rows):
+            state = write_layer(ctx.area, province, ctx.business_date, previous, day.layers)
+        else:
+            state = write_state(ctx.area, province, ctx.business_date, day.customers, day.accounts)
         files = day.batch.files
         counts = {
             **file_totals(files),
