@@ -41,19 +41,37 @@ class Applied:
     """What applying one kind of change list did.
 
     table: the new state (same schema as the old one): untouched records first, in their
-        old order, then the records the changes wrote, in change order.
+        old order, then the records the changes wrote, in change order. Built only when
+        asked for: a daily run reads the rows it needs with `where` instead, so the
+        province's untouched rows are never copied (issue 21).
     applied: the change rows that took effect (with `action`), aligned with nothing else.
     replaced: the old state records that the applied changes replaced or removed (their
         owners and keys are what the day touched on the old side).
     ignored: the change rows that took no effect (`D` of an unknown key).
     """
 
-    table: pa.Table
+    old: pa.Table  # the state the changes were applied to
+    kept: pa.Array  # mask over `old`: the rows kept as they were
+    written: pa.Table  # the records the changes wrote, in change order (old's schema)
     applied: pa.Table
     replaced: pa.Table
     ignored: pa.Table
-    untouched: int = 0  # the first `untouched` rows of `table` are the old rows not hit
-    kept: pa.Array | None = None  # mask over the old state: the rows kept as they were
+
+    @property
+    def untouched(self) -> int:
+        """How many of the old rows were kept (the first rows of `table`)."""
+        return int(pc.sum(self.kept.cast(pa.int64())).as_py() or 0)
+
+    @property
+    def table(self) -> pa.Table:
+        return pa.concat_tables([self.old.filter(self.kept), self.written])
+
+    def where(self, old_mask: pa.Array, written_mask: pa.Array) -> pa.Table:
+        """The new state's rows chosen by a mask over `old` (kept rows only) and one over
+        `written`, in `table`'s order; only those rows are copied."""
+        return pa.concat_tables(
+            [self.old.filter(pc.and_(self.kept, old_mask)), self.written.filter(written_mask)]
+        )
 
 
 def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
@@ -98,12 +116,12 @@ def apply_changes(
     """
     if changes.num_rows == 0:
         return Applied(
-            state,
-            changes,
-            state.schema.empty_table(),
-            changes.schema.empty_table(),
-            state.num_rows,
-            pa.array(np.ones(state.num_rows, dtype=bool)),
+            old=state,
+            kept=pa.array(np.ones(state.num_rows, dtype=bool)),
+            written=state.schema.empty_table(),
+            applied=changes,
+            replaced=state.schema.empty_table(),
+            ignored=changes.schema.empty_table(),
         )
     state_key = composite_key(state, key)
     change_key = composite_key(changes, key)
@@ -121,14 +139,11 @@ def apply_changes(
         else pc.and_(is_delete, effective_removes)
     )
     written = effective.filter(pc.invert(removing)).select(state.column_names)
-    kept = pc.invert(hit)
-    untouched = state.filter(kept)
-    table = pa.concat_tables([untouched, written.cast(state.schema)])
     return Applied(
-        table=table,
+        old=state,
+        kept=pc.invert(hit),
+        written=written.cast(state.schema),
         applied=effective,
         replaced=state.filter(hit),
         ignored=changes.filter(ignored),
-        untouched=untouched.num_rows,
-        kept=kept,
     )

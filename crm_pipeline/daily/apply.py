@@ -102,14 +102,31 @@ def apply_customer_changes(
     return changes, apply_changes(old_customers, changes.rows, CUSTOMER_KEY, removes=True)
 
 
-def known_customers(customers: Applied) -> pa.Table:
+def known_customers(customers: Applied, owners: pa.Array | None = None) -> pa.Table:
     """(source, cust_no) of the customer records an account of the day may belong to.
 
     The orphan rule itself is `transform.orphans`'; a daily run only
     chooses the records it is given: today's state, and the records deleted today (an
-    account closed with its customer is not an orphan).
+    account closed with its customer is not an orphan). With `owners` (composite keys, see
+    `account_change_owners`) only those customers are looked for: the orphan rule asks
+    about the day's account changes' owners only, and the province's customers are not
+    copied.
     """
-    return orphans.known_customers(customers.table, customers.replaced)
+    if owners is None:
+        return orphans.known_customers(customers.table, customers.replaced)
+    old_mask = pc.is_in(composite_key(customers.old, CUSTOMER_KEY), value_set=owners)
+    new_mask = pc.is_in(composite_key(customers.written, CUSTOMER_KEY), value_set=owners)
+    return orphans.known_customers(customers.where(old_mask, new_mask), customers.replaced)
+
+
+def account_change_owners(files: Sequence[StagedFile]) -> pa.Array:
+    """The composite (source, cust_no) keys of the owners the day's account files name."""
+    parts = []
+    for f in files:
+        numbers = pq.read_table(f.staged, columns=["cust_no"]).column("cust_no").cast(pa.string())
+        source = pa.array([f.system] * len(numbers), pa.string())
+        parts.append(composite_key(pa.table({"source": source, "cust_no": numbers}), CUSTOMER_KEY))
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def apply_account_changes(

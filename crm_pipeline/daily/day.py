@@ -21,14 +21,15 @@ from common.paths import formulas_dir
 from common.schema import REJECT, conform
 from crm_pipeline.context import RunContext
 from crm_pipeline.daily.apply import (
+    account_change_owners,
     apply_account_changes,
     apply_customer_changes,
     known_customers,
 )
 from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY, change_records
-from crm_pipeline.daily.rescore import gone_customers, rescore
+from crm_pipeline.daily.rescore import rescore
 from crm_pipeline.daily.revalue import revalue
-from crm_pipeline.daily.touched import account_owners, touched_keys
+from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
@@ -43,8 +44,8 @@ log = logging.getLogger(__name__)
 class DayResult:
     """Everything a daily run computes before it writes anything."""
 
-    customers: pa.Table  # new state, SOURCE_CUSTOMER
-    accounts: pa.Table  # new state, STATE_ACCOUNT
+    customers: Applied  # new state, SOURCE_CUSTOMER (`.table`, built only if asked for)
+    accounts: Applied  # new state, STATE_ACCOUNT (idem)
     layers: dict[str, StateLayer]  # what the day changed in each state table
     batch: ProvinceBatch
     merged: int
@@ -73,17 +74,21 @@ def compute_day(
         old_customers, staged_files(ingested, "customer")
     )
     revalued, moved = revalue(old_accounts, rates, formulas.export_filter)
+    account_files = staged_files(ingested, "account")
+    known = known_customers(customers, account_change_owners(account_files))
     account_changes, accounts = apply_account_changes(
-        old_accounts, revalued, staged_files(ingested, "account"), known_customers(customers),
-        rates, formulas.export_filter,
+        old_accounts, revalued, account_files, known, rates, formulas.export_filter,
     )  # fmt: skip
-    new_accounts = conform(accounts.table, STATE_ACCOUNT)
 
-    owners = account_owners(accounts, revalued, moved)
-    touched, old_keys, new_keys = touched_keys(old_customers, customers, owners)
-    wanted = pc.unique(new_keys) if formula_changed else touched.keys
-    gone = gone_customers(old_customers, old_keys, touched.gone, priority, formulas.formula_ids)
-    rescored = rescore(customers.table, new_keys, wanted, new_accounts, formulas, priority, gone)
+    if formula_changed:  # every customer's score may move: the province is merged again
+        records, old_records, state_accounts = customers.table, old_customers, accounts.table
+    else:
+        touched = touched_records(customers, account_owners(accounts, revalued, moved))
+        records, old_records = touched.new, touched.old
+        state_accounts = _accounts_of(accounts, records)
+    rescored = rescore(old_records, records, conform(state_accounts, STATE_ACCOUNT), formulas,
+                       priority)  # fmt: skip
+    gone = rescored.customers.num_rows - rescored.merged.num_rows
 
     _, txn_rejects, _ = day_transactions(ingested)
     rejects = pa.concat_tables(
@@ -123,7 +128,7 @@ def compute_day(
         accounts.applied.num_rows,
         rescored.merged.num_rows,
         qualified,
-        len(touched.gone),
+        gone,
     )
     layers = {
         "customers": state_layer(customers, CUSTOMER_KEY),
@@ -131,16 +136,23 @@ def compute_day(
             accounts, ACCOUNT_KEY, revalued.filter(pc.and_(moved, accounts.kept))
         ),
     }
-    return DayResult(
-        customers.table, new_accounts, layers, batch, rescored.merged.num_rows, qualified
+    return DayResult(customers, accounts, layers, batch, rescored.merged.num_rows, qualified)
+
+
+def _accounts_of(accounts: Applied, records: pa.Table) -> pa.Table:
+    """The new state's accounts owned by `records` (only those rows are copied)."""
+    ids = composite_key(records, CUSTOMER_KEY)
+    return accounts.where(
+        pc.is_in(composite_key(accounts.old, CUSTOMER_KEY), value_set=ids),
+        pc.is_in(composite_key(accounts.written, CUSTOMER_KEY), value_set=ids),
     )
 
 
 def state_layer(applied: Applied, key: list[str], moved: pa.Table | None = None) -> StateLayer:
     """The rows a change list wrote (after the revalued rows it left alone, if any) and the
     keys it removed: the day's layer of one state table (`crm_pipeline.state`)."""
-    schema = applied.table.schema
-    written = applied.table.slice(applied.untouched)
+    schema = applied.old.schema
+    written = applied.written
     if moved is not None:
         written = pa.concat_tables([conform(moved, schema), written])
     written_keys = composite_key(written, key)

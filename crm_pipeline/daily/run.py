@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from common.batch import FileCounts, ProvinceBatch
 from common.paths import formulas_dir
+from common.schema import conform
 from common.staging import BATCH_TABLES
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily.business_dates import previous_business_date
@@ -31,7 +32,7 @@ from crm_pipeline.load_step import (
     warehouse_identity,
 )
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
-from crm_pipeline.state import layer_stats, write_layer, write_state, yyyymmdd
+from crm_pipeline.state import STATE_ACCOUNT, layer_stats, write_layer, write_state, yyyymmdd
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load.business_dates import txn_loaded
 from load.instance import published_batch_id
@@ -122,7 +123,10 @@ def _daily_steps(
         if layer_stats(ctx.area, province, previous).takes(layer_rows):
             state = write_layer(ctx.area, province, ctx.business_date, previous, day.layers)
         else:
-            state = write_state(ctx.area, province, ctx.business_date, day.customers, day.accounts)
+            state = write_state(
+                ctx.area, province, ctx.business_date, day.customers.table,
+                conform(day.accounts.table, STATE_ACCOUNT),
+            )  # fmt: skip
         files = day.batch.files
         counts = {
             **file_totals(files),
@@ -132,7 +136,9 @@ def _daily_steps(
         info = {
             "previous": yyyymmdd(previous),
             "files": [asdict(f) for f in files],
-            "source_customers": day.customers.num_rows,
+            "source_customers": day.customers.old.num_rows
+            - day.customers.replaced.num_rows
+            + day.customers.written.num_rows,
             "merged": day.merged,
             "qualified": day.qualified,
             "formula_ids": day.batch.formula_ids,

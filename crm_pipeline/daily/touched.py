@@ -1,4 +1,17 @@
-"""Which merged customers a day touched: the only ones a daily run re-merges and re-scores."""
+"""Which customer records a day touched: the only ones a daily run merges and scores again.
+
+A merged customer is touched when one of its source records was added, updated or
+deleted; when a record's merge key changed (an identification number corrected, or an
+organization code that now resolves to a newly sent credit code); when one of its
+accounts was added, changed, closed, removed or moved to another customer (old and new
+owner); and when one of its accounts moved with the day's rates or export filter
+(`revalue`). Every one of these is found from the day's change rows and the records they
+name, by *identity* (`transform.partition.identity_keys`: customer type and organization
+code, else identification type and number), not by merging the province: records that can
+merge always share an identity, so the records of the touched identities merge alone
+exactly as in the province (issue 21; before, the province was re-keyed every night, and
+merged whole when a subset's keys disagreed with it).
+"""
 
 from __future__ import annotations
 
@@ -9,24 +22,20 @@ import pyarrow.compute as pc
 
 from crm_pipeline.daily.inputs import CUSTOMER_KEY
 from transform.changes import Applied, composite_key
-from transform.merge import resolve_keys
+from transform.partition import identity_keys
 
 
 @dataclass(frozen=True)
 class Touched:
-    """The merged customers a day touched: those to re-merge and re-score.
+    """The records of the identities a day touched, before and after its changes.
 
-    A merged customer is touched when one of its source records was added, updated or
-    deleted; when a record's merge key changed (an identification number corrected, or an
-    organization code that now resolves to a newly sent credit code), on both sides; when
-    one of its accounts was added, changed, closed, removed or moved to another customer
-    (old and new owner); and when one of its accounts moved with the day's rates or
-    export filter (`revalue`). `keys` are the keys of the new state to re-merge; `gone`
-    the keys of the old state that no longer exist (their CRM customer loses its records).
+    `old` merges into the merged customers the day may have changed or removed, `new` into
+    what they are now; a merged customer of `old` whose key `new` does not give any more is
+    gone (its CRM customer loses its records).
     """
 
-    keys: pa.Array
-    gone: pa.Array
+    old: pa.Table  # SOURCE_CUSTOMER, old state
+    new: pa.Table  # SOURCE_CUSTOMER, new state
 
 
 def account_owners(accounts: Applied, revalued: pa.Table, moved: pa.Array) -> pa.Table:
@@ -41,41 +50,37 @@ def account_owners(accounts: Applied, revalued: pa.Table, moved: pa.Array) -> pa
     )
 
 
-def touched_keys(
-    old_customers: pa.Table,
-    applied: Applied,
-    account_owners: pa.Table,
-) -> tuple[Touched, pa.Array, pa.Array]:
-    """(Touched, old keys aligned with `old_customers`, new keys with `applied.table`).
+def _identities(table: pa.Table) -> pa.Array:
+    keys = identity_keys(table)
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
-    `applied` is the customer change list applied to `old_customers`: its table starts
-    with the old records it left alone, in their order, so a key that changed without its
-    record changing (an organization code resolved anew) is found by comparing the two
-    key columns row by row, with no look-up over the province.
+
+def touched_records(applied: Applied, owners: pa.Table) -> Touched:
+    """The old and new records of every identity the day touched.
+
+    `applied` is the customer change list applied to the old state (`applied.old`): the
+    identities of the records it replaced and wrote, and those of the records owning an
+    account the day changed or moved, on either side. One pass over the province's
+    identities and customer numbers; only the touched records are copied.
     """
-    new_customers = applied.table
-    old_keys = resolve_keys(old_customers).column("cust_key").combine_chunks()
-    new_keys = resolve_keys(new_customers).column("cust_key").combine_chunks()
-    assert applied.kept is not None
-    before = pc.filter(old_keys, applied.kept)
-    after = new_keys.slice(0, applied.untouched)
-    rekeyed = pc.not_equal(before, after)
-    old_ids = composite_key(old_customers, CUSTOMER_KEY)
-    new_ids = composite_key(new_customers, CUSTOMER_KEY)
-    changed = composite_key(applied.applied, CUSTOMER_KEY)
-    owners = composite_key(account_owners, CUSTOMER_KEY)
-    wanted = pc.unique(
+    old = applied.old
+    old_ids = _identities(old)
+    written_ids = _identities(applied.written)
+    owner_keys = composite_key(owners, CUSTOMER_KEY)
+    owns_old = pc.is_in(composite_key(old, CUSTOMER_KEY), value_set=owner_keys)
+    owns_written = pc.is_in(composite_key(applied.written, CUSTOMER_KEY), value_set=owner_keys)
+    touched = pc.unique(
         pa.concat_arrays(
             [
-                pc.filter(old_keys, pc.is_in(old_ids, value_set=changed)),
-                pc.filter(
-                    new_keys, pc.is_in(new_ids, value_set=pa.concat_arrays([changed, owners]))
-                ),
-                pc.filter(before, rekeyed),
-                pc.filter(after, rekeyed),
+                _identities(applied.replaced),
+                written_ids,
+                pc.filter(old_ids, owns_old),
+                pc.filter(written_ids, owns_written),
             ]
         )
     )
-    alive = pc.unique(pc.filter(new_keys, pc.is_in(new_keys, value_set=wanted)))
-    gone = pc.filter(wanted, pc.invert(pc.is_in(wanted, value_set=alive)))
-    return Touched(keys=alive, gone=gone), old_keys, new_keys
+    old_mask = pc.is_in(old_ids, value_set=touched)
+    return Touched(
+        old=old.filter(old_mask),
+        new=applied.where(old_mask, pc.is_in(written_ids, value_set=touched)),
+    )

@@ -14,7 +14,7 @@ from common.schema import FX_RATE, REJECT, SOURCE_CUSTOMER, conform
 from crm_pipeline.daily.apply import known_customers, split_ignored
 from crm_pipeline.daily.revalue import revalue
 from crm_pipeline.daily.run import file_totals
-from crm_pipeline.daily.touched import account_owners, touched_keys
+from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.state import STATE_ACCOUNT
 from transform.changes import apply_changes
 
@@ -117,6 +117,9 @@ def test_a_customer_deleted_today_is_still_known_to_its_accounts() -> None:
     known = known_customers(applied)
     assert sorted(known.column("cust_no").to_pylist()) == ["1", "2", "3", "4"]
     assert known.num_rows == 4  # each record once
+    # asked about some owners only: those of them that are known, the deleted one too
+    asked = known_customers(applied, pa.array(["RTL\x1f2", "RTL\x1f4", "RTL\x1f9"]))
+    assert sorted(asked.column("cust_no").to_pylist()) == ["2", "4"]
 
 
 def test_touched_are_both_sides_of_a_corrected_id_and_account_owners() -> None:
@@ -125,11 +128,16 @@ def test_touched_are_both_sides_of_a_corrected_id_and_account_owners() -> None:
     state = _customers([("1", "A"), ("2", "B"), ("3", "C"), ("4", "E")])
     applied = apply_changes(state, _changes([("1", "B")], ["U"]), KEY_C, True)
     owners = pa.table({"source": ["RTL"], "cust_no": ["3"]})
-    touched, old_keys, new_keys = touched_keys(state, applied, owners)
-    assert sorted(touched.keys.to_pylist()) == ["P|01|B", "P|01|C"]
-    assert touched.gone.to_pylist() == ["P|01|A"]
-    assert old_keys.to_pylist() == ["P|01|A", "P|01|B", "P|01|C", "P|01|E"]
-    assert len(new_keys) == applied.table.num_rows
+    touched = touched_records(applied, owners)
+    old = sorted(
+        zip(touched.old.column("cust_no").to_pylist(), touched.old.column("id_no").to_pylist())
+    )
+    new = sorted(
+        zip(touched.new.column("cust_no").to_pylist(), touched.new.column("id_no").to_pylist())
+    )
+    # identity A (record 1 before), B (customer 2, and record 1 after), C (the owner)
+    assert old == [("1", "A"), ("2", "B"), ("3", "C")]
+    assert new == [("1", "B"), ("2", "B"), ("3", "C")]
 
 
 def test_account_owners_are_new_old_and_revalued_holders() -> None:
