@@ -50,6 +50,7 @@ STATE_ACCOUNT = pa.schema(
 # The key of each state table, as in `crm_pipeline.daily.inputs`.
 STATE_KEYS = {"customers": ["source", "cust_no"], "accounts": ["source", "acct_no"]}
 LAYER = "layer.json"
+RATES = "rates.arrow"  # the date's FX rates, which its accounts' CNY amounts are at
 # A layer is written while the layers below the full snapshot stay fewer than this and the
 # rows they hold stay under this share of the full snapshot's; else the date is written
 # full, so reading a date costs at most a few small layers over one snapshot.
@@ -88,6 +89,7 @@ def write_state(
     business_date: str,
     customers: BatchTable,
     accounts: BatchTable,
+    rates: pa.Table | None = None,
 ) -> list[Path]:
     """Write a state snapshot atomically (aside, then renamed), part by part, so memory is
     bounded by a part; the two files written."""
@@ -95,8 +97,17 @@ def write_state(
     tmp = _fresh_tmp(target)
     for name, table in (("customers", customers), ("accounts", accounts)):
         _write_arrow(tmp / area.state_file(province, business_date, name).name, table)
+    if rates is not None:
+        _write_arrow(tmp / RATES, rates)
     _replace_dir(tmp, target)
     return [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
+
+
+def read_rates(area: StagingArea, province: str, business_date: date) -> pa.Table | None:
+    """The FX rates a date's accounts are valued at (`rates.arrow`), None if not recorded
+    (snapshots written before issue 21): then a daily run values every account anew."""
+    path = area.state_dir(province, yyyymmdd(business_date)) / RATES
+    return _mapped(path) if path.exists() else None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,7 @@ def write_layer(
     business_date: str,
     previous: date,
     tables: dict[str, StateLayer],
+    rates: pa.Table,
 ) -> list[Path]:
     """Write a date's snapshot as a layer over `previous`'s, atomically; the files written."""
     target = area.state_dir(province, business_date)
@@ -158,6 +170,7 @@ def write_layer(
             names.append(f"{name}.{kind}.arrow")
             _write_arrow(tmp / names[-1], table)
             rows += table.num_rows
+    _write_arrow(tmp / RATES, rates)
     meta = {"previous": yyyymmdd(previous), "rows": rows}
     (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     _replace_dir(tmp, target)

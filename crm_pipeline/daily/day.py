@@ -33,7 +33,7 @@ from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
-from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_state
+from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_rates, read_state
 from transform.changes import Applied, composite_key
 from transform.scoring import load_formulas
 
@@ -73,7 +73,10 @@ def compute_day(
     customer_changes, customers = apply_customer_changes(
         old_customers, staged_files(ingested, "customer")
     )
-    revalued, moved = revalue(old_accounts, rates, formulas.export_filter)
+    revalued, moved = revalue(
+        old_accounts, rates, formulas.export_filter,
+        read_rates(ctx.area, province, previous) if not formula_changed else None,
+    )  # fmt: skip
     account_files = staged_files(ingested, "account")
     known = known_customers(customers, account_change_owners(account_files))
     account_changes, accounts = apply_account_changes(

@@ -121,11 +121,13 @@ def _daily_steps(
         layer_rows = sum(t.num_rows for layer in day.layers.values() for t in
                          (layer.written, layer.removed))  # fmt: skip
         if layer_stats(ctx.area, province, previous).takes(layer_rows):
-            state = write_layer(ctx.area, province, ctx.business_date, previous, day.layers)
+            state = write_layer(
+                ctx.area, province, ctx.business_date, previous, day.layers, rates()
+            )
         else:
             state = write_state(
                 ctx.area, province, ctx.business_date, day.customers.table,
-                conform(day.accounts.table, STATE_ACCOUNT),
+                conform(day.accounts.table, STATE_ACCOUNT), rates(),
             )  # fmt: skip
         files = day.batch.files
         counts = {

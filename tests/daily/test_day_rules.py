@@ -82,6 +82,32 @@ def test_revalue_values_foreign_accounts_at_the_day_rates_exactly() -> None:
     assert [r["in_scope"] for r in rows] == [True, True, True, False, True]
 
 
+def test_revalue_values_only_the_currencies_whose_rate_moved() -> None:
+    """Yesterday at USD 700, EUR 780: today's USD 710.5 moves the USD accounts only; with
+    the same rates as yesterday nothing moves and nothing is computed."""
+    usd = Decimal("10.01") * Decimal("7.00")
+    accounts = _state_accounts(
+        [{"acct_no": "a1", "source": "RTL", "currency": "USD", "balance": "10.01",
+          "balance_cny": str(usd)},
+         # EUR valued at 780 yesterday, stored wrong on purpose: not looked at again
+         {"acct_no": "a2", "source": "LON", "currency": "EUR", "balance": "1.00",
+          "balance_cny": "1.23"},
+         {"acct_no": "a3", "source": "RTL", "currency": "CNY", "balance": "100.00",
+          "balance_cny": "100"}]
+    )  # fmt: skip
+    yesterday = _rates({**RATES, "USD": "700"})
+    new, moved = revalue(accounts, _rates(RATES), Decimal("50"), yesterday)
+    assert moved.to_pylist() == [True, False, False]
+    assert Fraction(new.column("balance_cny")[0].as_py()) == _cny("10.01", "USD")
+    assert new.column("balance_cny")[1].as_py() == Decimal("1.23")
+    same, none = revalue(accounts, _rates(RATES), Decimal("50"), _rates(RATES))
+    assert none.to_pylist() == [False, False, False]
+    assert same.column("balance_cny").to_pylist() == accounts.column("balance_cny").to_pylist()
+    # a currency held today but gone from today's rates is still named
+    with pytest.raises(PipelineError, match="no FX rate for EUR"):
+        revalue(accounts, _rates({"CNY": "100", "USD": "710.5"}), Decimal("50"), yesterday)
+
+
 def test_revalue_names_a_currency_without_a_rate() -> None:
     accounts = _state_accounts(
         [{"acct_no": "a1", "source": "RTL", "currency": "GBP", "balance": "1.00"},

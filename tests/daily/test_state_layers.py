@@ -63,6 +63,7 @@ def test_written_layers_read_back_and_count(tmp_path: Path) -> None:
         area, "ZJ", "20261125", date(2026, 11, 24),
         {"customers": StateLayer(_rows(["c"], "1"), _removed(["a"])),
          "accounts": no_account_change},
+        pa.table({"currency": ["CNY"], "cny_per_100": [100]}),
     )  # fmt: skip
     stats = layer_stats(area, "ZJ", date(2026, 11, 25))
     assert (stats.layers, stats.layer_rows, stats.full_rows) == (1, 2, 3)
