@@ -177,11 +177,12 @@ def write_layer(
     return [target / n for n in (LAYER, *names)]
 
 
-def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, object] | None:
+def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, str | int] | None:
+    """A layer's `layer.json` (`previous` date, `rows` it holds), None for a full one."""
     path = area.state_dir(province, day) / LAYER
     if not path.exists():
         return None
-    meta: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    meta: dict[str, str | int] = json.loads(path.read_text(encoding="utf-8"))
     return meta
 
 
