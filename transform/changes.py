@@ -56,6 +56,14 @@ class Applied:
     applied: pa.Table
     replaced: pa.Table
     ignored: pa.Table
+    key: tuple[str, ...] = ()  # the key the changes were applied by
+    old_keys: pa.Array | None = None  # composite_key(old, key), when it was computed
+
+    def old_key(self, key: Sequence[str]) -> pa.Array:
+        """`composite_key(old, key)`: the one the apply computed when `key` is its key."""
+        if self.old_keys is not None and tuple(key) == self.key:
+            return self.old_keys
+        return composite_key(self.old, key)
 
     @property
     def untouched(self) -> int:
@@ -107,12 +115,14 @@ def apply_changes(
     changes: pa.Table,
     key: Sequence[str],
     removes: pa.Array | bool,
+    state_key: pa.Array | None = None,
 ) -> Applied:
     """Yesterday's `state` with `changes` applied (see the module docstring).
 
     `changes` holds the state's columns plus `action`; `removes` (aligned with `changes`,
     or one value for all) says which `D` rows remove their record rather than replace it.
-    A `removes` value on an `A`/`U` row has no effect.
+    A `removes` value on an `A`/`U` row has no effect. `state_key` is `composite_key(state,
+    key)` when the caller has it already (one pass over the state saved).
     """
     if changes.num_rows == 0:
         return Applied(
@@ -122,8 +132,11 @@ def apply_changes(
             applied=changes,
             replaced=state.schema.empty_table(),
             ignored=changes.schema.empty_table(),
+            key=tuple(key),
+            old_keys=state_key,
         )
-    state_key = composite_key(state, key)
+    if state_key is None:
+        state_key = composite_key(state, key)
     change_key = composite_key(changes, key)
     known = known_keys(state_key, change_key)
     ignored = pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
@@ -146,4 +159,6 @@ def apply_changes(
         applied=effective,
         replaced=state.filter(hit),
         ignored=changes.filter(ignored),
+        key=tuple(key),
+        old_keys=state_key,
     )

@@ -65,18 +65,22 @@ class Changes:
 
 
 def split_ignored(
-    actions: pa.Table, known: pa.Table, state_key: list[str], kept: pa.Table, rejects: pa.Table
+    actions: pa.Table,
+    known: pa.Table | pa.Array,
+    state_key: list[str],
+    kept: pa.Table,
+    rejects: pa.Table,
 ) -> Changes:
     """Separate the ignored `D`s (unknown key) from the applied and the set-aside lines.
 
     A `D` of an unknown key is ignored whatever else conform said of it (an orphan or a
     currency without a rate does not matter for a record that changes nothing), except a
     key sent by two of the province's files: that line is set aside like any duplicate.
+    `known` is the state, or its `composite_key` over `state_key` already computed.
     """
     if actions.num_rows:
-        unknown = pc.invert(
-            known_keys(composite_key(known, state_key), composite_key(actions, ["source", "key"]))
-        )
+        keys = composite_key(known, state_key) if isinstance(known, pa.Table) else known
+        unknown = pc.invert(known_keys(keys, composite_key(actions, ["source", "key"])))
         first = pa.array(first_occurrence(actions, ["source", "key"]))
         ignored_mask = pc.and_(pc.and_(pc.equal(actions.column(ACTION), DELETE), unknown), first)
         ignored = actions.filter(ignored_mask)
@@ -96,10 +100,10 @@ def apply_customer_changes(
 ) -> tuple[Changes, Applied]:
     """The day's customer change files conformed, split and applied to the old state."""
     conformed = conform_customers(files)
-    changes = split_ignored(
-        _actions(files), old_customers, CUSTOMER_KEY, conformed.table, conformed.rejects
-    )
-    return changes, apply_changes(old_customers, changes.rows, CUSTOMER_KEY, removes=True)
+    keys = composite_key(old_customers, CUSTOMER_KEY)  # once, for both steps
+    changes = split_ignored(_actions(files), keys, CUSTOMER_KEY, conformed.table, conformed.rejects)
+    applied = apply_changes(old_customers, changes.rows, CUSTOMER_KEY, True, state_key=keys)
+    return changes, applied
 
 
 def known_customers(customers: Applied, owners: pa.Array | None = None) -> pa.Table:
@@ -114,7 +118,7 @@ def known_customers(customers: Applied, owners: pa.Array | None = None) -> pa.Ta
     """
     if owners is None:
         return orphans.known_customers(customers.table, customers.replaced)
-    old_mask = pc.is_in(composite_key(customers.old, CUSTOMER_KEY), value_set=owners)
+    old_mask = pc.is_in(customers.old_key(CUSTOMER_KEY), value_set=owners)
     new_mask = pc.is_in(composite_key(customers.written, CUSTOMER_KEY), value_set=owners)
     return orphans.known_customers(customers.where(old_mask, new_mask), customers.replaced)
 
@@ -143,10 +147,9 @@ def apply_account_changes(
     sent with it.
     """
     conformed = conform_accounts(files, known, rates, None)
-    changes = split_ignored(
-        _actions(files), old_accounts, ACCOUNT_KEY, conformed.table, conformed.rejects
-    )
+    keys = composite_key(old_accounts, ACCOUNT_KEY)  # once, for both steps (same rows)
+    changes = split_ignored(_actions(files), keys, ACCOUNT_KEY, conformed.table, conformed.rejects)
     rows = scoped_accounts(changes.rows.drop_columns([ACTION]), export_filter)
     rows = rows.append_column(ACTION, changes.rows.column(ACTION))
     removes = pc.and_(pc.equal(rows.column(ACTION), DELETE), pc.equal(rows.column("source"), "FND"))
-    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes)
+    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes, state_key=keys)

@@ -67,7 +67,7 @@ def touched_records(applied: Applied, owners: pa.Table) -> Touched:
     old_ids = _identities(old)
     written_ids = _identities(applied.written)
     owner_keys = composite_key(owners, CUSTOMER_KEY)
-    owns_old = pc.is_in(composite_key(old, CUSTOMER_KEY), value_set=owner_keys)
+    owns_old = pc.is_in(applied.old_key(CUSTOMER_KEY), value_set=owner_keys)
     owns_written = pc.is_in(composite_key(applied.written, CUSTOMER_KEY), value_set=owner_keys)
     touched = pc.unique(
         pa.concat_arrays(
