@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm_pipeline.daily.inputs import CUSTOMER_KEY
 from transform.changes import Applied, composite_key
+from transform.identity import CREDIT_CODE, org_code_in_credit_code
 from transform.partition import identity_keys
 
 
@@ -55,32 +57,46 @@ def _identities(table: pa.Table) -> pa.Array:
     return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
 
+def _numbers(records: pa.Table) -> pa.Array:
+    """The numbers an identity of these records can be keyed by (their own, and for a
+    credit code the organization code it embeds), empty ones left out."""
+    id_no = records.column("id_no").combine_chunks().fill_null("")
+    numbers = pa.concat_arrays([id_no, org_code_in_credit_code(id_no).cast(pa.string())])
+    return pc.unique(pc.filter(numbers, pc.not_equal(numbers, "")))
+
+
 def touched_records(applied: Applied, owners: pa.Table) -> Touched:
     """The old and new records of every identity the day touched.
 
     `applied` is the customer change list applied to the old state (`applied.old`): the
     identities of the records it replaced and wrote, and those of the records owning an
-    account the day changed or moved, on either side. One pass over the province's
-    identities and customer numbers; only the touched records are copied.
+    account the day changed or moved, on either side. The province is scanned by number
+    only (`is_in` over its `id_no` and customer keys); identities are computed for the
+    candidates that scan leaves (the credit codes among them, whose organization code
+    is read from the number); only the touched records are copied.
     """
-    old = applied.old
-    old_ids = _identities(old)
-    written_ids = _identities(applied.written)
+    old, written = applied.old, applied.written
     owner_keys = composite_key(owners, CUSTOMER_KEY)
     owns_old = pc.is_in(applied.old_key(CUSTOMER_KEY), value_set=owner_keys)
-    owns_written = pc.is_in(composite_key(applied.written, CUSTOMER_KEY), value_set=owner_keys)
-    touched = pc.unique(
-        pa.concat_arrays(
-            [
-                _identities(applied.replaced),
-                written_ids,
-                pc.filter(old_ids, owns_old),
-                pc.filter(written_ids, owns_written),
-            ]
-        )
+    owns_written = pc.is_in(composite_key(written, CUSTOMER_KEY), value_set=owner_keys)
+    seeds = pa.concat_tables(
+        [applied.replaced, written.filter(owns_written), old.filter(owns_old)]
+    ).combine_chunks()
+    # own records (replaced, owners) + anything that may share their numbers
+    candidate = pc.or_(
+        pc.or_(pc.invert(applied.kept), owns_old),
+        pc.or_(
+            pc.is_in(old.column("id_no"), value_set=_numbers(pa.concat_tables([seeds, written]))),
+            pc.equal(old.column("id_type"), CREDIT_CODE),
+        ),
     )
-    old_mask = pc.is_in(old_ids, value_set=touched)
+    touched = pc.unique(pa.concat_arrays([_identities(seeds), _identities(written)]))
+    at = pc.indices_nonzero(candidate)
+    hit = pc.is_in(_identities(old.take(at)), value_set=touched)
+    old_mask = np.zeros(old.num_rows, dtype=bool)
+    old_mask[pc.filter(at, hit).to_numpy()] = True
+    mask = pa.array(old_mask)
     return Touched(
-        old=old.filter(old_mask),
-        new=applied.where(old_mask, pc.is_in(written_ids, value_set=touched)),
+        old=old.filter(mask),
+        new=applied.where(mask, pc.is_in(_identities(written), value_set=touched)),
     )

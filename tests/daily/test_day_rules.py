@@ -216,3 +216,25 @@ def test_a_delete_of_an_unknown_key_is_ignored_unless_sent_twice() -> None:
         {"file": "f1", "line": 2, "action": "U"}
     ]
     assert changes.rejects.select(["file", "line"]).to_pylist() == [{"file": "f2", "line": 1}]
+
+
+def _companies(rows: list[tuple[str, str, str]]) -> pa.Table:
+    """Company records (cust_no, id_type, id_no)."""
+    table = _customers([(r[0], r[2]) for r in rows])
+    for name, values in (("cust_type", ["C"] * len(rows)), ("id_type", [r[1] for r in rows])):
+        field = SOURCE_CUSTOMER.field(name)
+        table = table.set_column(table.schema.get_field_index(name), field, pa.array(values))
+    return table
+
+
+def test_a_new_credit_code_touches_the_organization_code_it_embeds() -> None:
+    """Record 1 holds organization code 12345678X; today record 9 arrives with a credit
+    code embedding it: both merge into one customer, so record 1 is touched though no
+    change names it, and record 2 (another code) is not."""
+    state = _companies([("1", "21", "12345678X"), ("2", "21", "87654321Y")])
+    credit = "91330100" + "12345678X" + "7"
+    changes = _companies([("9", "23", credit)]).append_column("action", pa.array(["A"]))
+    applied = apply_changes(state, changes, KEY_C, True)
+    touched = touched_records(applied, pa.table({"source": ["RTL"], "cust_no": ["zz"]}))
+    assert touched.old.column("cust_no").to_pylist() == ["1"]
+    assert sorted(touched.new.column("cust_no").to_pylist()) == ["1", "9"]
