@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -200,6 +201,18 @@ def overlay(full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]) ->
     """A state table from its full snapshot and the layers over it, oldest first (pure):
     the full snapshot's rows no layer replaced or removed, then each layer's rows no later
     layer replaced, in layer order."""
+    table, live = live_table(full, layers, key)
+    return table if live is None else table.filter(live)
+
+
+def live_table(
+    full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]
+) -> tuple[pa.Table, pa.Array | None]:
+    """The rows of `overlay` without copying the full snapshot (pure): the full snapshot
+    followed by each layer's surviving rows (chunks, not copies), and the mask of the
+    full snapshot's rows that are still the state (None when there is no layer)."""
+    if not layers:
+        return full, None
     seen: list[pa.Array] = []
     pieces: list[pa.Table] = []
     for layer in reversed(layers):
@@ -207,7 +220,14 @@ def overlay(full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]) ->
         pieces.append(_not_in(layer.written.cast(full.schema), key, hidden))
         seen += [composite_key(layer.written, key), composite_key(layer.removed, key)]
     hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
-    return pa.concat_tables([_not_in(full, key, hidden), *reversed(pieces)])
+    rows = sum(p.num_rows for p in pieces)
+    live = pa.concat_arrays(
+        [
+            pc.invert(pc.is_in(composite_key(full, key), value_set=hidden)),
+            pa.array(np.ones(rows, dtype=bool)),
+        ]
+    )
+    return pa.concat_tables([full, *reversed(pieces)]), live
 
 
 def _read_full(area: StagingArea, province: str, business_date: str, name: str) -> pa.Table | None:
@@ -246,16 +266,36 @@ def _read_snapshot(
     return overlay(full, layers, STATE_KEYS[name])
 
 
+def read_live_state(
+    area: StagingArea, province: str, business_date: date
+) -> dict[str, tuple[pa.Table, pa.Array | None]]:
+    """Per state table, its rows and live mask (`live_table`): what a daily run reads, so
+    that a date over layers costs no copy of the province."""
+    day = yyyymmdd(business_date)
+    out: dict[str, tuple[pa.Table, pa.Array | None]] = {}
+    for name, schema in (("customers", SOURCE_CUSTOMER), ("accounts", STATE_ACCOUNT)):
+        full, layers = read_layers(area, province, day, name)
+        if full is None:
+            raise _missing(area, province, day)
+        table, live = live_table(full, layers, STATE_KEYS[name])
+        out[name] = conform(table, schema), live
+    return out
+
+
+def _missing(area: StagingArea, province: str, day: str) -> PipelineError:
+    return PipelineError(
+        f"the state snapshot of {day} is missing ({area.state_dir(province, day)}); "
+        "it is written by that date's load and a daily run starts from it"
+    )
+
+
 def read_state(area: StagingArea, province: str, business_date: date) -> tuple[pa.Table, pa.Table]:
     """The province's customers and accounts as of a published business date."""
     day = yyyymmdd(business_date)
     customers = _read_snapshot(area, province, day, "customers")
     accounts = _read_snapshot(area, province, day, "accounts")
     if customers is None or accounts is None:
-        raise PipelineError(
-            f"the state snapshot of {day} is missing ({area.state_dir(province, day)}); "
-            "it is written by that date's load and a daily run starts from it"
-        )
+        raise _missing(area, province, day)
     return conform(customers, SOURCE_CUSTOMER), conform(accounts, STATE_ACCOUNT)
 
 

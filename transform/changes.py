@@ -58,6 +58,7 @@ class Applied:
     ignored: pa.Table
     key: tuple[str, ...] = ()  # the key the changes were applied by
     old_keys: pa.Array | None = None  # composite_key(old, key), when it was computed
+    live: pa.Array | None = None  # mask over `old`: its rows that were the state (None: all)
 
     def old_key(self, key: Sequence[str]) -> pa.Array:
         """`composite_key(old, key)`: the one the apply computed when `key` is its key."""
@@ -116,18 +117,22 @@ def apply_changes(
     key: Sequence[str],
     removes: pa.Array | bool,
     state_key: pa.Array | None = None,
+    live: pa.Array | None = None,
 ) -> Applied:
     """Yesterday's `state` with `changes` applied (see the module docstring).
 
     `changes` holds the state's columns plus `action`; `removes` (aligned with `changes`,
     or one value for all) says which `D` rows remove their record rather than replace it.
     A `removes` value on an `A`/`U` row has no effect. `state_key` is `composite_key(state,
-    key)` when the caller has it already (one pass over the state saved).
+    key)` when the caller has it already (one pass over the state saved). `live` (a mask
+    over `state`, None for all) says which rows are the state: the others are older
+    versions a state read from layers keeps in place rather than copying the rest
+    (`crm_pipeline.state.live_table`); they are never kept, known or replaced.
     """
     if changes.num_rows == 0:
         return Applied(
             old=state,
-            kept=pa.array(np.ones(state.num_rows, dtype=bool)),
+            kept=pa.array(np.ones(state.num_rows, dtype=bool)) if live is None else live,
             written=state.schema.empty_table(),
             applied=changes,
             replaced=state.schema.empty_table(),
@@ -138,13 +143,15 @@ def apply_changes(
     if state_key is None:
         state_key = composite_key(state, key)
     change_key = composite_key(changes, key)
-    known = known_keys(state_key, change_key)
+    known = known_keys(state_key if live is None else pc.filter(state_key, live), change_key)
     ignored = pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
     effective = changes.filter(pc.invert(ignored))
     effective_removes = (
         removes if isinstance(removes, bool) else pc.filter(removes, pc.invert(ignored))
     )
     hit = pc.is_in(state_key, value_set=pc.filter(change_key, pc.invert(ignored)))
+    if live is not None:
+        hit = pc.and_(hit, live)
     is_delete = pc.equal(effective.column(ACTION), DELETE)
     removing = (
         pc.and_(is_delete, pa.scalar(effective_removes))
@@ -154,11 +161,12 @@ def apply_changes(
     written = effective.filter(pc.invert(removing)).select(state.column_names)
     return Applied(
         old=state,
-        kept=pc.invert(hit),
+        kept=pc.invert(hit) if live is None else pc.and_(pc.invert(hit), live),
         written=written.cast(state.schema),
         applied=effective,
         replaced=state.filter(hit),
         ignored=changes.filter(ignored),
         key=tuple(key),
         old_keys=state_key,
+        live=live,
     )

@@ -95,14 +95,21 @@ def split_ignored(
     return Changes(with_action, rejects, count_by_file(ignored))
 
 
+def _live_keys(keys: pa.Array, live: pa.Array | None) -> pa.Array:
+    return keys if live is None else pc.filter(keys, live)
+
+
 def apply_customer_changes(
-    old_customers: pa.Table, files: Sequence[StagedFile]
+    old_customers: pa.Table, files: Sequence[StagedFile], live: pa.Array | None = None
 ) -> tuple[Changes, Applied]:
-    """The day's customer change files conformed, split and applied to the old state."""
+    """The day's customer change files conformed, split and applied to the old state
+    (its `live` rows: `crm_pipeline.state.live_table`)."""
     conformed = conform_customers(files)
     keys = composite_key(old_customers, CUSTOMER_KEY)  # once, for both steps
-    changes = split_ignored(_actions(files), keys, CUSTOMER_KEY, conformed.table, conformed.rejects)
-    applied = apply_changes(old_customers, changes.rows, CUSTOMER_KEY, True, state_key=keys)
+    changes = split_ignored(
+        _actions(files), _live_keys(keys, live), CUSTOMER_KEY, conformed.table, conformed.rejects
+    )
+    applied = apply_changes(old_customers, changes.rows, CUSTOMER_KEY, True, keys, live)
     return changes, applied
 
 
@@ -140,6 +147,7 @@ def apply_account_changes(
     known: pa.Table,
     rates: pa.Table,
     export_filter: Decimal,
+    live: pa.Array | None = None,
 ) -> tuple[Changes, Applied]:
     """The day's account change files conformed, split and applied to the revalued state.
 
@@ -148,8 +156,10 @@ def apply_account_changes(
     """
     conformed = conform_accounts(files, known, rates, None)
     keys = composite_key(old_accounts, ACCOUNT_KEY)  # once, for both steps (same rows)
-    changes = split_ignored(_actions(files), keys, ACCOUNT_KEY, conformed.table, conformed.rejects)
+    changes = split_ignored(
+        _actions(files), _live_keys(keys, live), ACCOUNT_KEY, conformed.table, conformed.rejects
+    )
     rows = scoped_accounts(changes.rows.drop_columns([ACTION]), export_filter)
     rows = rows.append_column(ACTION, changes.rows.column(ACTION))
     removes = pc.and_(pc.equal(rows.column(ACTION), DELETE), pc.equal(rows.column("source"), "FND"))
-    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes, state_key=keys)
+    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes, keys, live)

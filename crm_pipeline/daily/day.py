@@ -33,7 +33,7 @@ from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
-from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_rates, read_state
+from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_live_state, read_rates
 from transform.changes import Applied, composite_key
 from transform.scoring import load_formulas
 
@@ -67,24 +67,34 @@ def compute_day(
         formulas.formula_ids != before.formula_ids or formulas.export_filter != before.export_filter
     )
     priority = cfg.provinces().source_priority
-    old_customers, old_accounts = read_state(ctx.area, province, previous)
+    # The previous state as read from its layers: older versions stay in place, masked.
+    state = read_live_state(ctx.area, province, previous)
+    (old_customers, customer_live), (old_accounts, account_live) = (
+        state["customers"], state["accounts"],
+    )  # fmt: skip
 
     # Customers first: a day's accounts may belong to a customer it adds.
     customer_changes, customers = apply_customer_changes(
-        old_customers, staged_files(ingested, "customer")
+        old_customers, staged_files(ingested, "customer"), customer_live
     )
     revalued, moved = revalue(
         old_accounts, rates, formulas.export_filter,
         read_rates(ctx.area, province, previous) if not formula_changed else None,
     )  # fmt: skip
+    if account_live is not None:
+        moved = pc.and_(moved, account_live)
     account_files = staged_files(ingested, "account")
     known = known_customers(customers, account_change_owners(account_files))
     account_changes, accounts = apply_account_changes(
         old_accounts, revalued, account_files, known, rates, formulas.export_filter,
+        account_live,
     )  # fmt: skip
 
     if formula_changed:  # every customer's score may move: the province is merged again
-        records, old_records, state_accounts = customers.table, old_customers, accounts.table
+        old_records = old_customers if customer_live is None else old_customers.filter(
+            customer_live
+        )  # fmt: skip
+        records, state_accounts = customers.table, accounts.table
     else:
         touched = touched_records(customers, account_owners(accounts, revalued, moved))
         records, old_records = touched.new, touched.old

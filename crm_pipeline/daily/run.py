@@ -138,9 +138,7 @@ def _daily_steps(
         info = {
             "previous": yyyymmdd(previous),
             "files": [asdict(f) for f in files],
-            "source_customers": day.customers.old.num_rows
-            - day.customers.replaced.num_rows
-            + day.customers.written.num_rows,
+            "source_customers": day.customers.untouched + day.customers.written.num_rows,
             "merged": day.merged,
             "qualified": day.qualified,
             "formula_ids": day.batch.formula_ids,

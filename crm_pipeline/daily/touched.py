@@ -78,6 +78,8 @@ def touched_records(applied: Applied, owners: pa.Table) -> Touched:
     old, written = applied.old, applied.written
     owner_keys = composite_key(owners, CUSTOMER_KEY)
     owns_old = pc.is_in(applied.old_key(CUSTOMER_KEY), value_set=owner_keys)
+    if applied.live is not None:  # older versions kept in place are not the state
+        owns_old = pc.and_(owns_old, applied.live)
     owns_written = pc.is_in(composite_key(written, CUSTOMER_KEY), value_set=owner_keys)
     seeds = pa.concat_tables(
         [applied.replaced, written.filter(owns_written), old.filter(owns_old)]
@@ -90,6 +92,8 @@ def touched_records(applied: Applied, owners: pa.Table) -> Touched:
             pc.equal(old.column("id_type"), CREDIT_CODE),
         ),
     )
+    if applied.live is not None:
+        candidate = pc.and_(candidate, applied.live)
     touched = pc.unique(pa.concat_arrays([_identities(seeds), _identities(written)]))
     at = pc.indices_nonzero(candidate)
     hit = pc.is_in(_identities(old.take(at)), value_set=touched)
