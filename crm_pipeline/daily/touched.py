@@ -96,7 +96,8 @@ def touched_records(applied: Applied, owners: pa.Table) -> Touched:
         candidate = pc.and_(candidate, applied.live)
     touched = pc.unique(pa.concat_arrays([_identities(seeds), _identities(written)]))
     at = pc.indices_nonzero(candidate)
-    hit = pc.is_in(_identities(old.take(at)), value_set=touched)
+    narrow = old.select(["source", "cust_no", "cust_type", "id_type", "id_no"])  # no copy
+    hit = pc.is_in(_identities(narrow.take(at)), value_set=touched)
     old_mask = np.zeros(old.num_rows, dtype=bool)
     old_mask[pc.filter(at, hit).to_numpy()] = True
     mask = pa.array(old_mask)
