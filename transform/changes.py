@@ -56,15 +56,7 @@ class Applied:
     applied: pa.Table
     replaced: pa.Table
     ignored: pa.Table
-    key: tuple[str, ...] = ()  # the key the changes were applied by
-    old_keys: pa.Array | None = None  # composite_key(old, key), when it was computed
     live: pa.Array | None = None  # mask over `old`: its rows that were the state (None: all)
-
-    def old_key(self, key: Sequence[str]) -> pa.Array:
-        """`composite_key(old, key)`: the one the apply computed when `key` is its key."""
-        if self.old_keys is not None and tuple(key) == self.key:
-            return self.old_keys
-        return composite_key(self.old, key)
 
     @property
     def untouched(self) -> int:
@@ -93,6 +85,29 @@ def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
+def rows_with_keys(table: pa.Table, key: Sequence[str], wanted: pa.Table) -> pa.Array:
+    """Mask over `table`: the rows whose key is one of `wanted`'s (a table with the key's
+    columns). The province's rows are probed by the key's last column alone (a hash look-up,
+    no new strings), and the whole key is compared on those candidates only: a day's
+    look-up costs one pass over one column of the state, whatever its size."""
+    n = table.num_rows
+    if n == 0 or wanted.num_rows == 0:
+        return pa.array(np.zeros(n, dtype=bool))
+    last = table.column(key[-1])
+    values = pc.unique(wanted.column(key[-1]).cast(last.type).combine_chunks())
+    candidate = pc.is_in(last, value_set=values)
+    if isinstance(candidate, pa.ChunkedArray):
+        candidate = candidate.combine_chunks()
+    at = pc.indices_nonzero(candidate)
+    found = pc.is_in(
+        composite_key(table.select(list(key)).take(at), key),
+        value_set=composite_key(wanted, key),
+    )
+    mask = np.zeros(n, dtype=bool)
+    mask[pc.filter(at, found).to_numpy()] = True
+    return pa.array(mask)
+
+
 def known_keys(state_key: pa.Array, change_key: pa.Array) -> pa.Array:
     """Mask over `change_key`: the keys present in `state_key`.
 
@@ -116,15 +131,14 @@ def apply_changes(
     changes: pa.Table,
     key: Sequence[str],
     removes: pa.Array | bool,
-    state_key: pa.Array | None = None,
     live: pa.Array | None = None,
 ) -> Applied:
     """Yesterday's `state` with `changes` applied (see the module docstring).
 
     `changes` holds the state's columns plus `action`; `removes` (aligned with `changes`,
     or one value for all) says which `D` rows remove their record rather than replace it.
-    A `removes` value on an `A`/`U` row has no effect. `state_key` is `composite_key(state,
-    key)` when the caller has it already (one pass over the state saved). `live` (a mask
+    A `removes` value on an `A`/`U` row has no effect. The state is probed by key
+    (`rows_with_keys`), never keyed whole. `live` (a mask
     over `state`, None for all) says which rows are the state: the others are older
     versions a state read from layers keeps in place rather than copying the rest
     (`crm_pipeline.state.live_table`); they are never kept, known or replaced.
@@ -137,21 +151,20 @@ def apply_changes(
             applied=changes,
             replaced=state.schema.empty_table(),
             ignored=changes.schema.empty_table(),
-            key=tuple(key),
-            old_keys=state_key,
+            live=live,
         )
-    if state_key is None:
-        state_key = composite_key(state, key)
     change_key = composite_key(changes, key)
-    known = known_keys(state_key if live is None else pc.filter(state_key, live), change_key)
+    # The rows of the changes' keys (the replaced ones: an ignored `D`'s key is in no live
+    # row), then which change keys the state knows.
+    hit = rows_with_keys(state, key, changes)
+    if live is not None:
+        hit = pc.and_(hit, live)
+    known = pc.is_in(change_key, value_set=composite_key(state.filter(hit), key))
     ignored = pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
     effective = changes.filter(pc.invert(ignored))
     effective_removes = (
         removes if isinstance(removes, bool) else pc.filter(removes, pc.invert(ignored))
     )
-    hit = pc.is_in(state_key, value_set=pc.filter(change_key, pc.invert(ignored)))
-    if live is not None:
-        hit = pc.and_(hit, live)
     is_delete = pc.equal(effective.column(ACTION), DELETE)
     removing = (
         pc.and_(is_delete, pa.scalar(effective_removes))
@@ -166,7 +179,5 @@ def apply_changes(
         applied=effective,
         replaced=state.filter(hit),
         ignored=changes.filter(ignored),
-        key=tuple(key),
-        old_keys=state_key,
         live=live,
     )

@@ -34,7 +34,7 @@ from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
 from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_live_state, read_rates
-from transform.changes import Applied, composite_key
+from transform.changes import Applied, composite_key, rows_with_keys
 from transform.scoring import load_formulas
 
 log = logging.getLogger(__name__)
@@ -154,10 +154,10 @@ def compute_day(
 
 def _accounts_of(accounts: Applied, records: pa.Table) -> pa.Table:
     """The new state's accounts owned by `records` (only those rows are copied)."""
-    ids = composite_key(records, CUSTOMER_KEY)
+    owners = records.select(CUSTOMER_KEY)
     return accounts.where(
-        pc.is_in(composite_key(accounts.old, CUSTOMER_KEY), value_set=ids),
-        pc.is_in(composite_key(accounts.written, CUSTOMER_KEY), value_set=ids),
+        rows_with_keys(accounts.old, CUSTOMER_KEY, owners),
+        rows_with_keys(accounts.written, CUSTOMER_KEY, owners),
     )
 
 

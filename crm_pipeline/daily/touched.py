@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm_pipeline.daily.inputs import CUSTOMER_KEY
-from transform.changes import Applied, composite_key
+from transform.changes import Applied, composite_key, rows_with_keys
 from transform.identity import CREDIT_CODE, org_code_in_credit_code
 from transform.partition import identity_keys
 
@@ -77,7 +77,7 @@ def touched_records(applied: Applied, owners: pa.Table) -> Touched:
     """
     old, written = applied.old, applied.written
     owner_keys = composite_key(owners, CUSTOMER_KEY)
-    owns_old = pc.is_in(applied.old_key(CUSTOMER_KEY), value_set=owner_keys)
+    owns_old = rows_with_keys(old, CUSTOMER_KEY, owners)
     if applied.live is not None:  # older versions kept in place are not the state
         owns_old = pc.and_(owns_old, applied.live)
     owns_written = pc.is_in(composite_key(written, CUSTOMER_KEY), value_set=owner_keys)

@@ -37,7 +37,9 @@ def _removed(names: list[str]) -> pa.Table:
 
 
 def _pairs(table: pa.Table) -> list[tuple[str, str]]:
-    return list(zip(table.column("cust_no").to_pylist(), table.column("v").to_pylist()))
+    return list(
+        zip(table.column("cust_no").to_pylist(), table.column("v").to_pylist(), strict=True)
+    )
 
 
 def test_overlay_keeps_the_newest_version_of_each_key_in_apply_order() -> None:
