@@ -17,6 +17,10 @@ mkdir -p "$VAR"
 export PATH=$BIN:$PATH  # standalone starts its components as `airflow ...`
 export AIRFLOW_HOME=$VAR/home
 export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+# The triggerer (started by standalone) imports the deferred sensor's trigger by its class
+# path `crm_waiting.ProvinceFlagsTrigger`: the DAG folder must be on its Python path
+# (Airflow adds it for workers and the DAG processor only, apache/airflow#65455).
+export PYTHONPATH=$ROOT/dags${PYTHONPATH:+:$PYTHONPATH}
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM=${AIRFLOW_PARALLELISM:-4}

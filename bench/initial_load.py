@@ -84,6 +84,7 @@ STEP_NAMES = {
     "conform": "conform: customers + ids, accounts + FX",
     "merge": "merge customers",
     "score": "score (join keys, formulas)",
+    "quality_gate": "quality gate (metrics, GX, Data Docs)",
     "state": "state snapshot (Arrow IPC)",
     "load": "warehouse load (COPY, publish)",
 }

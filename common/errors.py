@@ -31,3 +31,8 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     first = text[0] if text else ""
     line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class QualityHeld(PipelineError):
+    """The data-quality gate found a critical problem: the province's batch is held, not
+    published (crm_pipeline.quality); the run's state and the province's status say `held`."""

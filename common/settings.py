@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 
 from common import config
-from common.errors import ConfigError
+from common.errors import ConfigError, PipelineError
 from common.paths import project_path
+from common.store import is_url
 
 LANDING_ENV = "CRM_LANDING_DIR"
 STAGING_ENV = "CRM_STAGING_DIR"
@@ -45,9 +46,23 @@ def landing_dir(given: str | Path | None = None) -> Path:
     return folder(given, LANDING_ENV, config.settings().landing_dir)
 
 
+def staging_url(given: str | Path | None = None) -> str:
+    """The staging area: an object store's URL as given (`s3://bucket/prefix`, common.store),
+    else the absolute local folder, by the same precedence (`folder`)."""
+    value = resolved(given, STAGING_ENV, config.settings().staging_dir)
+    if is_url(str(value)):
+        return str(value)
+    return str(folder(given, STAGING_ENV, config.settings().staging_dir))
+
+
 def staging_dir(given: str | Path | None = None) -> Path:
-    """The root of the staging area."""
-    return folder(given, STAGING_ENV, config.settings().staging_dir)
+    """The root of the staging area, for the commands that read a local folder only."""
+    value = staging_url(given)
+    if is_url(value):
+        raise PipelineError(
+            f"staging {value}: this command reads a local staging folder; give --staging FOLDER"
+        )
+    return Path(value)
 
 
 def warehouse_url(given: str | None = None) -> str:

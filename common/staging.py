@@ -14,9 +14,10 @@
     {root}/state/{P}/{D}/{customers,accounts}.arrow   the province's state as of D
 
 Stages and orchestration ask a `StagingArea` (or the `RunStaging` of one run) for paths; none
-of them joins a folder name of its own. The area carries a `pyarrow.fs` filesystem, the local
-one by default: the restart ledger reads and writes through it, so the layout can move to
-object storage without its users changing.
+of them joins a folder name of its own. The paths are local ones; the area's `StagingStore`
+(common.store) says where they really live: the folder itself by default, or an object store
+by URL (`StagingArea.open("s3://bucket/prefix")`) that the paths mirror in a local scratch
+folder. The restart ledger uploads and downloads through it; the listings here ask it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from common.intermediate import PART_SUFFIXES
+from common.store import StagingStore, open_store
 
 MODES = ("initial", "daily")
 JOBS = "_jobs"
@@ -34,11 +36,6 @@ FX = "_fx"
 STATE = "state"
 STATE_TABLES = ("customers", "accounts")
 BATCH_TABLES = ("customers", "links", "source_customers", "accounts", "rejects")
-
-
-def _province_folders(folder: Path) -> set[str]:
-    """`folder`'s name if it holds a run folder of a mode (a province's date), else none."""
-    return {folder.name} if any((folder / mode).is_dir() for mode in MODES) else set()
 
 
 def staged_name(data_file: str, suffix: str = ".parquet") -> str:
@@ -51,7 +48,38 @@ class StagingArea:
     """The whole staging area under `root`."""
 
     root: Path
-    filesystem: pafs.FileSystem = field(default_factory=pafs.LocalFileSystem, compare=False)
+    store: StagingStore = field(default=None, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.store is None:
+            object.__setattr__(self, "store", open_store(self.root))
+
+    @classmethod
+    def open(cls, where: str | Path) -> StagingArea:
+        """The area a staging setting names: a folder, or `s3://bucket/prefix` (worked on in
+        its local scratch mirror, common.store)."""
+        store = open_store(where)
+        return cls(store.local_root, store)
+
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        return self.store.filesystem
+
+    def fetch(self, path: Path) -> bool:
+        """Make the store's copy of `path` the local one (a file read outside any restart
+        ledger, such as a state snapshot); False when the store has none."""
+        return self.store.download(path)
+
+    def save(self, path: Path) -> None:
+        """Copy the local file `path` into the store (a file no ledger entry lists)."""
+        self.store.upload(path)
+
+    def _folders(self, folder: Path) -> list[str]:
+        return sorted(
+            Path(i.path).name
+            for i in self.store.children(folder)
+            if i.type == pafs.FileType.Directory
+        )
 
     def run(self, business_date: str, province: str, mode: str) -> RunStaging:
         """The folder of one province's run of one date and mode."""
@@ -64,22 +92,18 @@ class StagingArea:
         return {
             mode: self.run(business_date, province, mode)
             for mode in MODES
-            if (self.root / business_date / province / mode).is_dir()
+            if self.store.is_dir(self.root / business_date / province / mode)
         }
 
     def provinces_with_state(self, business_date: str) -> list[str]:
         """The provinces whose state snapshot of the date exists (a published load's)."""
         root = self.root / STATE
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if (p / business_date).is_dir())
+        return [p for p in self._folders(root) if self.store.is_dir(root / p / business_date)]
 
     def provinces_staged(self, business_date: str) -> list[str]:
         """The provinces with a run folder of the date (any mode)."""
         root = self.root / business_date
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.name in _province_folders(p))
+        return [p for p in self._folders(root) if any(m in self._folders(root / p) for m in MODES)]
 
     def fx_dir(self, business_date: str) -> Path:
         return self.root / business_date / FX
@@ -114,6 +138,10 @@ class RunStaging:
         return self.area.filesystem
 
     @property
+    def store(self) -> StagingStore:
+        return self.area.store
+
+    @property
     def identity(self) -> Path:
         """The identity of the run whose work the folder holds (crm_pipeline.run_identity)."""
         return self.work / "identity.json"
@@ -144,11 +172,18 @@ class RunStaging:
         return [self.work / folder / f"{name}{suffix}" for name in names]
 
     def existing_buckets(self, folder: str) -> list[Path]:
-        """The bucket files a step left in `folder`, in bucket order (none if it has none)."""
+        """The bucket files a step left in `folder`, in bucket order (none if it has none),
+        fetched from the store when it is not the local folder."""
         where = self.work / folder
-        if not where.is_dir():
-            return []
-        return sorted(p for p in where.iterdir() if p.suffix in PART_SUFFIXES)
+        found = sorted(
+            where / Path(i.path).name
+            for i in self.store.children(where)
+            if i.type == pafs.FileType.File and Path(i.path).suffix in PART_SUFFIXES
+        )
+        if self.store.remote:
+            for path in found:
+                self.area.fetch(path)
+        return found
 
     def batch_table(self, table: str) -> Path:
         """A daily run's batch table, as the load reads it."""

@@ -7,6 +7,7 @@ whose outputs are missing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import date
 from functools import cache
@@ -44,11 +45,24 @@ def merge_bucket(
     return {"read": table.num_rows, "written": merged_table.num_rows}
 
 
-@cache
 def _formulas(province: str, business_date: date) -> Any:
+    """The formulas in force, read once per worker process for the same files: the cache
+    is keyed by the directory and its files' content, so formulas edited between two runs
+    of one process (a rerun after a crash, a test, a trial) are never scored stale."""
+    from transform.scoring import formula_paths
+
+    directory = formulas_dir()
+    content = hashlib.sha256()
+    for path in formula_paths([directory]) if directory.is_dir() else []:
+        content.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return _formulas_of(province, business_date, str(directory), content.hexdigest())
+
+
+@cache
+def _formulas_of(province: str, business_date: date, directory: str, _content: str) -> Any:
     from transform.scoring import load_formulas
 
-    return load_formulas(formulas_dir()).for_province(province, business_date)
+    return load_formulas(Path(directory)).for_province(province, business_date)
 
 
 def source_key(table: pa.Table, number: str) -> pa.Array:

@@ -15,14 +15,17 @@ class ProvinceSummary:
     """What an operator needs to see about one province's run."""
 
     province: str
-    status: str  # published | already published | failed
+    status: str  # published | already published | held | stopped (at `stopped_after`) | failed
     error: str | None = None
+    stopped_after: str | None = None  # the stop point asked for, once reached
+    failed_step: str | None = None  # the step whose body raised, when one did
     files: list[FileCounts] = field(default_factory=list)
     source_customers: int = 0
     merged_customers: int = 0
     qualified: int = 0
     batch_id: int | None = None
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # the quality gate's warnings
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.files)
@@ -35,9 +38,19 @@ class RunContext:
     business_date: str  # YYYYMMDD
     mode: str  # initial | daily
     landing: Path
-    staging: Path
+    staging: str | Path  # a folder, or an object store's URL (common.store)
     warehouse_url: str
     force: bool = False
+    #: Run the steps up to and including this one, then stop (one Airflow task per step).
+    stop_after: str | None = None
+    #: Whether the restart ledger ignores what earlier runs recorded; default: `force`. A
+    #: forced reload split into step tasks redoes its first step only: doing it afresh drops
+    #: the later steps' entries, so each later task redoes its own step once.
+    redo_steps: bool | None = None
+
+    @property
+    def ledger_force(self) -> bool:
+        return self.force if self.redo_steps is None else self.redo_steps
 
     @property
     def day(self) -> date:
@@ -45,7 +58,7 @@ class RunContext:
 
     @property
     def area(self) -> StagingArea:
-        return StagingArea(self.staging)
+        return StagingArea.open(self.staging)
 
     def run_staging(self, province: str) -> RunStaging:
         """The staging folder of this date and mode's run of `province`."""

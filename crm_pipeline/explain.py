@@ -293,7 +293,7 @@ def _history(
     points = []
     probe = _probe([(identity.cust_type, identity.id_type, identity.id_no)])
     for day in dates:
-        if not area.state_dir(query.province, day.strftime("%Y%m%d")).is_dir():
+        if not area.store.is_dir(area.state_dir(query.province, day.strftime("%Y%m%d"))):
             points.append(DatePoint(day, None, None, None, "no state snapshot of that date"))
             continue
         base = customer_base(area, query.province, day, probe)
@@ -310,7 +310,7 @@ def _history(
 
 def explain(
     query: Query,
-    staging: Path | None = None,
+    staging: str | Path | None = None,
     warehouse_url: str | None = None,
     formulas: Path | None = None,
 ) -> Explanation:
@@ -320,7 +320,8 @@ def explain(
         raise PipelineError(f"--province {query.province}: not a configured province")
     warehouse = Warehouse(warehouse_url)
     try:
-        return _explain(query, day, StagingArea(settings.staging_dir(staging)), warehouse, formulas)
+        area = StagingArea.open(settings.staging_url(staging))
+        return _explain(query, day, area, warehouse, formulas)
     finally:
         warehouse.dispose()
 

@@ -69,7 +69,7 @@ def ingest_files(staging: RunStaging, files: list[LandedFile], force: bool) -> S
     The files to parse go to a pool of worker processes, largest first; their results are
     recorded here, in file order, each as soon as it and the files before it are done.
     """
-    per_file = JobLedger(staging.jobs, force, staging.filesystem).of("ingest")
+    per_file = JobLedger(staging.jobs, force, staging.store).of("ingest")
     records: list[dict[str, Any]] = []
     outputs = []
     skipped = 0
@@ -131,7 +131,7 @@ def stage_fx_rates(area: StagingArea, landing: Path, business_date: str, force: 
     landed = fx_file(landing, business_date)
     layouts = cfg.layouts()
     out = area.fx_dir(business_date) / staged_name(landed.name)
-    ledger = JobLedger(area.fx_jobs(business_date), force, area.filesystem)
+    ledger = JobLedger(area.fx_jobs(business_date), force, area.store)
     staged = ledger.done("fx")
     if staged is None or staged.get("flag") != landed.flag.text():  # none, or re-sent
         ledger.start("fx")

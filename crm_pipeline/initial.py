@@ -1,5 +1,5 @@
-"""A province's initial load: ingest, conform (cut into buckets), merge, score, then the
-state snapshot written beside the warehouse load (docs/architecture.md).
+"""A province's initial load: ingest, conform (cut into buckets), merge, score, the quality
+gate, then the state snapshot written beside the warehouse load (docs/architecture.md).
 
 Each step is a restart point of the run's ledger; conform, merge and score run their files
 or buckets as jobs in worker processes (`crm_pipeline.workers`), each a restart point too.
@@ -30,11 +30,13 @@ from crm_pipeline.load_step import (
     run_load_step,
     warehouse_identity,
 )
+from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.reconcile import count_by_file, reconciled_counts, write_reject_file
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
 from crm_pipeline.state import write_state
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from crm_pipeline.workers import Job, bucket_workers, run_jobs
+from load.quality import Night
 from load.warehouse import Warehouse
 from transform.partition import (
     FileCut,
@@ -74,7 +76,7 @@ def run_initial_province(
         check_force_over_history(warehouse, province, ctx.day)
     record_run(
         warehouse, ctx, province,
-        lambda run_id: InitialLoad(ctx, province, rates, warehouse, run_id).run(summary),
+        lambda run_id: InitialLoad(ctx, province, rates, warehouse, run_id, summary).run(),
     )  # fmt: skip
 
 
@@ -107,18 +109,22 @@ class InitialLoad:
         rates: Callable[[], pa.Table],
         warehouse: Any,
         run_id: int,
+        summary: ProvinceSummary,
     ) -> None:
         self.ctx, self.province, self.rates = ctx, province, rates
-        self.warehouse, self.run_id = warehouse, run_id
+        self.warehouse, self.run_id, self.summary = warehouse, run_id, summary
         self.layouts = cfg.layouts()
         self.found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
         self.formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
         self.staging: RunStaging = ctx.run_staging(province)
-        self.steps = ProvinceSteps(self.staging, ctx.force, warehouse, run_id, province)
+        self.steps = ProvinceSteps.of_run(ctx, province, warehouse, run_id, summary)
         self.buckets = bucket_count(sum(f.path.stat().st_size for f in self.found.files))
         self.workers = 1 if self.buckets == 1 else bucket_workers()
 
-    def run(self, summary: ProvinceSummary) -> None:
+    def run(self) -> None:
+        """The steps in order; returns early after the stop point (`RunContext.stop_after`)."""
+        summary, stop_here = self.summary, self.steps.stop_here
+        preload_validation()  # Great Expectations imported while the steps work
         files = self.found.files
         self.warehouse.record_warnings(self.run_id, self.found.warnings)
         inputs = adopt_run(
@@ -128,7 +134,11 @@ class InitialLoad:
         ingested = self.steps.run(
             "ingest", lambda _: ingest_files(self.staging, files, self.ctx.force)
         )["files"]
+        if stop_here("ingest"):
+            return
         cut = _Cut(self.steps.run("conform", lambda _: self._conform(ingested)))
+        if stop_here("conform"):
+            return
         names = cut.names
         source_customers = self.staging.buckets("customers", names, IPC_SUFFIX)
         merged = self.staging.buckets("merged", names)
@@ -138,13 +148,18 @@ class InitialLoad:
         merged_counts = self.steps.run(
             "merge", lambda _: self._merge(cut, source_customers, merged, links)
         )["counts"]
+        if stop_here("merge"):
+            return
         score_counts = self.steps.run(
             "score", lambda _: self._score(cut, links, merged, keyed, scored)
         )["counts"]
+        if stop_here("score"):
+            return
 
         late_rejects = pa.concat_tables(pq.read_table(p).cast(REJECT) for p in cut.info["rejects"])
         rejects = pa.concat_tables([pq.read_table(r["rejects"]) for r in ingested] + [late_rejects])
         write_reject_file(rejects, self.staging.rejects_csv)
+        self.staging.area.save(self.staging.rejects_csv)  # for an operator: no ledger lists it
         summary.files = reconciled_counts(
             ingested,
             cut.info["kept"],
@@ -169,6 +184,16 @@ class InitialLoad:
             inputs=inputs,
         )
         conformed_accounts = [p for ps in cut.accounts for p in ps]
+        night = Night(self.ctx.day, self.province, self.ctx.mode, inputs, self.run_id)
+        summary.notes = quality_gate(
+            self.steps, self.ctx, self.warehouse, night,
+            lambda: GateInputs(
+                summary.files, [f.staged for f in staged_files(ingested, "account")],
+                keyed, scored,
+            ),
+        )  # fmt: skip
+        if stop_here("quality_gate"):
+            return
 
         def state_step(_: int) -> StepResult:
             written = write_state(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.batch import ProvinceBatch
+from common.errors import QualityHeld
 from crm_pipeline.context import RunContext
 from crm_pipeline.crash import crash_point
 from crm_pipeline.steps import ProvinceSteps, StepBody, StepResult
@@ -25,10 +26,14 @@ def province_warehouse(ctx: RunContext) -> Warehouse:
 def record_run(
     warehouse: Any, ctx: RunContext, province: str, steps: Callable[[int], None]
 ) -> None:
-    """Run a province's steps as one `crm_run`, completed or failed."""
+    """Run a province's steps as one `crm_run`: completed, held (the quality gate kept
+    its batch unpublished) or failed."""
     run_id = warehouse.start_run(ctx.day, province, ctx.mode)
     try:
         steps(run_id)
+    except QualityHeld:
+        warehouse.finish_run(run_id, "held")
+        raise
     except BaseException:
         warehouse.finish_run(run_id, "failed")
         raise

@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from common import config as cfg
 from common import dates, settings
-from common.errors import PipelineError, one_line
+from common.errors import PipelineError, QualityHeld, one_line
+from common.paths import config_dir
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily import run_daily_province
 from crm_pipeline.fetch import fetch_province
@@ -21,6 +22,8 @@ from crm_pipeline.ingest_step import stage_fx_rates
 from crm_pipeline.initial import run_initial_province
 from crm_pipeline.load_step import province_warehouse
 from crm_pipeline.progress import province_event
+from crm_pipeline.quality.config import quality
+from crm_pipeline.step_names import check_stop
 from extract.landing import provinces_in_landing
 from load.instance import published_batch_id
 from load.lease import RunLease
@@ -33,12 +36,14 @@ log = logging.getLogger(__name__)
 
 
 def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) -> ProvinceSummary:
-    """One province's whole load; never raises: a data problem or an unexpected error is a
-    failed summary with a one-line reason (the traceback goes to the log)."""
+    """One province's load, whole or up to `ctx.stop_after` (then its status is "stopped");
+    never raises: a data problem or an unexpected error is a failed summary with a one-line
+    reason (the traceback goes to the log) and, when a step raised it, that step's name."""
     started = time.monotonic()
     summary = ProvinceSummary(province, "failed")
     province_event(province, "started")
     try:
+        check_stop(ctx.mode, ctx.stop_after)
         warehouse = province_warehouse(ctx)
         try:
             with RunLease(warehouse.engine, province, ctx.day):  # one run of a night at a time
@@ -49,6 +54,9 @@ def run_province(ctx: RunContext, province: str, rates: Callable[[], pa.Table]) 
             confirm_published(warehouse, ctx, summary)
         finally:  # its pool (the lease's session included) closed, not left to the process
             warehouse.dispose()
+    except QualityHeld as exc:  # not published, on purpose: the gate says why
+        summary.status, summary.error = "held", str(exc)
+        log.error("%s: %s", province, exc)
     except PipelineError as exc:
         summary.status, summary.error = "failed", str(exc)
         log.error("%s: %s", province, exc)
@@ -74,13 +82,52 @@ def confirm_published(warehouse: Warehouse, ctx: RunContext, summary: ProvinceSu
     summary.batch_id = published
 
 
+def run_context(
+    business_date: str,
+    mode: str,
+    landing: Path,
+    warehouse_url: str | None = None,
+    staging: str | Path | None = None,
+    force: bool = False,
+    stop_after: str | None = None,
+    redo_steps: bool | None = None,
+) -> RunContext:
+    """A date's run context, its defaults from the settings; PipelineError on a bad mode,
+    date or stop point."""
+    if mode not in ("initial", "daily"):
+        raise PipelineError(f"mode {mode!r}: expected initial or daily")
+    check_stop(mode, stop_after)
+    return RunContext(
+        business_date=dates.business_date(business_date),
+        mode=mode,
+        landing=landing,
+        staging=settings.staging_url(staging),
+        warehouse_url=settings.warehouse_url(warehouse_url),
+        force=force,
+        stop_after=stop_after,
+        redo_steps=redo_steps,
+    )
+
+
+def fx_rates(ctx: RunContext) -> Callable[[], pa.Table]:
+    """The date's FX rates, staged at the first call and kept for the provinces after."""
+    cache: list[pa.Table] = []
+
+    def rates() -> pa.Table:
+        if not cache:
+            cache.append(stage_fx_rates(ctx.area, ctx.landing, ctx.business_date, ctx.force))
+        return cache[0]
+
+    return rates
+
+
 def run_date(
     business_date: str,
     mode: str,
     landing: Path,
     provinces: Sequence[str] | None = None,
     warehouse_url: str | None = None,
-    staging: Path | None = None,
+    staging: str | Path | None = None,
     force: bool = False,
     source: str | None = None,
     credentials: CredentialsProvider | None = None,
@@ -92,18 +139,9 @@ def run_date(
     configured province is fetched, with the SFTP login `credentials` gives (default: the
     environment; the DAG tasks pass an Airflow connection's).
     """
-    business_date = dates.business_date(business_date)
-    if mode not in ("initial", "daily"):
-        raise PipelineError(f"mode {mode!r}: expected initial or daily")
+    ctx = run_context(business_date, mode, landing, warehouse_url, staging, force)
+    business_date = ctx.business_date
     source = settings.source_kind(source)
-    ctx = RunContext(
-        business_date=business_date,
-        mode=mode,
-        landing=landing,
-        staging=settings.staging_dir(staging),
-        warehouse_url=settings.warehouse_url(warehouse_url),
-        force=force,
-    )
     if provinces:
         wanted = list(provinces)
     elif source == "sftp":
@@ -115,15 +153,11 @@ def run_date(
         raise PipelineError(
             f"unknown province(s): {', '.join(unknown)} (see config/provinces.yaml)"
         )
+    quality(config_dir())  # a bad config/quality.yaml stops the date before any work
+    ctx.area.store.check()  # an unreachable or refused staging store stops it too
     warehouse = Warehouse(ctx.warehouse_url)
     warehouse.upgrade()  # the schema is the migrations' head, always
-    fx_cache: list[pa.Table] = []
-
-    def rates() -> pa.Table:
-        if not fx_cache:
-            fx_cache.append(stage_fx_rates(ctx.area, ctx.landing, business_date, ctx.force))
-        return fx_cache[0]
-
+    rates = fx_rates(ctx)
     summaries = []
     for province in wanted:
         fetch = source == "sftp" and (force or not warehouse.is_published(ctx.day, province, mode))

@@ -102,8 +102,8 @@ def adopt(staging: RunStaging, identity: dict[str, Any]) -> list[str]:
     """Make `staging` the folder of the run `identity`: when it holds another run's work,
     empty its restart ledger (every step is redone) and say what differs; the differences
     (empty when the folder is this run's, or new)."""
-    fs = staging.filesystem
-    path = str(staging.identity)
+    fs, key = staging.filesystem, staging.store.key
+    path = key(staging.identity)
     info = fs.get_file_info(path)
     said: list[str] = []
     if info.type == pafs.FileType.File:
@@ -116,9 +116,10 @@ def adopt(staging: RunStaging, identity: dict[str, Any]) -> list[str]:
             "%s %s: the staged work is another run's (%s): redoing every step",
             identity["province"], identity["business_date"], "; ".join(said),
         )  # fmt: skip
-    if fs.get_file_info(str(staging.jobs)).type == pafs.FileType.Directory:
-        fs.delete_dir(str(staging.jobs))
-    fs.create_dir(str(staging.work), recursive=True)
+    if fs.get_file_info(key(staging.jobs)).type == pafs.FileType.Directory:
+        fs.delete_dir(key(staging.jobs))
+    fs.create_dir(key(staging.work), recursive=True)
+    staging.work.mkdir(parents=True, exist_ok=True)  # the local folder the steps write in
     with fs.open_output_stream(path + ".tmp") as stream:
         stream.write(json.dumps(identity, sort_keys=True).encode())
     fs.move(path + ".tmp", path)

@@ -47,7 +47,7 @@ def scoring_base(
                 pa.concat_tables(read_table(p) for p in merged),
                 "initial buckets",
             )
-    if mode in (None, "daily") and area.state_dir(province, business_date).is_dir():
+    if mode in (None, "daily") and area.store.is_dir(area.state_dir(province, business_date)):
         day = datetime.strptime(business_date, "%Y%m%d").date()
         customers, state_accounts = read_state(area, province, day)
         merged_table, links = merge_customers(customers, tuple(cfg.provinces().source_priority))

@@ -11,7 +11,10 @@ the full snapshot below them: the full snapshot's rows no layer replaced or remo
 each layer's rows no later layer replaced, oldest first (the order in which applying the
 days one by one leaves them, `transform.changes`). Snapshots are immutable once their date
 is published (only the newest date can be forced, `crm_pipeline.history`), so a layer's
-previous date never changes under it.
+previous date never changes under it. A snapshot is written locally (in the scratch folder
+when the staging area is an object store); the step that writes it lists its files as
+outputs, so the restart ledger uploads them before the step is done, and a read fetches
+each file from the store first (`StagingArea.fetch`).
 """
 
 from __future__ import annotations
@@ -101,14 +104,15 @@ def write_state(
     if rates is not None:
         _write_arrow(tmp / RATES, rates)
     _replace_dir(tmp, target)
-    return [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
+    names = [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
+    return [*names, target / RATES] if rates is not None else names
 
 
 def read_rates(area: StagingArea, province: str, business_date: date) -> pa.Table | None:
     """The FX rates a date's accounts are valued at (`rates.arrow`), None if not recorded
     (snapshots written before issue 21): then a daily run values every account anew."""
     path = area.state_dir(province, yyyymmdd(business_date)) / RATES
-    return _mapped(path) if path.exists() else None
+    return _mapped(path) if area.fetch(path) else None
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def layer_stats(area: StagingArea, province: str, business_date: date) -> LayerS
     full = 0
     for name in ("customers", "accounts"):
         path = area.state_file(province, day, name)
-        if path.exists():
+        if area.fetch(path):
             reader = pa.ipc.open_file(pa.memory_map(str(path)))
             full += sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
     return LayerStats(layers, rows, full)
@@ -175,13 +179,13 @@ def write_layer(
     meta = {"previous": yyyymmdd(previous), "rows": rows}
     (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     _replace_dir(tmp, target)
-    return [target / n for n in (LAYER, *names)]
+    return [target / n for n in (LAYER, RATES, *names)]
 
 
 def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, str | int] | None:
     """A layer's `layer.json` (`previous` date, `rows` it holds), None for a full one."""
     path = area.state_dir(province, day) / LAYER
-    if not path.exists():
+    if not area.fetch(path):
         return None
     meta: dict[str, str | int] = json.loads(path.read_text(encoding="utf-8"))
     return meta
@@ -235,9 +239,9 @@ def _read_full(area: StagingArea, province: str, business_date: str, name: str) 
     versions wrote a Parquet copy, and before that only Parquet)."""
     arrow = area.state_file(province, business_date, name)
     parquet = arrow.with_suffix(".parquet")
-    if arrow.exists():
+    if area.fetch(arrow):
         return _mapped(arrow)
-    if parquet.exists():
+    if area.fetch(parquet):
         return pq.read_table(parquet)
     return None
 
@@ -250,8 +254,11 @@ def read_layers(
     day = business_date
     while (meta := _layer_meta(area, province, day)) is not None:
         folder = area.state_dir(province, day)
-        written = _mapped(folder / f"{name}.written.arrow")
-        layers.append(StateLayer(written, _mapped(folder / f"{name}.removed.arrow")))
+        written, removed = folder / f"{name}.written.arrow", folder / f"{name}.removed.arrow"
+        for path in (written, removed):
+            if not area.fetch(path):
+                raise PipelineError(f"{path}: missing from the state layer of {day}")
+        layers.append(StateLayer(_mapped(written), _mapped(removed)))
         day = str(meta["previous"])
     return _read_full(area, province, day, name), layers[::-1]
 
@@ -279,6 +286,21 @@ def read_live_state(
             raise _missing(area, province, day)
         table, live = live_table(full, layers, STATE_KEYS[name])
         out[name] = conform(table, schema), live
+    return out
+
+
+def state_accounts_file(area: StagingArea, province: str, business_date: str, out: Path) -> Path:
+    """A file holding a date's whole account table for readers that take files (the quality
+    gate's currency and value totals): the full snapshot's own file, or, for a date over
+    layers, the live rows' `currency` and `balance_cny` written to `out` (Parquet)."""
+    full, layers = read_layers(area, province, business_date, "accounts")
+    if full is None:
+        raise _missing(area, province, business_date)
+    if not layers:
+        return area.state_file(province, business_date, "accounts")
+    table, live = live_table(full, layers, STATE_KEYS["accounts"])
+    narrow = table.select(["currency", "balance_cny"])
+    pq.write_table(narrow if live is None else narrow.filter(live), out)
     return out
 
 

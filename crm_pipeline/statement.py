@@ -96,9 +96,9 @@ def month_bounds(month: str) -> tuple[date, date]:
     return first, first.replace(day=monthrange(first.year, first.month)[1])
 
 
-def _balances(staging: Path, province: str, day: date) -> pa.Table:
+def _balances(staging: str | Path, province: str, day: date) -> pa.Table:
     """(source, acct_no, balance, balance_cny) of a state snapshot."""
-    area = StagingArea(staging)
+    area = StagingArea.open(staging)
     accounts = read_state_accounts(area, province, day)
     if accounts is None:
         raise PipelineError(
@@ -272,7 +272,7 @@ def write_export(path: Path, customers: pa.Table, accounts: pa.Table, txns: pa.T
 
 
 def produce_province(
-    engine: Any, month: str, province: str, staging: Path, out: Path
+    engine: Any, month: str, province: str, staging: str | Path, out: Path
 ) -> StatementSummary:
     """One province's statement, export file and purge; PipelineError on a problem."""
     done = purge_record(engine, month, province)
@@ -327,7 +327,7 @@ def produce_statements(
     month: str,
     provinces: Sequence[str] | None = None,
     warehouse_url: str | None = None,
-    staging: Path | None = None,
+    staging: str | Path | None = None,
     out: Path | None = None,
 ) -> list[StatementSummary]:
     """Every requested province's statement (default: those published in the month).
@@ -339,7 +339,7 @@ def produce_statements(
     first, last = month_bounds(month)
     warehouse = Warehouse(settings.warehouse_url(warehouse_url))
     warehouse.upgrade()
-    staging = settings.staging_dir(staging)
+    staging = settings.staging_url(staging)
     out = out or project_path(DEFAULT_OUT)
     wanted = list(provinces) if provinces else provinces_published_in(
         warehouse.engine, first, last

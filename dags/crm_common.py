@@ -1,10 +1,12 @@
 """Building blocks shared by the CRM DAGs (no DAG is defined here).
 
-The province task group is the unit an operator looks at: `wait_for_files` (a sensor in
-reschedule mode, so a province still waiting for its `.ok` flags holds no worker slot)
-then `load_province` (the run of that province only). The group is mapped over the
-run's provinces, so the grid shows one row per province, labelled with its code, and a
-failed province never holds back the others' publication.
+The province task group is the unit an operator looks at: `wait_for_files` (a deferrable
+sensor: a province still waiting for its `.ok` flags holds no worker slot, the triggerer
+waits for it), `fetch` (the SFTP source's files into the landing mirror), then one task
+per step of the run (`crm_pipeline.step_names.STEP_TASKS`), so the grid shows which step
+failed and clearing that task resumes there. The group is mapped over the run's
+provinces, so the grid shows one row per province, labelled with its code, and a failed
+province never holds back the others' publication.
 
 Everything here only wires tasks; the decisions are in `crm_pipeline.tasks`, which the
 tasks import when they run (nothing heavy at parse time). What is Airflow's own stays in
@@ -28,8 +30,10 @@ from airflow.sdk import (
 from airflow.sdk.exceptions import AirflowFailException
 from crm_alerts import on_failure
 from crm_settings import PROVINCES_SETTING, mask_warehouse_password, setting
+from crm_waiting import ProvinceFilesSensor
 
 from common.dates import business_date
+from crm_pipeline.step_names import STEP_TASKS
 
 TIMEZONE = "Asia/Shanghai"
 #: Each mapped province task sets `crm_province` in its context first thing, so the grid
@@ -89,7 +93,8 @@ def run_day(context: Any) -> str:
     return str(pendulum.instance(start).in_timezone(TIMEZONE).strftime("%Y%m%d"))
 
 
-def _landing(context: Any) -> str:
+def landing_of(context: Any) -> str:
+    """The `landing` parameter of the run ("" for the configured landing folder)."""
     return str((context.get("params") or {}).get("landing") or "")
 
 
@@ -112,7 +117,7 @@ def plan(mode: str) -> list[str]:
             run_day(context),
             mode,
             params.get("provinces") or [],
-            _landing(context),
+            landing_of(context),
             expected=setting(PROVINCES_SETTING),
         )
     except PipelineError as exc:
@@ -132,28 +137,144 @@ def fx_tasks(mode: str, poke_interval: float, timeout: float) -> Any:
     def wait_for_fx_rates() -> PokeReturnValue:
         import logging
 
+        from sftp_connection import credentials_from_connection
+
         from crm_pipeline.tasks.waiting import fx_landing
 
         context = get_current_context()
-        state = fx_landing(run_day(context), _landing(context))
+        state = fx_landing(run_day(context), landing_of(context), credentials_from_connection)
         if state.missing:
             logging.getLogger(__name__).info("waiting for %s", ", ".join(state.missing))
         return PokeReturnValue(is_done=state.ready)
 
     @task(task_id="stage_fx_rates", on_failure_callback=on_failure, **RETRY_ARGS)
     def stage_fx_rates() -> str:
+        from sftp_connection import credentials_from_connection
+        from staging_connection import export_staging_credentials
+
         from common.errors import PipelineError
         from crm_pipeline.tasks.fx import stage_fx
 
+        export_staging_credentials()
         context = get_current_context()
         try:
-            return stage_fx(run_day(context), _landing(context))
+            return stage_fx(run_day(context), landing_of(context), credentials_from_connection)
         except PipelineError as exc:
             raise _fail_on_data_problem(exc) from exc
 
     staged = stage_fx_rates()
     wait_for_fx_rates() >> staged
     return staged
+
+
+def _fetch_task() -> Any:
+    @task(task_id="fetch", map_index_template=LABEL, on_failure_callback=on_failure, **RETRY_ARGS)
+    def fetch(province: str, mode: str) -> dict[str, Any]:
+        """SFTP source: the province's files into the landing mirror (resumed); else nothing."""
+        from sftp_connection import credentials_from_connection
+
+        from common.errors import PipelineError
+        from crm_pipeline.tasks.province_load import fetch_files
+
+        context = get_current_context()
+        context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+        params = context.get("params") or {}
+        try:
+            return fetch_files(
+                run_day(context),
+                mode,
+                province,
+                landing_of(context),
+                force=bool(params.get("force", False)),
+                credentials=credentials_from_connection,
+            )
+        except PipelineError as exc:
+            raise _fail_on_data_problem(exc) from exc
+
+    return fetch
+
+
+def _step_task(mode: str, task_id: str, publishes: bool) -> Any:
+    """The task of one step (`STEP_TASKS`); `publishes`: the last one, which emits the
+    province's asset event once its date is wholly published."""
+
+    @task(
+        task_id=task_id,
+        map_index_template=LABEL,
+        outlets=[PUBLICATION] if publishes else [],
+        on_failure_callback=on_failure,
+        **RETRY_ARGS,
+    )
+    def step(province: str) -> dict[str, Any]:
+        from airflow.sdk import Asset
+        from staging_connection import export_staging_credentials
+
+        from common.errors import PipelineError
+        from crm_pipeline.tasks.province_load import run_step
+
+        mask_warehouse_password()
+        export_staging_credentials()  # an s3:// staging store's Airflow connection
+        context = get_current_context()
+        context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+        params = context.get("params") or {}
+        try:
+            result = run_step(
+                run_day(context),
+                mode,
+                province,
+                task_id,
+                landing_of(context),
+                force=bool(params.get("force", False)),
+            )
+        except PipelineError as exc:
+            raise _fail_on_data_problem(exc) from exc
+        if publishes and result["status"] == "published":
+            context["outlet_events"][PUBLICATION].add(
+                Asset(asset_uri(province)),
+                extra={
+                    "business_date": result["business_date"],
+                    "batch_id": result["batch_id"],
+                    "mode": mode,
+                    "qualified": result["qualified"],
+                },
+            )
+        return result
+
+    return step
+
+
+def _export_task() -> Any:
+    @task(task_id="export", map_index_template=LABEL, on_failure_callback=on_failure, **RETRY_ARGS)
+    def export(province: str, mode: str) -> dict[str, str]:
+        """The published batch as files for the CRM data server (docs/export.md), pushed
+        there when its Airflow connection is defined; else written, and the log says so."""
+        import logging
+
+        from sftp_connection import connection_defined, credentials_from_connection
+        from staging_connection import export_staging_credentials
+
+        from common import config
+        from common.errors import PipelineError
+        from crm_pipeline.tasks.export import export_province
+
+        mask_warehouse_password()
+        export_staging_credentials()
+        context = get_current_context()
+        context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
+        conn_id = config.settings().export.sftp.connection
+        push = connection_defined(conn_id)
+        if not push:
+            logging.getLogger(__name__).warning(
+                "%s: no Airflow connection %r: the export is written, not pushed", province, conn_id
+            )
+        try:
+            return export_province(
+                run_day(context), province, mode, push=push, provider=credentials_from_connection
+            )
+        except PipelineError as exc:
+            raise _fail_on_data_problem(exc) from exc
+
+    return export
 
 
 def province_group(
@@ -164,95 +285,44 @@ def province_group(
     in_order: bool = False,
     fx: Any = None,
 ) -> Any:
-    """The per-province task group (wait for files, then load), ready to be expanded.
+    """The per-province task group, ready to be expanded: `wait_for_files` (deferred, in
+    the triggerer) -> `fetch` -> one task per step of `STEP_TASKS[mode]` (the last one
+    publishes) -> `export`.
+
+    A failed step is its own red task; clearing it (with its downstream) resumes the run
+    there, the steps before it being skipped by the restart ledger. New steps come from
+    `crm_pipeline.step_names.STEP_TASKS`; `export` (issue 19) follows the last step task:
+    the published batch as files, pushed to the CRM data server.
 
     `in_order`: the sensor also waits until the province's previous business date is
     published, so a late day blocks the next for that province only. (Airflow's own
     `depends_on_past` is not used: for a mapped task it counts every map index of the
     previous run, so one province's failure would hold back every province the next night.)
-    `fx` (the FX staging task) is made upstream of the load only, so provinces start
+    `fx` (the FX staging task) is made upstream of the first step only, so provinces start
     waiting for their own files while the FX file is still on its way.
     """
+    tasks = STEP_TASKS[mode]
 
     @task_group(group_id="province")
     def province(province: str) -> None:
-        @task.sensor(
-            mode="reschedule",
+        wait = ProvinceFilesSensor(
+            task_id="wait_for_files",
+            province=province,
+            mode=mode,
+            in_order=in_order,
             poke_interval=poke_interval,
             timeout=timeout,
-            exponential_backoff=False,
             map_index_template=LABEL,
             on_failure_callback=on_failure,
         )
-        def wait_for_files(province: str) -> PokeReturnValue:
-            """Done once every file of the province has its `.ok`; holds no slot meanwhile."""
-            import logging
-
-            from crm_pipeline.tasks.waiting import previous_day_gap, province_landing
-
-            context = get_current_context()
-            context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
-            day = run_day(context)
-            logger = logging.getLogger(__name__)
-            if in_order and (gap := previous_day_gap(day, province)):
-                logger.info("%s: waiting: %s", province, gap)
-                return PokeReturnValue(is_done=False)
-            state = province_landing(day, mode, province, _landing(context))
-            if state.missing:
-                shown = ", ".join(state.missing[:8])
-                more = f" and {len(state.missing) - 8} more" if len(state.missing) > 8 else ""
-                logger.info("%s: waiting for %s%s", province, shown, more)
-            else:
-                logger.info("%s: every file has its flag (%s)", province, ", ".join(state.branches))
-            for problem in state.broken:
-                logger.warning("%s: %s", province, problem)
-            return PokeReturnValue(is_done=state.ready)
-
-        @task(
-            map_index_template=LABEL,
-            outlets=[PUBLICATION],
-            on_failure_callback=on_failure,
-            **RETRY_ARGS,
-        )
-        def load_province(province: str) -> dict[str, Any]:
-            """The run of one province; an asset event per publication."""
-            from airflow.sdk import Asset
-            from sftp_connection import credentials_from_connection
-
-            from common.errors import PipelineError
-            from crm_pipeline.tasks.province_load import load_one_province
-
-            mask_warehouse_password()
-            context = get_current_context()
-            context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
-            params = context.get("params") or {}
-            try:
-                result = load_one_province(
-                    run_day(context),
-                    mode,
-                    province,
-                    _landing(context),
-                    force=bool(params.get("force", False)),
-                    credentials=credentials_from_connection,
-                )
-            except PipelineError as exc:
-                raise _fail_on_data_problem(exc) from exc
-            if result["status"] == "published":
-                context["outlet_events"][PUBLICATION].add(
-                    Asset(asset_uri(province)),
-                    extra={
-                        "business_date": result["business_date"],
-                        "batch_id": result["batch_id"],
-                        "mode": mode,
-                        "qualified": result["qualified"],
-                    },
-                )
-            return result
-
-        load = load_province(province)
-        wait_for_files(province) >> load
-        if fx is not None:
-            fx >> load
+        previous = wait >> _fetch_task()(province, mode)
+        for i, (task_id, _) in enumerate(tasks):
+            current = _step_task(mode, task_id, publishes=i == len(tasks) - 1)(province)
+            previous >> current
+            if i == 0 and fx is not None:
+                fx >> current
+            previous = current
+        previous >> _export_task()(province, mode)
 
     return province
 

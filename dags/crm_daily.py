@@ -10,9 +10,11 @@ being skipped, while the other provinces go on. (Airflow's `depends_on_past` wou
 for all provinces at once: for a mapped task it counts every province's instance.)
 
 Per province (the mapped `province` group): `wait_for_files` waits for the daily files'
-`.ok` flags in reschedule mode (no worker slot held), `load_province` runs the daily mode
-of the run, logs the reconciliation counts and emits an event on the asset
-`crm://warehouse/{province}` with the business date and batch id.
+`.ok` flags, deferred to the triggerer (no worker slot held), `fetch` lands them from SFTP
+(SFTP source), then one task per step: `ingest`, `apply`, `publish` (the batch published)
+and `transactions`, which emits an event on the asset `crm://warehouse/{province}` with
+the business date and batch id. A failed step is its own red task; clearing it with its
+downstream resumes the province there.
 
 The provinces a night expects come from CRM_PROVINCES or the Airflow Variable
 `crm_provinces` (comma-separated), else from the landing zone. Set it in production, so a

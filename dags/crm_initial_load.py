@@ -1,11 +1,14 @@
 """Airflow DAG `crm_initial_load`: the one-time initial load of a business date.
 
 Triggered by hand with the business date of the dumps. The grid shows one row per
-province (the mapped `province` group, labelled with the province code): its sensor
-waits for the `.ok` flags without holding a worker slot, its load task logs every
-file's reconciliation (read = kept + set aside + filtered) and publishes the province's
-batch, emitting an event on the asset `crm://warehouse/{province}` with the business date
-and batch id. One province's failure does not stop the others; the `summary` task lists
+province (the mapped `province` group, labelled with the province code):
+`wait_for_files` waits for the `.ok` flags deferred to the triggerer (no worker slot
+held), `fetch` lands the files from SFTP (SFTP source only), then one task per step,
+`ingest`, `conform`, `merge`, `score`, each logging its counts, and `publish`, which logs
+every file's reconciliation (read = kept + set aside + filtered), publishes the
+province's batch and emits an event on the asset `crm://warehouse/{province}` with the
+business date and batch id. A failed step is its own red task; clearing it with its
+downstream resumes the province there. One province's failure does not stop the others; the `summary` task lists
 each province's state in the warehouse and fails the run if one was not published.
 
 Thin on purpose: every step is `crm_pipeline.run` through `crm_pipeline.tasks`,

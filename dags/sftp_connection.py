@@ -51,3 +51,12 @@ def credentials_from_connection(conn_id: str) -> SftpCredentials:
         known_hosts=optional_path(extra.get("known_hosts")),
         source=f"Airflow connection {conn_id!r}",
     )
+
+
+def connection_defined(conn_id: str) -> bool:
+    """Whether the Airflow connection `conn_id` can be read (the export pushes only then)."""
+    try:
+        Connection.get(conn_id)
+    except Exception:  # noqa: BLE001 - any failure to read it means: not defined here
+        return False
+    return True

@@ -179,3 +179,31 @@ def test_published_date_with_other_inputs_refuses_unless_forced(
     [forced] = run_date(DATE, "initial", world["landing"], ["ZJ"], url, staging, force=True)
     assert forced.status == "published", forced.error
     assert by_identity(url) == clean_run(world)
+
+
+def test_formulas_edited_between_two_runs_of_one_process_are_scored(
+    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scorer's formulas were cached per process by (province, date) only: a second
+    run in the same process after an edit (an Airflow worker, a rerun, a trial) scored with
+    the old thresholds and stamped the new formula ids. Now the cache is keyed by content.
+    One bucket: the buckets are scored in this process, not in fresh worker processes."""
+    monkeypatch.setenv("CRM_BUCKETS", "1")
+    first = f"sqlite:///{world['root'] / 'first.db'}"
+    [a] = run_date(DATE, "initial", world["landing"], ["ZJ"], first, world["root"] / "st1")
+    assert a.status == "published", a.error
+    edit_formula(world["formulas"])
+    second = f"sqlite:///{world['root'] / 'second.db'}"
+    [b] = run_date(DATE, "initial", world["landing"], ["ZJ"], second, world["root"] / "st2")
+    assert b.status == "published", b.error
+    engine = create_engine(second)
+    try:
+        with engine.connect() as conn:
+            below_old = conn.execute(text(
+                "SELECT count(*) FROM crm_customer WHERE qualified AND cust_type = 'P'"
+                " AND score < 500000"
+            )).scalar_one()  # fmt: skip
+    finally:
+        engine.dispose()
+    assert b.qualified > a.qualified and below_old > 0
+    assert unrecorded_formulas(second) == []

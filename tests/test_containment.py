@@ -40,10 +40,10 @@ def test_an_unexpected_error_fails_only_its_province(
 ) -> None:
     real = initial.InitialLoad.run
 
-    def deep(self: initial.InitialLoad, summary: Any) -> None:
+    def deep(self: initial.InitialLoad) -> None:
         if self.province == "ZJ":
             raise RecursionError("maximum recursion depth exceeded")
-        real(self, summary)
+        real(self)
 
     monkeypatch.setattr(initial.InitialLoad, "run", deep)
     status = _run(landing, tmp_path)

@@ -1,7 +1,7 @@
 """The `crm-pipeline` command: one module per subcommand, each with `register(subparsers)`.
 
-Exit status: 0 all well, 1 a usage or configuration error, 3 some provinces failed while
-others were loaded (the summary says which).
+Exit status: 0 all well, 1 a usage or configuration error, 3 some provinces failed (or were
+held by the quality gate) while others were loaded (the summary says which).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ _COMMANDS = (
     "statement",
     "explain",
     "export",
+    "quality",
 )
 
 

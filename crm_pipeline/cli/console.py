@@ -21,7 +21,7 @@ from rich.table import Table
 
 from crm_pipeline.progress import event_of
 
-_DONE = {"published", "already published", "failed", "held"}
+_DONE = {"published", "already published", "failed", "held", "stopped"}
 
 
 @dataclass

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--crm-cust-id", type=int, help="the CRM's customer number")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--warehouse", metavar="URL", help="SQLAlchemy URL (default: config)")
-    parser.add_argument("--staging", type=Path, help="staging folder (default: config)")
+    parser.add_argument("--staging", help="staging folder or s3://bucket/prefix (default: config)")
     parser.add_argument("--formulas", type=Path, help="formula directory (default: shipped)")
     parser.set_defaults(handler=handle)
 

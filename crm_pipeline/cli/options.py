@@ -31,5 +31,6 @@ def provinces_of(args: argparse.Namespace) -> list[str]:
 
 
 def exit_status(summaries: Sequence[HasStatus]) -> int:
-    """0 when every province went well, EXIT_SOME_FAILED when one of them failed."""
-    return EXIT_SOME_FAILED if any(s.status == "failed" for s in summaries) else 0
+    """0 when every province went well, EXIT_SOME_FAILED when one of them failed or was
+    held by the quality gate (not published either way)."""
+    return EXIT_SOME_FAILED if any(s.status in ("failed", "held") for s in summaries) else 0

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_province_option(parser, "every province found")
     parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
     parser.add_argument(
-        "--staging", type=Path, help="staging area (default: CRM_STAGING_DIR, else config)"
+        "--staging",
+        help="staging area: a folder or s3://bucket/prefix (default: CRM_STAGING_DIR, else config)",
     )
     parser.add_argument(
         "--source",
@@ -83,4 +84,5 @@ def format_summary(business_date: str, mode: str, summaries: list[ProvinceSummar
     for s in summaries:
         if s.error:
             lines.append(f"{s.province}: {s.error}")
+        lines.extend(f"{s.province}: {note}" for note in s.notes)
     return "\n".join(lines)

@@ -21,8 +21,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--warehouse", help="SQLAlchemy URL (default: CRM_WAREHOUSE_URL or config)")
     parser.add_argument(
         "--staging",
-        type=Path,
-        help="staging folder holding the state snapshots (default: CRM_STAGING_DIR or config)",
+        help="staging folder or s3://bucket/prefix holding the state snapshots"
+        " (default: CRM_STAGING_DIR or config)",
     )
     parser.add_argument(
         "--out", type=Path, help="folder of the printer's files (default var/statements)"

@@ -2,7 +2,8 @@
 
 Shows the runs of the business date (one per attempt), their steps with the counts they
 recorded and how far their checkpoints got, and the load batches with their publication
-status: what an operator looks at before deciding on `run --restart` or `--force`.
+status and the quality gate's verdicts (with their Data Docs): what an operator looks at
+before deciding on `run --restart`, `--force` or `quality accept`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import datetime
 from common import settings
 from common.dates import business_day
 from common.errors import PipelineError
-from load import report
+from crm_pipeline.cli.quality import render as render_quality
+from load import quality, report
 from load.lease import run_state
 from load.warehouse import Warehouse
 
@@ -180,6 +182,10 @@ def run(args: argparse.Namespace) -> int:
         runs = report.runs(warehouse.engine, business_date, args.province)
         states = {r.run_id: run_state(warehouse.engine, r.run_id) for r in runs}
         text = render(runs, report.batches(warehouse.engine, business_date, args.province), states)
+        gate = quality.results(warehouse.engine, business_date, args.province, latest=True)
+        if gate:
+            text += "\n\nQuality gate (crm-pipeline quality --date D --province P)\n"
+            text += render_quality(gate)
     finally:
         warehouse.dispose()
     print(

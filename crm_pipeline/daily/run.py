@@ -1,4 +1,4 @@
-"""A province's daily run as steps: ingest, apply, load, transactions.
+"""A province's daily run as steps: ingest, apply, quality_gate, load, transactions.
 
 The steps are those of the initial load's framework (`crm_pipeline.steps.ProvinceSteps`):
 recorded in the warehouse's control tables, skipped on a rerun when their outputs are
@@ -25,17 +25,26 @@ from crm_pipeline.daily.business_dates import previous_business_date
 from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
 from crm_pipeline.history import check_force_over_history
-from crm_pipeline.ingest_step import ingest_files, landed_files
+from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import (
     record_run,
     run_load_step,
     warehouse_identity,
 )
+from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
-from crm_pipeline.state import STATE_ACCOUNT, layer_stats, write_layer, write_state, yyyymmdd
+from crm_pipeline.state import (
+    STATE_ACCOUNT,
+    layer_stats,
+    state_accounts_file,
+    write_layer,
+    write_state,
+    yyyymmdd,
+)
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load.business_dates import txn_loaded
 from load.instance import published_batch_id
+from load.quality import Night
 from load.warehouse import Warehouse
 from transform.scoring import load_formulas
 
@@ -101,6 +110,7 @@ def _daily_steps(
     warehouse: Warehouse,
     run_id: int,
 ) -> None:
+    preload_validation()  # Great Expectations imported while the steps work
     found = landed_files(ctx.landing, ctx.business_date, province, ctx.mode)
     warehouse.record_warnings(run_id, found.warnings)
     previous = previous_business_date(warehouse.engine, ctx.landing, province, ctx.day)
@@ -110,8 +120,10 @@ def _daily_steps(
         warehouse_identity(warehouse), _basis(warehouse, province, previous),
     )  # fmt: skip
     staging = ctx.run_staging(province)
-    steps = ProvinceSteps(staging, ctx.force, warehouse, run_id, province)
+    steps = ProvinceSteps.of_run(ctx, province, warehouse, run_id, summary)
     ingested = steps.run("ingest", lambda _: ingest_files(staging, found.files, ctx.force))["files"]
+    if steps.stop_here("ingest"):
+        return
     paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
 
     def apply_step(_: int) -> StepResult:
@@ -129,6 +141,11 @@ def _daily_steps(
                 ctx.area, province, ctx.business_date, day.customers.table,
                 conform(day.accounts.table, STATE_ACCOUNT), rates(),
             )  # fmt: skip
+        # D's whole accounts for the quality gate: the snapshot's file, or for a layer its
+        # live rows' two columns the gate reads, written here so a rerun finds them intact
+        accounts_file = state_accounts_file(
+            ctx.area, province, ctx.business_date, staging.work / "state_accounts.parquet"
+        )
         files = day.batch.files
         counts = {
             **file_totals(files),
@@ -142,11 +159,14 @@ def _daily_steps(
             "merged": day.merged,
             "qualified": day.qualified,
             "formula_ids": day.batch.formula_ids,
+            "state_accounts": str(accounts_file),
         }
-        outputs: list[Path] = [*paths.values(), *state]
+        outputs: list[Path] = [*paths.values(), *state, accounts_file]
         return outputs, counts, info
 
     applied = steps.run("apply", apply_step)
+    if steps.stop_here("apply"):
+        return
     files = [FileCounts(**f) for f in applied["files"]]
     batch = ProvinceBatch(
         business_date=ctx.day,
@@ -162,7 +182,20 @@ def _daily_steps(
         inputs=inputs,
     )
 
+    def gate_inputs() -> GateInputs:
+        state_accounts = Path(applied["state_accounts"])
+        account_files = [f.staged for f in staged_files(ingested, "account")]
+        return GateInputs(files, [state_accounts, *account_files], [state_accounts])
+
+    notes = quality_gate(
+        steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id), gate_inputs
+    )
+    if steps.stop_here("quality_gate"):
+        return
     batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)
+    if steps.stop_here("load"):  # published; the transactions are the next task's
+        summary.batch_id = batch_id
+        return
 
     def txn_step(_: int) -> StepResult:
         txn_files = load_transactions(ctx, warehouse, province, batch_id, ingested)
@@ -174,4 +207,5 @@ def _daily_steps(
     summary.merged_customers = int(applied["merged"])
     summary.qualified = int(applied["qualified"])
     summary.batch_id = batch_id
+    summary.notes = notes
     summary.status = "published"

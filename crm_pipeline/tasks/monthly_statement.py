@@ -22,7 +22,7 @@ def run_month_statement(month: str, province: str) -> list[dict[str, str]]:
     period = statement_month(month)
     log.info("statement of %s for %s", month, province)
     summaries = produce_statements(
-        period, [province], settings.warehouse_url(), settings.staging_dir()
+        period, [province], settings.warehouse_url(), settings.staging_url()
     )
     out: list[dict[str, str]] = []
     for summary in summaries:

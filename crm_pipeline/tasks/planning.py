@@ -60,7 +60,7 @@ def plan_run(
         mode,
         ", ".join(wanted),
         folder,
-        settings.staging_dir(),
+        settings.staging_url(),
         redacted(warehouse.url),
     )
     return ordered

@@ -1,17 +1,24 @@
-"""What the sensors wait for: every file of a province with its `.ok` flag, the bank-wide FX
-rate file, and (daily) the province's previous business date published.
+"""What the sensors wait for: every file of a province with its `.ok` flag (in the landing
+folder, or on the SFTP server for the SFTP source), the bank-wide FX rate file, and (daily)
+the province's previous business date published.
 
 A file is "missing" while its flag (or the province's own folder) is absent: the core
 system has not finished sending it. A flag that disagrees with its file is "broken":
-waiting will not mend it, so the sensor lets the load task fail with the reason.
+waiting will not mend it, so the sensor lets the next task fail with the reason.
+
+`look_once` is one look, the sensor's first; `until_ready` repeats it between pauses,
+which the deferred sensor's trigger does in Airflow's triggerer (no worker slot held).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import config, settings
 from common.dates import business_date, business_day
@@ -19,6 +26,9 @@ from common.errors import FileRejected
 from extract.flag import flag_path
 from extract.landing import branches_to_read, check_landed, data_file_name
 from load.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from extract.sftp import CredentialsProvider
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +51,26 @@ def _landed(path: Path) -> bool:
     return flag_path(path).exists() and path.exists()
 
 
-def province_landing(day: str, mode: str, province: str, landing: str = "") -> LandingState:
-    """Whether every file of the province's branches has landed with its `.ok`."""
+def province_landing(
+    day: str,
+    mode: str,
+    province: str,
+    landing: str = "",
+    credentials: CredentialsProvider | None = None,
+) -> LandingState:
+    """Whether every file of the province's branches has its `.ok`: in the landing folder,
+    or on the file-exchange server for the SFTP source (`credentials`: its login's
+    provider; the environment's by default)."""
     known = config.provinces()
     folder = settings.landing_dir(landing) / business_date(day)
     state = LandingState()
     if settings.source_kind() == "sftp":
-        # The SFTP fetcher lands the files and waits for their flags itself (until its
-        # deadline); the local mirror is empty until then.
-        log.info("%s: files come from SFTP; the load fetches them", province)
+        from crm_pipeline.fetch import flags_on_server
+
+        state.branches = list(known.branches_of(province))
+        state.missing, state.broken = flags_on_server(
+            business_date(day), province, mode, credentials
+        )
         return state
     if not (folder / province).is_dir():
         state.missing.append(f"{folder / province}/ (no folder yet)")
@@ -69,11 +90,19 @@ def province_landing(day: str, mode: str, province: str, landing: str = "") -> L
     return state
 
 
-def fx_landing(day: str, landing: str = "") -> LandingState:
-    """Whether the bank-wide FX rate file of the date has landed with its flag."""
+def fx_landing(
+    day: str, landing: str = "", credentials: CredentialsProvider | None = None
+) -> LandingState:
+    """Whether the bank-wide FX rate file of the date has landed with its flag (for the
+    SFTP source: whether its flag is on the server)."""
     day = business_date(day)
     path = settings.landing_dir(landing) / day / data_file_name("FXR", "RATE", "", day)
     state = LandingState()
+    if settings.source_kind() == "sftp":
+        from crm_pipeline.fetch import fx_flag_on_server
+
+        state.missing = fx_flag_on_server(day, credentials)
+        return state
     if not _landed(path):
         state.missing.append(path.name)
     return state
@@ -104,3 +133,52 @@ def why_still_waiting(day: str, mode: str, province: str, landing: str = "") -> 
     if mode == "daily":
         return previous_day_gap(day, province)
     return ""
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look for a province: ready or not, what it still waits for, what is broken."""
+
+    ready: bool
+    waiting_for: str = ""
+    broken: tuple[str, ...] = ()
+    branches: tuple[str, ...] = ()
+
+
+def look_once(
+    day: str,
+    mode: str,
+    province: str,
+    landing: str = "",
+    in_order: bool = False,
+    credentials: CredentialsProvider | None = None,
+) -> Look:
+    """The province's previous date published (`in_order`, daily), then its flags."""
+    if in_order and (gap := previous_day_gap(day, province)):
+        return Look(False, gap)
+    state = province_landing(day, mode, province, landing, credentials)
+    shown = ", ".join(state.missing[:8])
+    more = f" and {len(state.missing) - 8} more" if len(state.missing) > 8 else ""
+    return Look(
+        state.ready,
+        f"waiting for {shown}{more}" if state.missing else "",
+        tuple(state.broken),
+        tuple(state.branches),
+    )
+
+
+async def until_ready(
+    look: Callable[[], Awaitable[Look]], poll_seconds: float, province: str = ""
+) -> Look:
+    """Look again every `poll_seconds` until the province is ready; that look.
+
+    `look` is awaited so the caller decides how a blocking look runs off the event loop
+    (the Airflow trigger hands it to a thread). No deadline here: the deferral's timeout
+    is Airflow's, and a trigger cancelled then stops at its next pause.
+    """
+    while True:
+        found = await look()
+        if found.ready:
+            return found
+        log.info("%s: %s; next look in %.0f s", province, found.waiting_for, poll_seconds)
+        await asyncio.sleep(poll_seconds)

@@ -157,6 +157,29 @@ class SftpFetcher:
             raise FlagDeadlineError(business_date, deadline.isoformat(), report.missing)
         return report
 
+    def look(
+        self,
+        business_date: str,
+        branches: Sequence[str],
+        landing: Path,
+        expected: Mapping[str, Sequence[str]] | None = None,
+        optional: Collection[str] = (),
+    ) -> Listing:
+        """One look at the date's folders (flags missing, files refused), nothing fetched:
+        what a deferred sensor's trigger asks the server between two waits."""
+        check_business_date(business_date)
+        for branch in branches:
+            check_branch(branch)
+        request = DateRequest(
+            self.settings.remote_root, business_date, branches, landing, expected, optional
+        )
+        control: list[SftpSession] = []
+        try:
+            return self._list_retrying(control, request)
+        finally:
+            for session in control:
+                session.close()
+
     def _now(self, deadline: datetime) -> datetime:
         """The clock's time, made comparable with `deadline` (naive or aware alike)."""
         now = self.clock()

@@ -15,6 +15,7 @@ so that importing `load.tables` (as the migrations' environment does) puts every
 - `formula_history`: `crm_formula_trial*` / `crm_formula_acceptance*`, the formula trials
   and acceptances behind `crm_formula`'s ids;
 - `transactions`: transaction details, their staging, monthly statements and the purge log;
+- `quality`: the data-quality gate's verdicts, failed expectations and acceptances;
 - `base`: the metadata (with its naming convention) and the column types they share.
 
 Tables created at run time (a first load's own tables, the provinces' partitions) are not
@@ -50,6 +51,7 @@ from load.tables.published import (
     crm_load_batch,
     crm_reject,
 )
+from load.tables.quality import crm_quality_accept, crm_quality_failure, crm_quality_result
 from load.tables.staging import (
     STAGING_TABLES,
     stg_account,
@@ -92,6 +94,9 @@ __all__ = [
     "crm_instance",
     "crm_lease",
     "crm_load_batch",
+    "crm_quality_accept",
+    "crm_quality_failure",
+    "crm_quality_result",
     "crm_reject",
     "crm_run",
     "crm_statement",

@@ -3,7 +3,7 @@
 The DAG is triggered through the REST API v2 with a JWT from the simple auth manager,
 exactly as an operator's script would; the tasks run under the LocalExecutor in their own
 processes, read the sample landing zone and write the SQLite warehouse in tmp. Slow (the
-three components start in about half a minute on two cores), hence `slow`.
+components (and the triggerer, for deferred waits) start in about half a minute on two cores), hence `slow`.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.update(
         {
             "PATH": f"{AIRFLOW_BIN.parent}:{env.get('PATH', '')}",
-            "PYTHONPATH": str(PROJECT),
+            "PYTHONPATH": f"{PROJECT}:{DAGS}",  # the triggerer imports crm_waiting from dags/
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -154,6 +154,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "CRM_STAGING_DIR": str(root / "staging"),
+            "CRM_EXPORT_DIR": str(root / "export"),
             "CRM_WAREHOUSE_URL": f"sqlite:///{root / 'warehouse.db'}",
             "CRM_LANDING_DIR": str(root / "landing"),
         }
@@ -161,7 +162,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     subprocess.run(
         [str(AIRFLOW_BIN), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
     )
-    processes = [_start(name, env, logs) for name in ("api-server", "scheduler", "dag-processor")]
+    processes = [
+        _start(name, env, logs)
+        for name in ("api-server", "scheduler", "dag-processor", "triggerer")
+    ]
     srv = Server(base=base, home=home, root=root, env=env)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -214,7 +218,8 @@ def test_initial_load_through_the_rest_api(server: Server) -> None:
     assert server.wait("crm_initial_load", run_id) == "success"
     tis = server.task_instances("crm_initial_load", run_id)
     assert _by_label(tis, "province.wait_for_files") == {"ZJ": "success", "GD": "success"}
-    assert _by_label(tis, "province.load_province") == {"ZJ": "success", "GD": "success"}
+    for task in ("fetch", "ingest", "conform", "merge", "score", "publish"):
+        assert _by_label(tis, f"province.{task}") == {"ZJ": "success", "GD": "success"}, task
     assert {t["task_id"]: t["state"] for t in tis if t["map_index"] == -1} == {
         "plan": "success",
         "wait_for_fx_rates": "success",
@@ -230,9 +235,7 @@ def test_initial_load_through_the_rest_api(server: Server) -> None:
     assert all(extra["business_date"] == f"{day:%Y%m%d}" for extra in by_uri.values())
     # The load log shows the reconciliation of every file, and no secret.
     zj = next(
-        t
-        for t in tis
-        if t["task_id"] == "province.load_province" and t.get("rendered_map_index") == "ZJ"
+        t for t in tis if t["task_id"] == "province.publish" and t.get("rendered_map_index") == "ZJ"
     )
     text = server.log_text(
         "crm_initial_load", run_id, zj["task_id"], zj["map_index"], zj["try_number"]
@@ -250,17 +253,15 @@ def test_a_corrupt_province_fails_alone_with_its_reason(server: Server) -> None:
     )
     assert server.wait("crm_initial_load", run_id) == "failed"
     tis = server.task_instances("crm_initial_load", run_id)
-    assert _by_label(tis, "province.load_province") == {"ZJ": "success", "GD": "failed"}
+    assert _by_label(tis, "province.ingest") == {"ZJ": "success", "GD": "failed"}
     assert _batch_status(server, day, "ZJ") == "published"
     assert _batch_status(server, day, "GD") != "published"
     gd = next(
-        t
-        for t in tis
-        if t["task_id"] == "province.load_province" and t.get("rendered_map_index") == "GD"
+        t for t in tis if t["task_id"] == "province.ingest" and t.get("rendered_map_index") == "GD"
     )
     assert gd["try_number"] == 1  # a corrupt file is not retried: the reason is shown at once
     text = server.log_text(
         "crm_initial_load", run_id, gd["task_id"], gd["map_index"], gd["try_number"]
     )
     assert broken.name in text and "truncated or corrupt" in text
-    assert "province GD, step verify files" in text
+    assert "province GD, step ingest" in text

@@ -29,7 +29,7 @@ def test_failure_report_names_province_step_and_reason() -> None:
     cause = ProvinceFailed("GD", "verify files", "X.dat: 10 bytes, flag says 20")
     wrapped = RuntimeError(str(cause))
     wrapped.__cause__ = cause  # as the DAG wraps it in AirflowFailException
-    report = failure_report(_context(wrapped, "province.load_province"))
+    report = failure_report(_context(wrapped, "province.ingest"))
     assert (report.province, report.step) == ("GD", "verify files")
     assert report.line() == (
         "CRM FAILURE crm_initial_load manual__1: province GD, step verify files: "
@@ -51,7 +51,5 @@ def test_notification_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> N
     for name in ("CRM_ALERT_WEBHOOK", "CRM_ALERT_EMAIL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("crm_alerts.setting", lambda name: "")
-    report = failure_report(
-        _context(ProvinceFailed("GD", "ingest", "bad"), "province.load_province")
-    )
+    report = failure_report(_context(ProvinceFailed("GD", "ingest", "bad"), "province.ingest"))
     assert notify(report) == []

@@ -65,31 +65,51 @@ def test_every_dag_is_tagged_and_documented() -> None:
         assert dag.doc_md and len(dag.doc_md) > 200, dag_id
 
 
+STEPS = {
+    "crm_initial_load": ["ingest", "conform", "merge", "score", "quality_gate", "publish"],
+    "crm_daily": ["ingest", "apply", "quality_gate", "publish", "transactions"],
+}
+
+
 @pytest.mark.parametrize("dag_id", ["crm_initial_load", "crm_daily"])
-def test_loads_map_one_group_per_province(dag_id: str) -> None:
+def test_loads_map_one_group_of_step_tasks_per_province(dag_id: str) -> None:
+    from crm_waiting import ProvinceFilesSensor
+
     dag = _bag().dags[dag_id]
+    chain = ["wait_for_files", "fetch", *STEPS[dag_id], "export"]
     assert set(dag.task_ids) == {
         "plan",
         "wait_for_fx_rates",
         "stage_fx_rates",
-        "province.wait_for_files",
-        "province.load_province",
+        *(f"province.{t}" for t in chain),
         "summary",
     }
+    # In the grid's order: each task's only province upstream is the one before it.
+    for before, after in zip(chain, chain[1:], strict=False):
+        upstream = dag.get_task(f"province.{after}").upstream_task_ids
+        assert {u for u in upstream if u.startswith("province.")} == {f"province.{before}"}
     sensor = dag.get_task("province.wait_for_files")
-    load = dag.get_task("province.load_province")
-    # Waiting holds no worker slot; the grid labels each mapped instance with its province.
-    assert sensor.mode == "reschedule"
-    assert sensor.map_index_template == load.map_index_template == "{{ crm_province }}"
-    # Transient failures retry with exponential backoff; failures name province and step.
-    assert load.retries >= 2 and load.retry_exponential_backoff > 1
-    assert load.max_retry_delay <= timedelta(hours=1)
-    assert load.on_failure_callback and sensor.on_failure_callback
-    # Publication updates the per-province asset through the alias.
-    assert [o.name for o in load.outlets] == ["crm_warehouse_publication"]
+    # Waiting defers to the triggerer (no worker slot); the grid labels each province.
+    assert isinstance(sensor, ProvinceFilesSensor) or sensor.operator_class is ProvinceFilesSensor
+    last = dag.get_task(f"province.{chain[-2]}")  # the last step task; then the export
+    for name in chain[1:]:
+        task = dag.get_task(f"province.{name}")
+        assert task.map_index_template == sensor.map_index_template == "{{ crm_province }}"
+        # Transient failures retry with exponential backoff; failures name province and step.
+        assert task.retries >= 2 and task.retry_exponential_backoff > 1
+        assert task.max_retry_delay <= timedelta(hours=1)
+        assert task.on_failure_callback and sensor.on_failure_callback
+        # Only the last task publishes through the alias (the per-province asset).
+        outlets = [o.name for o in task.outlets]
+        assert outlets == (["crm_warehouse_publication"] if task is last else []), name
     # One province's failure does not hold back the others: siblings are not upstream.
-    assert dag.get_task("province.wait_for_files").upstream_task_ids == {"plan"}
-    assert load.upstream_task_ids == {"plan", "province.wait_for_files", "stage_fx_rates"}
+    assert sensor.upstream_task_ids == {"plan"}
+    assert dag.get_task("province.ingest").upstream_task_ids == {
+        "plan",
+        "province.fetch",
+        "stage_fx_rates",
+    }
+    assert dag.get_task("summary").upstream_task_ids == {"plan", "province.export"}
 
 
 def test_initial_load_is_manual_with_a_business_date() -> None:
@@ -105,7 +125,7 @@ def test_daily_runs_every_date_in_order_and_a_late_day_blocks_the_next() -> None
     assert dag.max_active_runs == 1
     # Order is kept per province by the sensor (previous date published), not by
     # depends_on_past, which for a mapped task would tie every province to the others.
-    assert dag.get_task("province.load_province").depends_on_past is False
+    assert dag.get_task("province.publish").depends_on_past is False
     assert "previous" in (dag.doc_md or "")
     assert dag.timetable.can_be_scheduled
 

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from tests.dags.conftest import BUSINESS_DATE, DAGS, truncate
+from tests.dags.test_deferred_wait import Looks
+from tests.dags.test_deferred_wait import counted as counted  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.airflow, pytest.mark.xdist_group("airflow")]
 
@@ -83,11 +85,36 @@ def _asset_events(uri_prefix: str) -> list[tuple[str, dict[str, Any]]]:
         ]
 
 
-def test_initial_load_publishes_every_province(airflow_db: str, crm_env: dict[str, str]) -> None:
+INITIAL_TASKS = ["wait_for_files", "fetch", "ingest", "conform", "merge", "score",
+                 "quality_gate", "publish", "export"]  # fmt: skip
+
+
+def _flag_lands_after_two_looks(landing: Path, looks: Looks) -> threading.Thread:
+    """GD's last flag taken away, put back by a thread once GD was looked at twice: by the
+    sensor (one look, then it defers) and by its trigger, which must then fire."""
+    flag = landing / BUSINESS_DATE / "GD" / f"LON_CUST_GD_{BUSINESS_DATE}.ok"
+    content = flag.read_bytes()
+    flag.unlink()
+
+    def land() -> None:
+        looks.reached.wait(120)  # bounded: a broken trigger fails the test, never hangs it
+        flag.write_bytes(content)
+
+    thread = threading.Thread(target=land, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_initial_load_publishes_every_province(
+    airflow_db: str, crm_env: dict[str, str], counted: Looks
+) -> None:
+    lander = _flag_lands_after_two_looks(Path(crm_env["CRM_LANDING_DIR"]), counted)
     run = _dag("crm_initial_load").test(run_conf={"business_date": BUSINESS_DATE})
+    lander.join()
     assert run.state == "success"
-    assert _states(run, "province.load_province") == {"ZJ": "success", "GD": "success"}
-    assert _states(run, "province.wait_for_files") == {"ZJ": "success", "GD": "success"}
+    assert counted.reached.is_set(), "GD's wait was not resumed by its trigger"
+    for task in INITIAL_TASKS:
+        assert _states(run, f"province.{task}") == {"ZJ": "success", "GD": "success"}, task
     warehouse = _warehouse(crm_env)
     for province in ("ZJ", "GD"):
         assert warehouse.batch_status(DAY, province, "initial") == "published"
@@ -97,14 +124,34 @@ def test_initial_load_publishes_every_province(airflow_db: str, crm_env: dict[st
     assert set(events) >= {"crm://warehouse/ZJ", "crm://warehouse/GD"}
     assert {e["business_date"] for e in events.values()} >= {BUSINESS_DATE}
     assert {e["batch_id"] for e in events.values()} >= {b for _, b in batches}
+    # Each step task reports its own step; they add up to what was published.
+    scored = {r["province"]: r for r in _xcoms(run, "province.score", "return_value")}
+    published = {r["province"]: r for r in _xcoms(run, "province.publish", "return_value")}
+    assert {(r["step"], r["status"]) for r in scored.values()} == {("score", "stopped")}
+    for province in ("ZJ", "GD"):
+        assert published[province]["qualified"] == scored[province]["counts"]["qualified"]
+    # The export task wrote each published batch's files (no CRM data server connection
+    # here: written, not pushed), the customers file holding the published customers.
+    exported = {r["province"]: r for r in _xcoms(run, "province.export", "return_value")}
+    assert {r["status"] for r in exported.values()} == {"exported"}
+    for province, batch_id in batches:
+        assert exported[province]["batch_id"] == str(batch_id)
+        folder = Path(crm_env["CRM_EXPORT_DIR"]) / BUSINESS_DATE / province
+        customers = (folder / f"CRM_CUST_{province}_{BUSINESS_DATE}.dat").read_bytes()
+        with warehouse.engine.connect() as conn:
+            written = conn.exec_driver_sql(
+                "SELECT count(*) FROM crm_customer WHERE province = ?", (province,)
+            ).scalar_one()
+        assert customers.count(b"\n") == written > 0, province
 
     # A rerun (an operator clearing the run) changes nothing and duplicates nothing.
     events_before = len(_asset_events("crm://warehouse/"))
     again = _dag("crm_initial_load").test(run_conf={"business_date": BUSINESS_DATE})
     assert again.state == "success"
     assert _published_batches(crm_env) == batches
-    results = _xcoms(again, "province.load_province", "return_value")
-    assert {r["status"] for r in results} == {"already published"}
+    for task in ("ingest", "score", "publish"):
+        results = _xcoms(again, f"province.{task}", "return_value")
+        assert {r["status"] for r in results} == {"already published"}, task
     assert len(_asset_events("crm://warehouse/")) == events_before
 
 
@@ -139,11 +186,14 @@ def test_a_corrupt_province_fails_alone_and_is_notified(
     broken = truncate(Path(crm_env["CRM_LANDING_DIR"]), "GD")
     run = _dag("crm_initial_load").test(run_conf={"business_date": BUSINESS_DATE})
     assert run.state == "failed"  # the summary task says a province is missing
-    assert _states(run, "province.load_province") == {"ZJ": "success", "GD": "failed"}
+    # The file check before the first step fails the `ingest` task; GD stops there.
+    assert _states(run, "province.ingest") == {"ZJ": "success", "GD": "failed"}
+    # A task that never ran has no label of its own: GD's later tasks show map index 1.
+    assert _states(run, "province.publish") == {"ZJ": "success", "1": "upstream_failed"}
     [gd] = [
         ti
         for ti in run.get_task_instances()
-        if ti.task_id == "province.load_province" and ti.rendered_map_index == "GD"
+        if ti.task_id == "province.ingest" and ti.rendered_map_index == "GD"
     ]
     assert gd.try_number == 1  # a data problem is not retried
     warehouse = _warehouse(crm_env)
@@ -151,7 +201,7 @@ def test_a_corrupt_province_fails_alone_and_is_notified(
     assert warehouse.batch_status(DAY, "GD", "initial") != "published"
     [message] = webhook
     assert message["province"] == "GD"
-    assert message["step"] == "verify files"
+    assert message["step"] == "ingest"
     assert broken.name in message["reason"] and "truncated or corrupt" in message["reason"]
 
 
@@ -203,6 +253,7 @@ def test_daily_loads_each_business_date_in_order(airflow_db: str, crm_env: dict[
             logical_date=pendulum.datetime(day.year, day.month, day.day, 1, tz="Asia/Shanghai")
         )
         assert run.state == "success", day
-        assert _states(run, "province.load_province") == {"ZJ": "success", "GD": "success"}
+        for task in ("wait_for_files", "fetch", "ingest", "apply", "publish", "transactions"):
+            assert _states(run, f"province.{task}") == {"ZJ": "success", "GD": "success"}, task
         for province in ("ZJ", "GD"):
             assert warehouse.batch_status(day, province, "daily") == "published"

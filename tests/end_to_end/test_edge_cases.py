@@ -13,6 +13,8 @@ import pytest
 from crm_pipeline.context import ProvinceSummary
 from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
+from load.quality import accept
+from load.warehouse import Warehouse
 from tests import oracle
 from tests.end_to_end.conftest import (
     DAY,
@@ -150,6 +152,16 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Edge:
     result = oracle.run_province(landing, D, "ZJ")
     work = tmp_path_factory.mktemp("edge-run")
     url = f"sqlite:///{work / 'warehouse.db'}"
+    [held] = run_date(D, "initial", landing, ["ZJ"], url, work / "staging")
+    # A currency in use without a rate is critical for the quality gate (issue 17): the
+    # night is held, then accepted by an operator (DKK's accounts set aside on purpose
+    # here), and the next run publishes it.
+    assert held.status == "held" and "fx_present DKK" in (held.error or ""), held.error
+    warehouse = Warehouse(url)
+    try:
+        assert accept(warehouse.engine, DAY, "ZJ", "edge-test", "no DKK rate on purpose")
+    finally:
+        warehouse.dispose()
     summaries = run_date(D, "initial", landing, ["ZJ"], url, work / "staging")
     return Edge(landing, result, url, summaries)
 

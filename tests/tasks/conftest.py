@@ -40,6 +40,7 @@ def crm_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "CRM_LANDING_DIR": str(landing),
         "CRM_STAGING_DIR": str(tmp_path / "staging"),
         "CRM_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.db'}",
+        "CRM_EXPORT_DIR": str(tmp_path / "export"),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

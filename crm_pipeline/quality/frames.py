@@ -1,0 +1,131 @@
+"""The small tables Great Expectations validates: a night's metrics next to the previous
+published date's, one row per file, currency, customer type or province.
+
+Values are exact Decimals (object columns): a share is set_aside / read, a change is
+|now / before - 1|, computed at 28 significant digits. A value is None where it does not
+apply (a file under `min_records`, no previous date, a previous value of 0): Great
+Expectations skips missing values in the checks of one column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any
+
+import pandas as pd
+
+from crm_pipeline.quality.config import Checks, QualityConfig
+from crm_pipeline.quality.metrics import NightMetrics
+
+
+def share(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    """part / whole, None when whole is 0."""
+    if not whole:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return Decimal(part) / Decimal(whole)
+
+
+def change(now: Decimal | int, before: Decimal | int | None) -> Decimal | None:
+    """|now / before - 1|, None without a previous value (or a previous 0)."""
+    if before is None or not before:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return abs(Decimal(now) / Decimal(before) - 1)
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The previous published date's metrics, and whether its files are comparable (the
+    same run mode: an initial load's full files against a daily run's change files are
+    not)."""
+
+    day: str
+    metrics: NightMetrics
+    same_mode: bool
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def files_frame(now: NightMetrics, before: Previous | None, checks: Checks) -> pd.DataFrame:
+    old = {f.key: f for f in before.metrics.files} if before and before.same_mode else {}
+    minimum = checks.set_aside_share.min_records
+    rows = []
+    for f in now.files:
+        prev = old.get(f.key)
+        rows.append(
+            {
+                "subject": f.file,
+                "read": f.read,
+                "set_aside": f.set_aside,
+                "set_aside_share": share(f.set_aside, f.read) if f.read >= minimum else None,
+                "previous_read": prev.read if prev else None,
+                "records_change": change(f.read, prev.read if prev else None),
+            }
+        )
+    return _frame(rows, ["subject", "read", "set_aside", "set_aside_share", "previous_read",
+                         "records_change"])  # fmt: skip
+
+
+def fx_frame(now: NightMetrics, before: Previous | None, config: QualityConfig) -> pd.DataFrame:
+    old: dict[str, Decimal] = {}
+    if before is not None:
+        for r in before.metrics.rates:
+            if r.cny_per_100 is not None and r.currency not in old:
+                old[r.currency] = Decimal(r.cny_per_100)
+    rows = []
+    for r in now.rates:
+        rate = Decimal(r.cny_per_100) if r.cny_per_100 is not None else None
+        band = config.fx_band(r.currency)
+        rows.append(
+            {
+                "subject": r.currency,
+                "currency": r.currency,
+                "quoted": rate is not None,
+                "cny_per_100": rate,
+                "rate_date": r.rate_date,
+                "band_min": band.min if band else None,
+                "band_max": band.max if band else None,
+                "previous_rate": old.get(r.currency),
+                "rate_change": change(rate, old.get(r.currency)) if rate is not None else None,
+            }
+        )
+    return _frame(rows, ["subject", "currency", "quoted", "cny_per_100", "rate_date", "band_min", "band_max",
+                         "previous_rate", "rate_change"])  # fmt: skip
+
+
+def scores_frame(now: NightMetrics, before: Previous | None) -> pd.DataFrame:
+    old = before.metrics.scores if before and before.metrics.scores is not None else {}
+    rows = []
+    for kind, s in (now.scores or {}).items():
+        prev = old.get(kind)
+        score = Decimal(s.score)
+        rows.append(
+            {
+                "subject": kind,
+                "qualified": s.qualified,
+                "previous_qualified": prev.qualified if prev else None,
+                "qualified_change": change(s.qualified, prev.qualified if prev else None),
+                "score": score,
+                "previous_score": Decimal(prev.score) if prev else None,
+                "score_change": change(score, Decimal(prev.score) if prev else None),
+            }
+        )
+    return _frame(rows, ["subject", "qualified", "previous_qualified", "qualified_change",
+                         "score", "previous_score", "score_change"])  # fmt: skip
+
+
+def province_frame(now: NightMetrics, province: str) -> pd.DataFrame:
+    foreign, total = Decimal(now.foreign_cny), Decimal(now.total_cny)
+    row = {
+        "subject": province,
+        "foreign_cny": foreign,
+        "total_cny": total,
+        "foreign_share": share(foreign, total),
+    }
+    return _frame([row], ["subject", "foreign_cny", "total_cny", "foreign_share"])
