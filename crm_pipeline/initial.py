@@ -202,6 +202,7 @@ class InitialLoad:
                 self.ctx.business_date,
                 TableParts(tuple(source_customers), SOURCE_CUSTOMER),
                 TableParts(tuple(conformed_accounts), _schema_of(conformed_accounts)),
+                self.rates(),
             )
             return written, {}, {}
 

@@ -1,26 +1,41 @@
 """A province's state snapshot: its copy of every system's customers and accounts as of a
 published business date, the input of the next daily run (and of statements and trials).
 
-Written by the initial load and by every daily run, in the layout of
-`common.staging.StagingArea.state_dir`, as uncompressed Arrow IPC files: a daily run reads
-yesterday's whole state memory-mapped, with no decoding. The snapshot is written locally (in
-the scratch folder when the staging area is an object store); the step that writes it lists
-its files as outputs, so the restart ledger uploads them before the step is done.
+Written in the layout of `common.staging.StagingArea.state_dir`, as uncompressed Arrow IPC
+files read memory-mapped, with no decoding. A date's snapshot is either *full* (the initial
+load's, or a daily run's now and then: `customers.arrow`, `accounts.arrow`) or a *layer*
+over the previous date's (issue 21): only the rows that date wrote and the keys it removed
+(`layer.json` naming the previous date, `{table}.written.arrow`, `{table}.removed.arrow`),
+so a night writes what changed, not the province. Reading a date walks its layers back to
+the full snapshot below them: the full snapshot's rows no layer replaced or removed, then
+each layer's rows no later layer replaced, oldest first (the order in which applying the
+days one by one leaves them, `transform.changes`). Snapshots are immutable once their date
+is published (only the newest date can be forced, `crm_pipeline.history`), so a layer's
+previous date never changes under it. A snapshot is written locally (in the scratch folder
+when the staging area is an object store); the step that writes it lists its files as
+outputs, so the restart ledger uploads them before the step is done, and a read fetches
+each file from the store first (`StagingArea.fetch`).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from common.batch import BatchTable, parts_of
 from common.errors import PipelineError
 from common.schema import SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 from common.staging import StagingArea
+from transform.changes import composite_key
 from transform.fx import CNY_EXACT
 
 # The state's account table: SOURCE_ACCOUNT with the business date's CNY equivalents and
@@ -36,8 +51,40 @@ STATE_ACCOUNT = pa.schema(
 )
 
 
+# The key of each state table, as in `crm_pipeline.daily.inputs`.
+STATE_KEYS = {"customers": ["source", "cust_no"], "accounts": ["source", "acct_no"]}
+LAYER = "layer.json"
+RATES = "rates.arrow"  # the date's FX rates, which its accounts' CNY amounts are at
+# A layer is written while the layers below the full snapshot stay fewer than this and the
+# rows they hold stay under this share of the full snapshot's; else the date is written
+# full, so reading a date costs at most a few small layers over one snapshot.
+MAX_LAYERS = 7
+MAX_LAYER_SHARE = 0.25
+
+
 def yyyymmdd(day: date) -> str:
     return day.strftime("%Y%m%d")
+
+
+def _write_arrow(path: Path, table: BatchTable) -> None:
+    """One Arrow IPC file, part by part, so memory is bounded by a part."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as arrow:
+        for part in parts_of(table):
+            arrow.write_table(part)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.replace(target)
+
+
+def _fresh_tmp(target: Path) -> Path:
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
 
 
 def write_state(
@@ -46,42 +93,222 @@ def write_state(
     business_date: str,
     customers: BatchTable,
     accounts: BatchTable,
+    rates: pa.Table | None = None,
 ) -> list[Path]:
     """Write a state snapshot atomically (aside, then renamed), part by part, so memory is
     bounded by a part; the two files written."""
     target = area.state_dir(province, business_date)
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = _fresh_tmp(target)
     for name, table in (("customers", customers), ("accounts", accounts)):
-        final = area.state_file(province, business_date, name)
-        with (
-            pa.OSFile(str(tmp / final.name), "wb") as sink,
-            pa.ipc.new_file(sink, table.schema) as arrow,
-        ):
-            for part in parts_of(table):
-                arrow.write_table(part)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.replace(target)
-    return [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
+        _write_arrow(tmp / area.state_file(province, business_date, name).name, table)
+    if rates is not None:
+        _write_arrow(tmp / RATES, rates)
+    _replace_dir(tmp, target)
+    names = [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
+    return [*names, target / RATES] if rates is not None else names
+
+
+def read_rates(area: StagingArea, province: str, business_date: date) -> pa.Table | None:
+    """The FX rates a date's accounts are valued at (`rates.arrow`), None if not recorded
+    (snapshots written before issue 21): then a daily run values every account anew."""
+    path = area.state_dir(province, yyyymmdd(business_date)) / RATES
+    return _mapped(path) if area.fetch(path) else None
+
+
+@dataclass(frozen=True)
+class StateLayer:
+    """What one date changed in a state table: the rows it wrote (whole records, new or
+    replacing the key's older one) and the keys it removed (a table of the key columns)."""
+
+    written: pa.Table
+    removed: pa.Table
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """How deep a date's snapshot sits over its full snapshot: layers and their rows."""
+
+    layers: int
+    layer_rows: int
+    full_rows: int
+
+    def takes(self, rows: int) -> bool:
+        """Whether a layer of `rows` more rows may go on top (else write the date full)."""
+        return self.layers + 1 <= MAX_LAYERS and self.layer_rows + rows <= MAX_LAYER_SHARE * max(
+            self.full_rows, 1
+        )
+
+
+def layer_stats(area: StagingArea, province: str, business_date: date) -> LayerStats:
+    """The layers under a date's snapshot, read from their `layer.json` files only."""
+    layers = rows = 0
+    day = yyyymmdd(business_date)
+    while (meta := _layer_meta(area, province, day)) is not None:
+        layers += 1
+        rows += int(meta["rows"])
+        day = str(meta["previous"])
+    full = 0
+    for name in ("customers", "accounts"):
+        path = area.state_file(province, day, name)
+        if area.fetch(path):
+            reader = pa.ipc.open_file(pa.memory_map(str(path)))
+            full += sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+    return LayerStats(layers, rows, full)
+
+
+def write_layer(
+    area: StagingArea,
+    province: str,
+    business_date: str,
+    previous: date,
+    tables: dict[str, StateLayer],
+    rates: pa.Table,
+) -> list[Path]:
+    """Write a date's snapshot as a layer over `previous`'s, atomically; the files written."""
+    target = area.state_dir(province, business_date)
+    tmp = _fresh_tmp(target)
+    names: list[str] = []
+    rows = 0
+    for name in STATE_KEYS:
+        layer = tables[name]
+        for kind, table in (("written", layer.written), ("removed", layer.removed)):
+            names.append(f"{name}.{kind}.arrow")
+            _write_arrow(tmp / names[-1], table)
+            rows += table.num_rows
+    _write_arrow(tmp / RATES, rates)
+    meta = {"previous": yyyymmdd(previous), "rows": rows}
+    (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    _replace_dir(tmp, target)
+    return [target / n for n in (LAYER, RATES, *names)]
+
+
+def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, str | int] | None:
+    """A layer's `layer.json` (`previous` date, `rows` it holds), None for a full one."""
+    path = area.state_dir(province, day) / LAYER
+    if not area.fetch(path):
+        return None
+    meta: dict[str, str | int] = json.loads(path.read_text(encoding="utf-8"))
+    return meta
+
+
+def _mapped(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _not_in(table: pa.Table, key: Sequence[str], keys: pa.Array) -> pa.Table:
+    if len(keys) == 0 or table.num_rows == 0:
+        return table
+    return table.filter(pc.invert(pc.is_in(composite_key(table, key), value_set=keys)))
+
+
+def overlay(full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]) -> pa.Table:
+    """A state table from its full snapshot and the layers over it, oldest first (pure):
+    the full snapshot's rows no layer replaced or removed, then each layer's rows no later
+    layer replaced, in layer order."""
+    table, live = live_table(full, layers, key)
+    return table if live is None else table.filter(live)
+
+
+def live_table(
+    full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]
+) -> tuple[pa.Table, pa.Array | None]:
+    """The rows of `overlay` without copying the full snapshot (pure): the full snapshot
+    followed by each layer's surviving rows (chunks, not copies), and the mask of the
+    full snapshot's rows that are still the state (None when there is no layer)."""
+    if not layers:
+        return full, None
+    seen: list[pa.Array] = []
+    pieces: list[pa.Table] = []
+    for layer in reversed(layers):
+        hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
+        pieces.append(_not_in(layer.written.cast(full.schema), key, hidden))
+        seen += [composite_key(layer.written, key), composite_key(layer.removed, key)]
+    hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
+    rows = sum(p.num_rows for p in pieces)
+    live = pa.concat_arrays(
+        [
+            pc.invert(pc.is_in(composite_key(full, key), value_set=hidden)),
+            pa.array(np.ones(rows, dtype=bool)),
+        ]
+    )
+    return pa.concat_tables([full, *reversed(pieces)]), live
+
+
+def _read_full(area: StagingArea, province: str, business_date: str, name: str) -> pa.Table | None:
+    """One table of a full snapshot: Arrow IPC, or Parquet (initial loads of earlier
+    versions wrote a Parquet copy, and before that only Parquet)."""
+    arrow = area.state_file(province, business_date, name)
+    parquet = arrow.with_suffix(".parquet")
+    if area.fetch(arrow):
+        return _mapped(arrow)
+    if area.fetch(parquet):
+        return pq.read_table(parquet)
+    return None
+
+
+def read_layers(
+    area: StagingArea, province: str, business_date: str, name: str
+) -> tuple[pa.Table | None, list[StateLayer]]:
+    """A date's full snapshot of one table and the layers over it, oldest first."""
+    layers: list[StateLayer] = []
+    day = business_date
+    while (meta := _layer_meta(area, province, day)) is not None:
+        folder = area.state_dir(province, day)
+        written, removed = folder / f"{name}.written.arrow", folder / f"{name}.removed.arrow"
+        for path in (written, removed):
+            if not area.fetch(path):
+                raise PipelineError(f"{path}: missing from the state layer of {day}")
+        layers.append(StateLayer(_mapped(written), _mapped(removed)))
+        day = str(meta["previous"])
+    return _read_full(area, province, day, name), layers[::-1]
 
 
 def _read_snapshot(
     area: StagingArea, province: str, business_date: str, name: str
 ) -> pa.Table | None:
-    """One table of a state snapshot: Arrow IPC, or Parquet (initial loads of earlier
-    versions wrote a Parquet copy, and before that only Parquet). On an object store the
-    store's copy is fetched into the scratch folder first (another machine may have written
-    it), then memory-mapped there."""
-    arrow = area.state_file(province, business_date, name)
-    parquet = arrow.with_suffix(".parquet")
-    if area.fetch(arrow):
-        return pa.ipc.open_file(pa.memory_map(str(arrow))).read_all()
-    if area.fetch(parquet):
-        return pq.read_table(parquet)
-    return None
+    """One table of a date's snapshot, its layers applied over its full snapshot."""
+    full, layers = read_layers(area, province, business_date, name)
+    if full is None or not layers:
+        return full
+    return overlay(full, layers, STATE_KEYS[name])
+
+
+def read_live_state(
+    area: StagingArea, province: str, business_date: date
+) -> dict[str, tuple[pa.Table, pa.Array | None]]:
+    """Per state table, its rows and live mask (`live_table`): what a daily run reads, so
+    that a date over layers costs no copy of the province."""
+    day = yyyymmdd(business_date)
+    out: dict[str, tuple[pa.Table, pa.Array | None]] = {}
+    for name, schema in (("customers", SOURCE_CUSTOMER), ("accounts", STATE_ACCOUNT)):
+        full, layers = read_layers(area, province, day, name)
+        if full is None:
+            raise _missing(area, province, day)
+        table, live = live_table(full, layers, STATE_KEYS[name])
+        out[name] = conform(table, schema), live
+    return out
+
+
+def state_accounts_file(area: StagingArea, province: str, business_date: str, out: Path) -> Path:
+    """A file holding a date's whole account table for readers that take files (the quality
+    gate's currency and value totals): the full snapshot's own file, or, for a date over
+    layers, the live rows' `currency` and `balance_cny` written to `out` (Parquet)."""
+    full, layers = read_layers(area, province, business_date, "accounts")
+    if full is None:
+        raise _missing(area, province, business_date)
+    if not layers:
+        return area.state_file(province, business_date, "accounts")
+    table, live = live_table(full, layers, STATE_KEYS["accounts"])
+    narrow = table.select(["currency", "balance_cny"])
+    pq.write_table(narrow if live is None else narrow.filter(live), out)
+    return out
+
+
+def _missing(area: StagingArea, province: str, day: str) -> PipelineError:
+    return PipelineError(
+        f"the state snapshot of {day} is missing ({area.state_dir(province, day)}); "
+        "it is written by that date's load and a daily run starts from it"
+    )
 
 
 def read_state(area: StagingArea, province: str, business_date: date) -> tuple[pa.Table, pa.Table]:
@@ -90,10 +317,7 @@ def read_state(area: StagingArea, province: str, business_date: date) -> tuple[p
     customers = _read_snapshot(area, province, day, "customers")
     accounts = _read_snapshot(area, province, day, "accounts")
     if customers is None or accounts is None:
-        raise PipelineError(
-            f"the state snapshot of {day} is missing ({area.state_dir(province, day)}); "
-            "it is written by that date's load and a daily run starts from it"
-        )
+        raise _missing(area, province, day)
     return conform(customers, SOURCE_CUSTOMER), conform(accounts, STATE_ACCOUNT)
 
 

@@ -41,19 +41,38 @@ class Applied:
     """What applying one kind of change list did.
 
     table: the new state (same schema as the old one): untouched records first, in their
-        old order, then the records the changes wrote, in change order.
+        old order, then the records the changes wrote, in change order. Built only when
+        asked for: a daily run reads the rows it needs with `where` instead, so the
+        province's untouched rows are never copied (issue 21).
     applied: the change rows that took effect (with `action`), aligned with nothing else.
     replaced: the old state records that the applied changes replaced or removed (their
         owners and keys are what the day touched on the old side).
     ignored: the change rows that took no effect (`D` of an unknown key).
     """
 
-    table: pa.Table
+    old: pa.Table  # the state the changes were applied to
+    kept: pa.Array  # mask over `old`: the rows kept as they were
+    written: pa.Table  # the records the changes wrote, in change order (old's schema)
     applied: pa.Table
     replaced: pa.Table
     ignored: pa.Table
-    untouched: int = 0  # the first `untouched` rows of `table` are the old rows not hit
-    kept: pa.Array | None = None  # mask over the old state: the rows kept as they were
+    live: pa.Array | None = None  # mask over `old`: its rows that were the state (None: all)
+
+    @property
+    def untouched(self) -> int:
+        """How many of the old rows were kept (the first rows of `table`)."""
+        return int(pc.sum(self.kept.cast(pa.int64())).as_py() or 0)
+
+    @property
+    def table(self) -> pa.Table:
+        return pa.concat_tables([self.old.filter(self.kept), self.written])
+
+    def where(self, old_mask: pa.Array, written_mask: pa.Array) -> pa.Table:
+        """The new state's rows chosen by a mask over `old` (kept rows only) and one over
+        `written`, in `table`'s order; only those rows are copied."""
+        return pa.concat_tables(
+            [self.old.filter(pc.and_(self.kept, old_mask)), self.written.filter(written_mask)]
+        )
 
 
 def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
@@ -64,6 +83,29 @@ def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
         return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     joined = pc.binary_join_element_wise(*columns, _SEP)
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def rows_with_keys(table: pa.Table, key: Sequence[str], wanted: pa.Table) -> pa.Array:
+    """Mask over `table`: the rows whose key is one of `wanted`'s (a table with the key's
+    columns). The province's rows are probed by the key's last column alone (a hash look-up,
+    no new strings), and the whole key is compared on those candidates only: a day's
+    look-up costs one pass over one column of the state, whatever its size."""
+    n = table.num_rows
+    if n == 0 or wanted.num_rows == 0:
+        return pa.array(np.zeros(n, dtype=bool))
+    last = table.column(key[-1])
+    values = pc.unique(wanted.column(key[-1]).cast(last.type).combine_chunks())
+    candidate = pc.is_in(last, value_set=values)
+    if isinstance(candidate, pa.ChunkedArray):
+        candidate = candidate.combine_chunks()
+    at = pc.indices_nonzero(candidate)
+    found = pc.is_in(
+        composite_key(table.select(list(key)).take(at), key),
+        value_set=composite_key(wanted, key),
+    )
+    mask = np.zeros(n, dtype=bool)
+    mask[pc.filter(at, found).to_numpy()] = True
+    return pa.array(mask)
 
 
 def known_keys(state_key: pa.Array, change_key: pa.Array) -> pa.Array:
@@ -89,31 +131,40 @@ def apply_changes(
     changes: pa.Table,
     key: Sequence[str],
     removes: pa.Array | bool,
+    live: pa.Array | None = None,
 ) -> Applied:
     """Yesterday's `state` with `changes` applied (see the module docstring).
 
     `changes` holds the state's columns plus `action`; `removes` (aligned with `changes`,
     or one value for all) says which `D` rows remove their record rather than replace it.
-    A `removes` value on an `A`/`U` row has no effect.
+    A `removes` value on an `A`/`U` row has no effect. The state is probed by key
+    (`rows_with_keys`), never keyed whole. `live` (a mask
+    over `state`, None for all) says which rows are the state: the others are older
+    versions a state read from layers keeps in place rather than copying the rest
+    (`crm_pipeline.state.live_table`); they are never kept, known or replaced.
     """
     if changes.num_rows == 0:
         return Applied(
-            state,
-            changes,
-            state.schema.empty_table(),
-            changes.schema.empty_table(),
-            state.num_rows,
-            pa.array(np.ones(state.num_rows, dtype=bool)),
+            old=state,
+            kept=pa.array(np.ones(state.num_rows, dtype=bool)) if live is None else live,
+            written=state.schema.empty_table(),
+            applied=changes,
+            replaced=state.schema.empty_table(),
+            ignored=changes.schema.empty_table(),
+            live=live,
         )
-    state_key = composite_key(state, key)
     change_key = composite_key(changes, key)
-    known = known_keys(state_key, change_key)
+    # The rows of the changes' keys (the replaced ones: an ignored `D`'s key is in no live
+    # row), then which change keys the state knows.
+    hit = rows_with_keys(state, key, changes)
+    if live is not None:
+        hit = pc.and_(hit, live)
+    known = pc.is_in(change_key, value_set=composite_key(state.filter(hit), key))
     ignored = pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
     effective = changes.filter(pc.invert(ignored))
     effective_removes = (
         removes if isinstance(removes, bool) else pc.filter(removes, pc.invert(ignored))
     )
-    hit = pc.is_in(state_key, value_set=pc.filter(change_key, pc.invert(ignored)))
     is_delete = pc.equal(effective.column(ACTION), DELETE)
     removing = (
         pc.and_(is_delete, pa.scalar(effective_removes))
@@ -121,14 +172,12 @@ def apply_changes(
         else pc.and_(is_delete, effective_removes)
     )
     written = effective.filter(pc.invert(removing)).select(state.column_names)
-    kept = pc.invert(hit)
-    untouched = state.filter(kept)
-    table = pa.concat_tables([untouched, written.cast(state.schema)])
     return Applied(
-        table=table,
+        old=state,
+        kept=pc.invert(hit) if live is None else pc.and_(pc.invert(hit), live),
+        written=written.cast(state.schema),
         applied=effective,
         replaced=state.filter(hit),
         ignored=changes.filter(ignored),
-        untouched=untouched.num_rows,
-        kept=kept,
+        live=live,
     )

@@ -12,12 +12,14 @@ A daily run for business date D, module by module:
    `layouts().layout_for(sys, "CUSTCHG")`);
 3. `apply`: `CUSTCHG`, then `ACCTCHG`/`HOLDCHG` (the day's customers first, so an account
    may belong to a customer who arrives the same day) onto P's state snapshot
-   (`transform.changes`); `revalue`: every account's CNY equivalents and export-filter
-   scope at D's rates;
-4. `touched`: which merged customers the day touched; `rescore`: only those re-merged and
-   re-scored; `day` puts them in a `daily` batch (new qualifying customers are added, the
+   (`transform.changes`, the state read from its layers without a copy); `revalue`: the
+   CNY equivalents and export-filter scope at D's rates of the accounts in the currencies
+   whose rate moved;
+4. `touched`: the records of the identities the day touched, found from its change rows;
+   `rescore`: only those re-merged and re-scored; `day` puts them in a `daily` batch (new qualifying customers are added, the
    others are updated, `qualified` false when under the threshold, never deleted), and the
-   `apply` step writes it with D's state snapshot;
+   `apply` step writes it with D's state snapshot (a layer of what the day changed,
+   `crm_pipeline.state`);
 5. `transactions`: the day's transactions of CRM customers' accounts into `crm_txn`.
 
 `run` runs these as the steps `ingest`, `apply`, `load`, `transactions`.

@@ -21,7 +21,14 @@ from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY
 from crm_pipeline.daily.revalue import scoped_accounts
 from crm_pipeline.reconcile import count_by_file
 from transform import orphans
-from transform.changes import ACTION, DELETE, Applied, apply_changes, composite_key, known_keys
+from transform.changes import (
+    ACTION,
+    DELETE,
+    Applied,
+    apply_changes,
+    composite_key,
+    rows_with_keys,
+)
 from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
 
 _ACTIONS = pa.schema(
@@ -65,18 +72,29 @@ class Changes:
 
 
 def split_ignored(
-    actions: pa.Table, known: pa.Table, state_key: list[str], kept: pa.Table, rejects: pa.Table
+    actions: pa.Table,
+    known: pa.Table,
+    state_key: list[str],
+    kept: pa.Table,
+    rejects: pa.Table,
+    live: pa.Array | None = None,
 ) -> Changes:
     """Separate the ignored `D`s (unknown key) from the applied and the set-aside lines.
 
     A `D` of an unknown key is ignored whatever else conform said of it (an orphan or a
     currency without a rate does not matter for a record that changes nothing), except a
     key sent by two of the province's files: that line is set aside like any duplicate.
+    `known` is the state (its `live` rows, `crm_pipeline.state.live_table`).
     """
     if actions.num_rows:
-        unknown = pc.invert(
-            known_keys(composite_key(known, state_key), composite_key(actions, ["source", "key"]))
+        asked = pa.table(
+            {state_key[0]: actions.column("source"), state_key[1]: actions.column("key")}
         )
+        rows = rows_with_keys(known, state_key, asked)
+        if live is not None:
+            rows = pc.and_(rows, live)
+        present = composite_key(known.filter(rows), state_key)
+        unknown = pc.invert(pc.is_in(composite_key(actions, ["source", "key"]), value_set=present))
         first = pa.array(first_occurrence(actions, ["source", "key"]))
         ignored_mask = pc.and_(pc.and_(pc.equal(actions.column(ACTION), DELETE), unknown), first)
         ignored = actions.filter(ignored_mask)
@@ -92,24 +110,44 @@ def split_ignored(
 
 
 def apply_customer_changes(
-    old_customers: pa.Table, files: Sequence[StagedFile]
+    old_customers: pa.Table, files: Sequence[StagedFile], live: pa.Array | None = None
 ) -> tuple[Changes, Applied]:
-    """The day's customer change files conformed, split and applied to the old state."""
+    """The day's customer change files conformed, split and applied to the old state
+    (its `live` rows: `crm_pipeline.state.live_table`)."""
     conformed = conform_customers(files)
     changes = split_ignored(
-        _actions(files), old_customers, CUSTOMER_KEY, conformed.table, conformed.rejects
+        _actions(files), old_customers, CUSTOMER_KEY, conformed.table, conformed.rejects, live
     )
-    return changes, apply_changes(old_customers, changes.rows, CUSTOMER_KEY, removes=True)
+    applied = apply_changes(old_customers, changes.rows, CUSTOMER_KEY, True, live=live)
+    return changes, applied
 
 
-def known_customers(customers: Applied) -> pa.Table:
+def known_customers(customers: Applied, owners: pa.Table | None = None) -> pa.Table:
     """(source, cust_no) of the customer records an account of the day may belong to.
 
     The orphan rule itself is `transform.orphans`'; a daily run only
     chooses the records it is given: today's state, and the records deleted today (an
-    account closed with its customer is not an orphan).
+    account closed with its customer is not an orphan). With `owners` ((source, cust_no),
+    see `account_change_owners`) only those customers are looked for: the orphan rule asks
+    about the day's account changes' owners only, and the province's customers are not
+    copied.
     """
-    return orphans.known_customers(customers.table, customers.replaced)
+    if owners is None:
+        return orphans.known_customers(customers.table, customers.replaced)
+    old_mask = rows_with_keys(customers.old, CUSTOMER_KEY, owners)
+    new_mask = rows_with_keys(customers.written, CUSTOMER_KEY, owners)
+    return orphans.known_customers(customers.where(old_mask, new_mask), customers.replaced)
+
+
+def account_change_owners(files: Sequence[StagedFile]) -> pa.Table:
+    """(source, cust_no) of the owners the day's account files name."""
+    parts = []
+    for f in files:
+        numbers = pq.read_table(f.staged, columns=["cust_no"]).column("cust_no").cast(pa.string())
+        source = pa.array([f.system] * len(numbers), pa.string())
+        parts.append(pa.table({"source": source, "cust_no": numbers}))
+    empty = pa.table({k: pa.array([], pa.string()) for k in CUSTOMER_KEY})
+    return pa.concat_tables(parts).combine_chunks() if parts else empty
 
 
 def apply_account_changes(
@@ -119,6 +157,7 @@ def apply_account_changes(
     known: pa.Table,
     rates: pa.Table,
     export_filter: Decimal,
+    live: pa.Array | None = None,
 ) -> tuple[Changes, Applied]:
     """The day's account change files conformed, split and applied to the revalued state.
 
@@ -127,9 +166,9 @@ def apply_account_changes(
     """
     conformed = conform_accounts(files, known, rates, None)
     changes = split_ignored(
-        _actions(files), old_accounts, ACCOUNT_KEY, conformed.table, conformed.rejects
+        _actions(files), old_accounts, ACCOUNT_KEY, conformed.table, conformed.rejects, live
     )
     rows = scoped_accounts(changes.rows.drop_columns([ACTION]), export_filter)
     rows = rows.append_column(ACTION, changes.rows.column(ACTION))
     removes = pc.and_(pc.equal(rows.column(ACTION), DELETE), pc.equal(rows.column("source"), "FND"))
-    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes)
+    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes, live=live)

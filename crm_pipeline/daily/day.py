@@ -21,18 +21,20 @@ from common.paths import formulas_dir
 from common.schema import REJECT, conform
 from crm_pipeline.context import RunContext
 from crm_pipeline.daily.apply import (
+    account_change_owners,
     apply_account_changes,
     apply_customer_changes,
     known_customers,
 )
-from crm_pipeline.daily.inputs import change_records
-from crm_pipeline.daily.rescore import gone_customers, rescore
+from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY, change_records
+from crm_pipeline.daily.rescore import rescore
 from crm_pipeline.daily.revalue import revalue
-from crm_pipeline.daily.touched import account_owners, touched_keys
+from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
-from crm_pipeline.state import STATE_ACCOUNT, read_state
+from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_live_state, read_rates
+from transform.changes import Applied, composite_key, rows_with_keys
 from transform.scoring import load_formulas
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,9 @@ log = logging.getLogger(__name__)
 class DayResult:
     """Everything a daily run computes before it writes anything."""
 
-    customers: pa.Table  # new state, SOURCE_CUSTOMER
-    accounts: pa.Table  # new state, STATE_ACCOUNT
+    customers: Applied  # new state, SOURCE_CUSTOMER (`.table`, built only if asked for)
+    accounts: Applied  # new state, STATE_ACCOUNT (idem)
+    layers: dict[str, StateLayer]  # what the day changed in each state table
     batch: ProvinceBatch
     merged: int
     qualified: int
@@ -64,24 +67,41 @@ def compute_day(
         formulas.formula_ids != before.formula_ids or formulas.export_filter != before.export_filter
     )
     priority = cfg.provinces().source_priority
-    old_customers, old_accounts = read_state(ctx.area, province, previous)
+    # The previous state as read from its layers: older versions stay in place, masked.
+    state = read_live_state(ctx.area, province, previous)
+    (old_customers, customer_live), (old_accounts, account_live) = (
+        state["customers"], state["accounts"],
+    )  # fmt: skip
 
     # Customers first: a day's accounts may belong to a customer it adds.
     customer_changes, customers = apply_customer_changes(
-        old_customers, staged_files(ingested, "customer")
+        old_customers, staged_files(ingested, "customer"), customer_live
     )
-    revalued, moved = revalue(old_accounts, rates, formulas.export_filter)
-    account_changes, accounts = apply_account_changes(
-        old_accounts, revalued, staged_files(ingested, "account"), known_customers(customers),
-        rates, formulas.export_filter,
+    revalued, moved = revalue(
+        old_accounts, rates, formulas.export_filter,
+        read_rates(ctx.area, province, previous) if not formula_changed else None,
     )  # fmt: skip
-    new_accounts = conform(accounts.table, STATE_ACCOUNT)
+    if account_live is not None:
+        moved = pc.and_(moved, account_live)
+    account_files = staged_files(ingested, "account")
+    known = known_customers(customers, account_change_owners(account_files))
+    account_changes, accounts = apply_account_changes(
+        old_accounts, revalued, account_files, known, rates, formulas.export_filter,
+        account_live,
+    )  # fmt: skip
 
-    owners = account_owners(accounts, revalued, moved)
-    touched, old_keys, new_keys = touched_keys(old_customers, customers, owners)
-    wanted = pc.unique(new_keys) if formula_changed else touched.keys
-    gone = gone_customers(old_customers, old_keys, touched.gone, priority, formulas.formula_ids)
-    rescored = rescore(customers.table, new_keys, wanted, new_accounts, formulas, priority, gone)
+    if formula_changed:  # every customer's score may move: the province is merged again
+        old_records = old_customers if customer_live is None else old_customers.filter(
+            customer_live
+        )  # fmt: skip
+        records, state_accounts = customers.table, accounts.table
+    else:
+        touched = touched_records(customers, account_owners(accounts, revalued, moved))
+        records, old_records = touched.new, touched.old
+        state_accounts = _accounts_of(accounts, records)
+    rescored = rescore(old_records, records, conform(state_accounts, STATE_ACCOUNT), formulas,
+                       priority)  # fmt: skip
+    gone = rescored.customers.num_rows - rescored.merged.num_rows
 
     _, txn_rejects, _ = day_transactions(ingested)
     rejects = pa.concat_tables(
@@ -121,9 +141,39 @@ def compute_day(
         accounts.applied.num_rows,
         rescored.merged.num_rows,
         qualified,
-        len(touched.gone),
+        gone,
     )
-    return DayResult(customers.table, new_accounts, batch, rescored.merged.num_rows, qualified)
+    layers = {
+        "customers": state_layer(customers, CUSTOMER_KEY),
+        "accounts": state_layer(
+            accounts, ACCOUNT_KEY, revalued.filter(pc.and_(moved, accounts.kept))
+        ),
+    }
+    return DayResult(customers, accounts, layers, batch, rescored.merged.num_rows, qualified)
+
+
+def _accounts_of(accounts: Applied, records: pa.Table) -> pa.Table:
+    """The new state's accounts owned by `records` (only those rows are copied)."""
+    owners = records.select(CUSTOMER_KEY)
+    return accounts.where(
+        rows_with_keys(accounts.old, CUSTOMER_KEY, owners),
+        rows_with_keys(accounts.written, CUSTOMER_KEY, owners),
+    )
+
+
+def state_layer(applied: Applied, key: list[str], moved: pa.Table | None = None) -> StateLayer:
+    """The rows a change list wrote (after the revalued rows it left alone, if any) and the
+    keys it removed: the day's layer of one state table (`crm_pipeline.state`)."""
+    schema = applied.old.schema
+    written = applied.written
+    if moved is not None:
+        written = pa.concat_tables([conform(moved, schema), written])
+    written_keys = composite_key(written, key)
+    replaced = applied.replaced.select(key)
+    removed = replaced.filter(
+        pc.invert(pc.is_in(composite_key(replaced, key), value_set=written_keys))
+    )
+    return StateLayer(written.combine_chunks(), removed.combine_chunks())
 
 
 def _file_column(table: pa.Table) -> pa.Table:

@@ -39,8 +39,24 @@ def scoped_accounts(table: pa.Table, export_filter: Decimal) -> pa.Table:
     return conform(table, STATE_ACCOUNT)
 
 
+def _by_currency(rates: pa.Table) -> dict[str, object]:
+    currency, rate = rates.column("currency").to_pylist(), rates.column("cny_per_100").to_pylist()
+    return dict(zip(currency, rate, strict=True))
+
+
+def moved_currencies(rates: pa.Table, previous: pa.Table) -> list[str]:
+    """The foreign currencies whose rate is not the previous date's (or is only on one of
+    the two dates): the only ones whose accounts' CNY amounts can have moved."""
+    before = _by_currency(previous)
+    now = _by_currency(rates)
+    return sorted(c for c in set(before) | set(now) if c != "CNY" and before.get(c) != now.get(c))
+
+
 def revalue(
-    accounts: pa.Table, rates: pa.Table, export_filter: Decimal
+    accounts: pa.Table,
+    rates: pa.Table,
+    export_filter: Decimal,
+    previous_rates: pa.Table | None = None,
 ) -> tuple[pa.Table, pa.Array]:
     """The accounts at the day's rates and filter, and which of them moved.
 
@@ -51,9 +67,20 @@ def revalue(
     The result keeps the accounts' order; only the three CNY columns and `in_scope` are
     new arrays (the foreign accounts' amounts are valued apart and put back in place),
     the other columns are those of `accounts`, not copied.
+
+    With `previous_rates` (the rates `accounts` are valued at, under the same export
+    filter: the caller passes None when the filter changed), only the accounts of the
+    currencies whose rate moved are valued (issue 21); on a day no rate moved nothing is
+    computed, since the same rate and filter give the same amounts and scope.
     """
     accounts = conform(accounts, STATE_ACCOUNT)
-    foreign = _array(pc.not_equal(accounts.column("currency"), "CNY"))
+    if previous_rates is None:
+        foreign = _array(pc.not_equal(accounts.column("currency"), "CNY"))
+    else:
+        currencies = moved_currencies(rates, previous_rates)
+        if not currencies:
+            return accounts, pa.array(np.zeros(accounts.num_rows, dtype=bool))
+        foreign = _array(pc.is_in(accounts.column("currency"), value_set=pa.array(currencies)))
     other = accounts.select(["currency", *CNY_COLUMNS.values(), *CNY_COLUMNS]).filter(foreign)
     rated = with_rates(other, rates)
     missing = rated.filter(pc.is_null(rated.column("cny_per_100")))

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from common.batch import FileCounts, ProvinceBatch
 from common.paths import formulas_dir
+from common.schema import conform
 from common.staging import BATCH_TABLES
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.daily.business_dates import previous_business_date
@@ -32,7 +33,14 @@ from crm_pipeline.load_step import (
 )
 from crm_pipeline.quality.gate import GateInputs, preload_validation, quality_gate
 from crm_pipeline.run_identity import adopt_run, context_identity, refuse_other_inputs
-from crm_pipeline.state import write_state, yyyymmdd
+from crm_pipeline.state import (
+    STATE_ACCOUNT,
+    layer_stats,
+    state_accounts_file,
+    write_layer,
+    write_state,
+    yyyymmdd,
+)
 from crm_pipeline.steps import ProvinceSteps, StepResult
 from load.business_dates import txn_loaded
 from load.instance import published_batch_id
@@ -122,7 +130,22 @@ def _daily_steps(
         day = compute_day(ctx, province, previous, ingested, rates())
         for name in BATCH_TABLES:
             pq.write_table(getattr(day.batch, name), paths[name])
-        state = write_state(ctx.area, province, ctx.business_date, day.customers, day.accounts)
+        layer_rows = sum(t.num_rows for layer in day.layers.values() for t in
+                         (layer.written, layer.removed))  # fmt: skip
+        if layer_stats(ctx.area, province, previous).takes(layer_rows):
+            state = write_layer(
+                ctx.area, province, ctx.business_date, previous, day.layers, rates()
+            )
+        else:
+            state = write_state(
+                ctx.area, province, ctx.business_date, day.customers.table,
+                conform(day.accounts.table, STATE_ACCOUNT), rates(),
+            )  # fmt: skip
+        # D's whole accounts for the quality gate: the snapshot's file, or for a layer its
+        # live rows' two columns the gate reads, written here so a rerun finds them intact
+        accounts_file = state_accounts_file(
+            ctx.area, province, ctx.business_date, staging.work / "state_accounts.parquet"
+        )
         files = day.batch.files
         counts = {
             **file_totals(files),
@@ -132,12 +155,13 @@ def _daily_steps(
         info = {
             "previous": yyyymmdd(previous),
             "files": [asdict(f) for f in files],
-            "source_customers": day.customers.num_rows,
+            "source_customers": day.customers.untouched + day.customers.written.num_rows,
             "merged": day.merged,
             "qualified": day.qualified,
             "formula_ids": day.batch.formula_ids,
+            "state_accounts": str(accounts_file),
         }
-        outputs: list[Path] = [*paths.values(), *state]
+        outputs: list[Path] = [*paths.values(), *state, accounts_file]
         return outputs, counts, info
 
     applied = steps.run("apply", apply_step)
@@ -158,14 +182,14 @@ def _daily_steps(
         inputs=inputs,
     )
 
-    state_accounts = ctx.area.state_file(province, ctx.business_date, "accounts")
+    def gate_inputs() -> GateInputs:
+        state_accounts = Path(applied["state_accounts"])
+        account_files = [f.staged for f in staged_files(ingested, "account")]
+        return GateInputs(files, [state_accounts, *account_files], [state_accounts])
+
     notes = quality_gate(
-        steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id),
-        lambda: GateInputs(
-            files, [state_accounts, *(f.staged for f in staged_files(ingested, "account"))],
-            [state_accounts],
-        ),
-    )  # fmt: skip
+        steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id), gate_inputs
+    )
     if steps.stop_here("quality_gate"):
         return
     batch_id = run_load_step(steps, warehouse, batch, ctx.force, run_id)

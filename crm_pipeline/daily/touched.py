@@ -1,32 +1,43 @@
-"""Which merged customers a day touched: the only ones a daily run re-merges and re-scores."""
+"""Which customer records a day touched: the only ones a daily run merges and scores again.
+
+A merged customer is touched when one of its source records was added, updated or
+deleted; when a record's merge key changed (an identification number corrected, or an
+organization code that now resolves to a newly sent credit code); when one of its
+accounts was added, changed, closed, removed or moved to another customer (old and new
+owner); and when one of its accounts moved with the day's rates or export filter
+(`revalue`). Every one of these is found from the day's change rows and the records they
+name, by *identity* (`transform.partition.identity_keys`: customer type and organization
+code, else identification type and number), not by merging the province: records that can
+merge always share an identity, so the records of the touched identities merge alone
+exactly as in the province (issue 21; before, the province was re-keyed every night, and
+merged whole when a subset's keys disagreed with it).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm_pipeline.daily.inputs import CUSTOMER_KEY
-from transform.changes import Applied, composite_key
-from transform.merge import resolve_keys
+from transform.changes import Applied, composite_key, rows_with_keys
+from transform.identity import CREDIT_CODE, org_code_in_credit_code
+from transform.partition import identity_keys
 
 
 @dataclass(frozen=True)
 class Touched:
-    """The merged customers a day touched: those to re-merge and re-score.
+    """The records of the identities a day touched, before and after its changes.
 
-    A merged customer is touched when one of its source records was added, updated or
-    deleted; when a record's merge key changed (an identification number corrected, or an
-    organization code that now resolves to a newly sent credit code), on both sides; when
-    one of its accounts was added, changed, closed, removed or moved to another customer
-    (old and new owner); and when one of its accounts moved with the day's rates or
-    export filter (`revalue`). `keys` are the keys of the new state to re-merge; `gone`
-    the keys of the old state that no longer exist (their CRM customer loses its records).
+    `old` merges into the merged customers the day may have changed or removed, `new` into
+    what they are now; a merged customer of `old` whose key `new` does not give any more is
+    gone (its CRM customer loses its records).
     """
 
-    keys: pa.Array
-    gone: pa.Array
+    old: pa.Table  # SOURCE_CUSTOMER, old state
+    new: pa.Table  # SOURCE_CUSTOMER, new state
 
 
 def account_owners(accounts: Applied, revalued: pa.Table, moved: pa.Array) -> pa.Table:
@@ -41,41 +52,56 @@ def account_owners(accounts: Applied, revalued: pa.Table, moved: pa.Array) -> pa
     )
 
 
-def touched_keys(
-    old_customers: pa.Table,
-    applied: Applied,
-    account_owners: pa.Table,
-) -> tuple[Touched, pa.Array, pa.Array]:
-    """(Touched, old keys aligned with `old_customers`, new keys with `applied.table`).
+def _identities(table: pa.Table) -> pa.Array:
+    keys = identity_keys(table)
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
-    `applied` is the customer change list applied to `old_customers`: its table starts
-    with the old records it left alone, in their order, so a key that changed without its
-    record changing (an organization code resolved anew) is found by comparing the two
-    key columns row by row, with no look-up over the province.
+
+def _numbers(records: pa.Table) -> pa.Array:
+    """The numbers an identity of these records can be keyed by (their own, and for a
+    credit code the organization code it embeds), empty ones left out."""
+    id_no = records.column("id_no").combine_chunks().fill_null("")
+    numbers = pa.concat_arrays([id_no, org_code_in_credit_code(id_no).cast(pa.string())])
+    return pc.unique(pc.filter(numbers, pc.not_equal(numbers, "")))
+
+
+def touched_records(applied: Applied, owners: pa.Table) -> Touched:
+    """The old and new records of every identity the day touched.
+
+    `applied` is the customer change list applied to the old state (`applied.old`): the
+    identities of the records it replaced and wrote, and those of the records owning an
+    account the day changed or moved, on either side. The province is scanned by number
+    only (`is_in` over its `id_no` and customer keys); identities are computed for the
+    candidates that scan leaves (the credit codes among them, whose organization code
+    is read from the number); only the touched records are copied.
     """
-    new_customers = applied.table
-    old_keys = resolve_keys(old_customers).column("cust_key").combine_chunks()
-    new_keys = resolve_keys(new_customers).column("cust_key").combine_chunks()
-    assert applied.kept is not None
-    before = pc.filter(old_keys, applied.kept)
-    after = new_keys.slice(0, applied.untouched)
-    rekeyed = pc.not_equal(before, after)
-    old_ids = composite_key(old_customers, CUSTOMER_KEY)
-    new_ids = composite_key(new_customers, CUSTOMER_KEY)
-    changed = composite_key(applied.applied, CUSTOMER_KEY)
-    owners = composite_key(account_owners, CUSTOMER_KEY)
-    wanted = pc.unique(
-        pa.concat_arrays(
-            [
-                pc.filter(old_keys, pc.is_in(old_ids, value_set=changed)),
-                pc.filter(
-                    new_keys, pc.is_in(new_ids, value_set=pa.concat_arrays([changed, owners]))
-                ),
-                pc.filter(before, rekeyed),
-                pc.filter(after, rekeyed),
-            ]
-        )
+    old, written = applied.old, applied.written
+    owner_keys = composite_key(owners, CUSTOMER_KEY)
+    owns_old = rows_with_keys(old, CUSTOMER_KEY, owners)
+    if applied.live is not None:  # older versions kept in place are not the state
+        owns_old = pc.and_(owns_old, applied.live)
+    owns_written = pc.is_in(composite_key(written, CUSTOMER_KEY), value_set=owner_keys)
+    seeds = pa.concat_tables(
+        [applied.replaced, written.filter(owns_written), old.filter(owns_old)]
+    ).combine_chunks()
+    # own records (replaced, owners) + anything that may share their numbers
+    candidate = pc.or_(
+        pc.or_(pc.invert(applied.kept), owns_old),
+        pc.or_(
+            pc.is_in(old.column("id_no"), value_set=_numbers(pa.concat_tables([seeds, written]))),
+            pc.equal(old.column("id_type"), CREDIT_CODE),
+        ),
     )
-    alive = pc.unique(pc.filter(new_keys, pc.is_in(new_keys, value_set=wanted)))
-    gone = pc.filter(wanted, pc.invert(pc.is_in(wanted, value_set=alive)))
-    return Touched(keys=alive, gone=gone), old_keys, new_keys
+    if applied.live is not None:
+        candidate = pc.and_(candidate, applied.live)
+    touched = pc.unique(pa.concat_arrays([_identities(seeds), _identities(written)]))
+    at = pc.indices_nonzero(candidate)
+    narrow = old.select(["source", "cust_no", "cust_type", "id_type", "id_no"])  # no copy
+    hit = pc.is_in(_identities(narrow.take(at)), value_set=touched)
+    old_mask = np.zeros(old.num_rows, dtype=bool)
+    old_mask[pc.filter(at, hit).to_numpy()] = True
+    mask = pa.array(old_mask)
+    return Touched(
+        old=old.filter(mask),
+        new=applied.where(mask, pc.is_in(_identities(written), value_set=touched)),
+    )

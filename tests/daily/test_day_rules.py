@@ -14,7 +14,7 @@ from common.schema import FX_RATE, REJECT, SOURCE_CUSTOMER, conform
 from crm_pipeline.daily.apply import known_customers, split_ignored
 from crm_pipeline.daily.revalue import revalue
 from crm_pipeline.daily.run import file_totals
-from crm_pipeline.daily.touched import account_owners, touched_keys
+from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.state import STATE_ACCOUNT
 from transform.changes import apply_changes
 
@@ -82,6 +82,32 @@ def test_revalue_values_foreign_accounts_at_the_day_rates_exactly() -> None:
     assert [r["in_scope"] for r in rows] == [True, True, True, False, True]
 
 
+def test_revalue_values_only_the_currencies_whose_rate_moved() -> None:
+    """Yesterday at USD 700, EUR 780: today's USD 710.5 moves the USD accounts only; with
+    the same rates as yesterday nothing moves and nothing is computed."""
+    usd = Decimal("10.01") * Decimal("7.00")
+    accounts = _state_accounts(
+        [{"acct_no": "a1", "source": "RTL", "currency": "USD", "balance": "10.01",
+          "balance_cny": str(usd)},
+         # EUR valued at 780 yesterday, stored wrong on purpose: not looked at again
+         {"acct_no": "a2", "source": "LON", "currency": "EUR", "balance": "1.00",
+          "balance_cny": "1.23"},
+         {"acct_no": "a3", "source": "RTL", "currency": "CNY", "balance": "100.00",
+          "balance_cny": "100"}]
+    )  # fmt: skip
+    yesterday = _rates({**RATES, "USD": "700"})
+    new, moved = revalue(accounts, _rates(RATES), Decimal("50"), yesterday)
+    assert moved.to_pylist() == [True, False, False]
+    assert Fraction(new.column("balance_cny")[0].as_py()) == _cny("10.01", "USD")
+    assert new.column("balance_cny")[1].as_py() == Decimal("1.23")
+    same, none = revalue(accounts, _rates(RATES), Decimal("50"), _rates(RATES))
+    assert none.to_pylist() == [False, False, False]
+    assert same.column("balance_cny").to_pylist() == accounts.column("balance_cny").to_pylist()
+    # a currency held today but gone from today's rates is still named
+    with pytest.raises(PipelineError, match="no FX rate for EUR"):
+        revalue(accounts, _rates({"CNY": "100", "USD": "710.5"}), Decimal("50"), yesterday)
+
+
 def test_revalue_names_a_currency_without_a_rate() -> None:
     accounts = _state_accounts(
         [{"acct_no": "a1", "source": "RTL", "currency": "GBP", "balance": "1.00"},
@@ -117,6 +143,10 @@ def test_a_customer_deleted_today_is_still_known_to_its_accounts() -> None:
     known = known_customers(applied)
     assert sorted(known.column("cust_no").to_pylist()) == ["1", "2", "3", "4"]
     assert known.num_rows == 4  # each record once
+    # asked about some owners only: those of them that are known, the deleted one too
+    owners = pa.table({"source": ["RTL", "RTL", "RTL", "CRD"], "cust_no": ["2", "4", "9", "1"]})
+    asked = known_customers(applied, owners)
+    assert sorted(asked.column("cust_no").to_pylist()) == ["2", "4"]
 
 
 def test_touched_are_both_sides_of_a_corrected_id_and_account_owners() -> None:
@@ -125,11 +155,24 @@ def test_touched_are_both_sides_of_a_corrected_id_and_account_owners() -> None:
     state = _customers([("1", "A"), ("2", "B"), ("3", "C"), ("4", "E")])
     applied = apply_changes(state, _changes([("1", "B")], ["U"]), KEY_C, True)
     owners = pa.table({"source": ["RTL"], "cust_no": ["3"]})
-    touched, old_keys, new_keys = touched_keys(state, applied, owners)
-    assert sorted(touched.keys.to_pylist()) == ["P|01|B", "P|01|C"]
-    assert touched.gone.to_pylist() == ["P|01|A"]
-    assert old_keys.to_pylist() == ["P|01|A", "P|01|B", "P|01|C", "P|01|E"]
-    assert len(new_keys) == applied.table.num_rows
+    touched = touched_records(applied, owners)
+    old = sorted(
+        zip(
+            touched.old.column("cust_no").to_pylist(),
+            touched.old.column("id_no").to_pylist(),
+            strict=True,
+        )
+    )
+    new = sorted(
+        zip(
+            touched.new.column("cust_no").to_pylist(),
+            touched.new.column("id_no").to_pylist(),
+            strict=True,
+        )
+    )
+    # identity A (record 1 before), B (customer 2, and record 1 after), C (the owner)
+    assert old == [("1", "A"), ("2", "B"), ("3", "C")]
+    assert new == [("1", "B"), ("2", "B"), ("3", "C")]
 
 
 def test_account_owners_are_new_old_and_revalued_holders() -> None:
@@ -182,3 +225,25 @@ def test_a_delete_of_an_unknown_key_is_ignored_unless_sent_twice() -> None:
         {"file": "f1", "line": 2, "action": "U"}
     ]
     assert changes.rejects.select(["file", "line"]).to_pylist() == [{"file": "f2", "line": 1}]
+
+
+def _companies(rows: list[tuple[str, str, str]]) -> pa.Table:
+    """Company records (cust_no, id_type, id_no)."""
+    table = _customers([(r[0], r[2]) for r in rows])
+    for name, values in (("cust_type", ["C"] * len(rows)), ("id_type", [r[1] for r in rows])):
+        field = SOURCE_CUSTOMER.field(name)
+        table = table.set_column(table.schema.get_field_index(name), field, pa.array(values))
+    return table
+
+
+def test_a_new_credit_code_touches_the_organization_code_it_embeds() -> None:
+    """Record 1 holds organization code 12345678X; today record 9 arrives with a credit
+    code embedding it: both merge into one customer, so record 1 is touched though no
+    change names it, and record 2 (another code) is not."""
+    state = _companies([("1", "21", "12345678X"), ("2", "21", "87654321Y")])
+    credit = "91330100" + "12345678X" + "7"
+    changes = _companies([("9", "23", credit)]).append_column("action", pa.array(["A"]))
+    applied = apply_changes(state, changes, KEY_C, True)
+    touched = touched_records(applied, pa.table({"source": ["RTL"], "cust_no": ["zz"]}))
+    assert touched.old.column("cust_no").to_pylist() == ["1"]
+    assert sorted(touched.new.column("cust_no").to_pylist()) == ["1", "9"]
