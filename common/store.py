@@ -58,6 +58,11 @@ class StagingStore:
     # unchanged since is the store's copy already (a step's outputs are its jobs' outputs,
     # uploaded as each job completed: not sent twice).
     _synced: dict[Path, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+    # The store's (size, mtime) of each file this process downloaded, when it did.
+    _seen: dict[Path, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+    # Local files this process wrote and its step will upload (`wrote`): until then they
+    # are newer than the store's copy (if any), so reading them back must not download.
+    _written: dict[Path, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def remote(self) -> bool:
@@ -112,15 +117,35 @@ class StagingStore:
             while block := source.read(CHUNK):
                 sink.write(block)
         self._synced[path] = _stamp(path)
+        self._written.pop(path, None)
+
+    def wrote(self, path: Path) -> None:
+        """Note that this process has just written the local file `path`, which a step will
+        upload as one of its outputs: a `download` of it before then keeps this copy (the
+        store's, if any, is an older one). Nothing to do for a local folder."""
+        if self.remote_root is not None:
+            self._written[path] = _stamp(path)
 
     def download(self, path: Path) -> bool:
         """Copy the store's file of `path` over the local one (written aside, then renamed:
-        a reader of the old copy keeps it); False when the store has no such file."""
+        a reader of the old copy keeps it); False when the store has no such file. Not
+        copied when the local file is one this process wrote and has not uploaded yet
+        (`wrote`), or the store's copy it downloaded and the store's is unchanged since (a
+        state snapshot read twice in a run is downloaded once)."""
         if self.remote_root is None:
             return path.is_file()
+        if path.is_file() and self._written.get(path) == _stamp(path):
+            return True  # written here, not uploaded yet: the newest copy
         key = self.key(path)
-        if self.filesystem.get_file_info(key).type != pafs.FileType.File:
+        found = self.filesystem.get_file_info(key)
+        if found.type != pafs.FileType.File:
             return False
+        if (
+            path.is_file()
+            and self._synced.get(path) == _stamp(path)
+            and self._seen.get(path) == _stored(found)
+        ):
+            return True  # this copy is the store's, which has not changed since
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f"{path.name}.{os.getpid()}.part")
         with self.filesystem.open_input_stream(key) as source, open(aside, "wb") as sink:
@@ -128,7 +153,12 @@ class StagingStore:
                 sink.write(block)
         aside.replace(path)
         self._synced[path] = _stamp(path)
+        self._seen[path] = _stored(found)
         return True
+
+
+def _stored(found: pafs.FileInfo) -> tuple[int, int]:
+    return int(found.size or 0), int(found.mtime_ns or 0)
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -105,7 +105,16 @@ def write_state(
         _write_arrow(tmp / RATES, rates)
     _replace_dir(tmp, target)
     names = [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
-    return [*names, target / RATES] if rates is not None else names
+    return _wrote(area, [*names, target / RATES] if rates is not None else names)
+
+
+def _wrote(area: StagingArea, paths: list[Path]) -> list[Path]:
+    """`paths`, noted as written here: the step that wrote them uploads them as its outputs,
+    and until then reading the date back (the daily quality gate's accounts) reads them,
+    not the store's older copy (`common.store.StagingStore.wrote`)."""
+    for path in paths:
+        area.store.wrote(path)
+    return paths
 
 
 def read_rates(area: StagingArea, province: str, business_date: date) -> pa.Table | None:
@@ -179,7 +188,7 @@ def write_layer(
     meta = {"previous": yyyymmdd(previous), "rows": rows}
     (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     _replace_dir(tmp, target)
-    return [target / n for n in (LAYER, RATES, *names)]
+    return _wrote(area, [target / n for n in (LAYER, RATES, *names)])
 
 
 def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, str | int] | None:

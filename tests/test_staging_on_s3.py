@@ -28,12 +28,14 @@ from common.staging import StagingArea
 from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from crm_pipeline.sample.daily import write_daily
+from crm_pipeline.state import STATE_KEYS, read_state
 from tests.daily.test_daily_crash_restart import snapshot
 from tests.servers.seaweedfs import BUCKET, SeaweedServer
 from tests.test_crash_restart import step_counts
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow, pytest.mark.xdist_group("s3")]
 D0, D1 = "20261124", "20261125"
+KEYS = {name: [(k, "ascending") for k in key] for name, key in STATE_KEYS.items()}
 
 
 @dataclass
@@ -156,7 +158,11 @@ def test_sigkill_mid_run_then_rerun_elsewhere_resumes(
 
 
 def test_daily_night_from_state_another_process_wrote(
-    reference: Reference, seaweedfs: SeaweedServer, client: Path, tmp_path: Path
+    reference: Reference,
+    seaweedfs: SeaweedServer,
+    client: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     staging = f"s3://{BUCKET}/nights/staging"
     url = f"sqlite:///{tmp_path / 'w.db'}"
@@ -170,12 +176,18 @@ def test_daily_night_from_state_another_process_wrote(
     assert daily.status == "published", daily.error
     assert snapshot(url) == reference.daily
     fs = seaweedfs.filesystem()
-    for table in ("customers", "accounts"):
-        stored = read_arrow(fs, f"{BUCKET}/nights/staging/state/ZJ/{D1}/{table}.arrow")
-        expected = pa.ipc.open_file(str(StagingArea(reference.staging).state_file("ZJ", D1, table)))
-        assert stored.equals(expected.read_all()), table
+    layer = entry(fs, f"{BUCKET}/nights/staging/state/ZJ/{D1}/layer.json")
+    assert layer["previous"] == D0, "D1 is written as a layer over D0 (issue 21)"
     fetched = client / "s3" / BUCKET / "nights/staging/state/ZJ" / D0 / "accounts.arrow"
     assert fetched.is_file(), "the daily run read D0's state from the store"
+    # Another machine reads D1: its layer and the D0 snapshot below it, from the store.
+    monkeypatch.setenv("CRM_STAGING_SCRATCH", str(tmp_path / "scratch-reader"))
+    day = date(2026, 11, 25)
+    expected = read_state(StagingArea(reference.staging), "ZJ", day)
+    read = read_state(StagingArea.open(staging), "ZJ", day)
+    for name, table, want in zip(("customers", "accounts"), read, expected, strict=True):
+        assert table.sort_by(KEYS[name]).equals(want.sort_by(KEYS[name])), name
+    assert (tmp_path / "scratch-reader" / "s3" / BUCKET / "nights/staging/state/ZJ" / D0).is_dir()
 
 
 def test_wrong_secret_is_refused(seaweedfs: SeaweedServer) -> None:
