@@ -1,5 +1,5 @@
 """The Data Docs of a held night, opened in headless Chromium (docs/tools/
-data_docs_screenshot.py's command, itself grid_screenshot.py's)."""
+data_docs_screenshot.py, Chromium as docs/tools/headless_chromium.py starts it)."""
 
 from __future__ import annotations
 
