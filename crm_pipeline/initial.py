@@ -284,7 +284,7 @@ class InitialLoad:
         jobs = [
             Job(b, score_bucket,
                 (self.province, self.ctx.day, accounts[i], links[i], merged[i],
-                 keyed[i], scored[i]),
+                 keyed[i], scored[i], self.formulas.formula_ids),
                 (keyed[i], scored[i]))
             for i, b in enumerate(cut.names)
         ]  # fmt: skip
