@@ -2,7 +2,8 @@
 # Runs the suite; pytest's exit 5 ("no tests collected") is a failure here, never a pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+# The slowest tests are listed at the end of every run, so a budget overrun is seen early.
+.venv/bin/python -m pytest -n 2 --dist loadgroup --durations=25 "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: failing" >&2
