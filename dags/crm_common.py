@@ -16,6 +16,7 @@ notifications (`crm_alerts`), assets and retries (here).
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -44,10 +45,12 @@ PUBLICATION = AssetAlias("crm_warehouse_publication")
 
 #: Transient failures (a locked database, a lost worker) are retried with exponential
 #: backoff: 2, 4, 8 minutes... capped at 30; the run resumes from its restart ledger
-#: (common/jobs.py): finished steps are not redone.
+#: (common/jobs.py): finished steps are not redone. CRM_RETRY_DELAY_SECONDS (read at parse
+#: time) shortens the first delay where a lost worker must be retried at once (the
+#: distributed tests and demo); production keeps the default.
 RETRY_ARGS: dict[str, Any] = {
     "retries": 3,
-    "retry_delay": timedelta(minutes=2),
+    "retry_delay": timedelta(seconds=float(os.environ.get("CRM_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=30),
 }
