@@ -210,6 +210,7 @@ def _step_task(mode: str, task_id: str, publishes: bool) -> Any:
     )
     def step(province: str) -> dict[str, Any]:
         from airflow.sdk import Asset
+        from crm_worker import spawn_without_main
         from staging_connection import export_staging_credentials
 
         from common.errors import PipelineError
@@ -221,14 +222,15 @@ def _step_task(mode: str, task_id: str, publishes: bool) -> Any:
         context["crm_province"] = province  # type: ignore[typeddict-unknown-key]
         params = context.get("params") or {}
         try:
-            result = run_step(
-                run_day(context),
-                mode,
-                province,
-                task_id,
-                landing_of(context),
-                force=bool(params.get("force", False)),
-            )
+            with spawn_without_main():  # the step's worker processes (dags/crm_worker.py)
+                result = run_step(
+                    run_day(context),
+                    mode,
+                    province,
+                    task_id,
+                    landing_of(context),
+                    force=bool(params.get("force", False)),
+                )
         except PipelineError as exc:
             raise _fail_on_data_problem(exc) from exc
         if publishes and result["status"] == "published":
