@@ -33,6 +33,7 @@ from typing import Any
 
 from crm_pipeline.sample import write_sample
 from crm_pipeline.sample.daily import write_daily
+from tests.servers.airflow_api import province_labels
 from tests.servers.celery_cluster import CeleryCluster
 from tests.servers.postgres import PostgresServer
 from tests.servers.redis import RedisServer
@@ -63,8 +64,8 @@ def pipeline_env(root: Path, warehouse: str, store: dict[str, str]) -> dict[str,
 
 
 def where_they_ran(tis: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Per province label: `task@host` in the order they started (the last try of each)."""
-    labels = {t["map_index"]: t["rendered_map_index"] for t in tis if t.get("rendered_map_index")}
+    """Per province label: `task@host seconds` in the order they started (last try of each)."""
+    labels = province_labels(tis)
     rows: dict[str, list[tuple[str, str]]] = {}
     for ti in tis:
         if ti["map_index"] < 0:
@@ -72,7 +73,8 @@ def where_they_ran(tis: list[dict[str, Any]]) -> dict[str, list[str]]:
         label = str(labels.get(ti["map_index"], ti["map_index"]))
         task = ti["task_id"].removeprefix("province.")
         host = ti["hostname"] or f"({ti['state']})"
-        rows.setdefault(label, []).append((ti.get("start_date") or "~", f"{task}@{host}"))
+        took = f" {ti['duration']:.0f}s" if ti.get("duration") is not None else ""
+        rows.setdefault(label, []).append((ti.get("start_date") or "~", f"{task}@{host}{took}"))
     return {label: [cell for _, cell in sorted(cells)] for label, cells in sorted(rows.items())}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -96,6 +97,19 @@ class Server:
             json.dumps(e, ensure_ascii=False) if not isinstance(e, str) else e
             for e in answer.get("content", [])
         )
+
+
+def province_labels(tis: list[dict[str, Any]]) -> dict[int, str]:
+    """Map index -> province code, from the tasks whose label is rendered (`crm_province`).
+
+    A task still running shows its bare map index ("0") as its label; the code comes from
+    one of the province's tasks that already ran.
+    """
+    return {
+        t["map_index"]: str(t["rendered_map_index"])
+        for t in tis
+        if t["map_index"] >= 0 and re.fullmatch(r"[A-Z]{2}", str(t.get("rendered_map_index")))
+    }
 
 
 def base_env(root: Path, port: int) -> dict[str, str]:
