@@ -9,7 +9,7 @@ DEMO_DIR := var/demo
 # `make constraints` refreshes it (README.md, "Dependencies").
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint typecheck unit system-deps airflow bench clean constraints
+.PHONY: demo test lint typecheck unit distributed test-distributed distributed-demo system-deps airflow bench clean constraints
 
 $(BIN)/crm-pipeline: setup.cfg $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,17 @@ typecheck: $(BIN)/crm-pipeline
 unit: $(BIN)/crm-pipeline
 	bash .ci/pytest.sh
 
-test: system-deps lint typecheck unit
+# Airflow on the CeleryExecutor with two workers, Redis, PostgreSQL and SeaweedFS
+# (docs/scale-out.md): the `distributed` tests, outside the main run (.ci/pytest.sh) for time.
+distributed: $(BIN)/crm-pipeline
+	$(BIN)/python -m pytest -m distributed -p no:cacheprovider tests/distributed
+
+test-distributed: system-deps distributed
+
+distributed-demo: $(BIN)/crm-pipeline system-deps
+	$(BIN)/python -m bench.distributed_demo
+
+test: system-deps lint typecheck unit distributed
 
 airflow: $(BIN)/crm-pipeline
 	bash .ci/airflow-standalone.sh

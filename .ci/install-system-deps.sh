@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the servers the test fixtures start: OpenSSH's sshd and sftp client, PostgreSQL.
+# Installs the servers the test fixtures start: OpenSSH's sshd and sftp client, PostgreSQL,
+# Redis (the Celery broker of `make test-distributed` and `make distributed-demo`).
 # Headless Chromium too: the tests open the formula trial report and the quality gate's
 # Data Docs in it (.ci/install-chromium.sh).
 # Idempotent: does nothing when they are already there.
@@ -10,6 +11,7 @@ command -v sftp >/dev/null 2>&1 || need+=(openssh-client)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -eq 0 ]; then
   exec bash "$(dirname "$0")/install-chromium.sh"
 fi

@@ -65,6 +65,10 @@ def _formulas_of(province: str, business_date: date, directory: str, _content: s
     return load_formulas(Path(directory)).for_province(province, business_date)
 
 
+def _ids(formula_ids: dict[str, str]) -> str:
+    return ", ".join(formula_ids[t] for t in sorted(formula_ids)) or "none"
+
+
 def source_key(table: pa.Table, number: str) -> pa.Array:
     """One string per (source, number): a system code never holds the separator."""
     joined = pc.binary_join_element_wise(table.column("source"), table.column(number), "\x1f")
@@ -113,10 +117,21 @@ def score_bucket(
     merged: Path,
     scoring_input: Path,
     scored: Path,
+    formula_ids: dict[str, str],
 ) -> dict[str, int]:
     """One bucket's scores: the accounts keyed to their customers (the formula trial's
-    input) and the merged customers with score, qualified and formula id."""
+    input) and the merged customers with score, qualified and formula id.
+
+    `formula_ids` are the ids of the formulas the run started with (its identity): a worker
+    that reads other formulas (an analyst saved a file during the run) refuses, rather than
+    publish a province scored half with one formula and half with another."""
     formulas = _formulas(province, business_date)
+    if formulas.formula_ids != formula_ids:
+        raise PipelineError(
+            f"the formulas in {formulas_dir()} changed during the run of {province}"
+            f" {business_date:%Y%m%d} (in force at its start: {_ids(formula_ids)}; now:"
+            f" {_ids(formulas.formula_ids)}): rerun the night to score it with one set"
+        )
     merged_table = read_table(merged)
     account_table = _read(accounts)
     keyed = keyed_accounts(account_table, read_table(links), merged_table)

@@ -20,7 +20,7 @@ from common.jobs import JobLedger
 from common.staging import RunStaging, StagingArea, staged_name
 from crm_pipeline.crash import crash_point
 from crm_pipeline.steps import StepResult
-from crm_pipeline.workers import worker_pool
+from crm_pipeline.workers import POOL_MIN_BYTES, worker_pool
 from extract.flag import read_checker
 from extract.landing import LandedFile, ProvinceFiles, fx_file, province_files
 from extract.lines import raw_lines
@@ -36,14 +36,13 @@ Ingested = dict[str, Any]
 
 # Files are ingested by this many worker processes at once (both cores of the machine;
 # each file is parsed, typed and staged by one worker). CRM_INGEST_WORKERS overrides it.
-# Below INGEST_POOL_MIN_BYTES of input, starting the workers costs more than it saves.
+# Below workers.POOL_MIN_BYTES of input, starting the workers costs more than it saves.
 INGEST_WORKERS = 2
-INGEST_POOL_MIN_BYTES = 16 * 2**20
 
 
 def _ingest_workers(files: list[LandedFile]) -> int:
     wanted = int(os.environ.get("CRM_INGEST_WORKERS") or INGEST_WORKERS)
-    if sum(f.path.stat().st_size for f in files) < INGEST_POOL_MIN_BYTES:
+    if sum(f.path.stat().st_size for f in files) < POOL_MIN_BYTES:
         return 1
     return max(1, min(wanted, len(files), os.cpu_count() or 1))
 

@@ -118,8 +118,9 @@ class InitialLoad:
         self.formulas = load_formulas(formulas_dir()).for_province(province, ctx.day)
         self.staging: RunStaging = ctx.run_staging(province)
         self.steps = ProvinceSteps.of_run(ctx, province, warehouse, run_id, summary)
-        self.buckets = bucket_count(sum(f.path.stat().st_size for f in self.found.files))
-        self.workers = 1 if self.buckets == 1 else bucket_workers()
+        input_bytes = sum(f.path.stat().st_size for f in self.found.files)
+        self.buckets = bucket_count(input_bytes)
+        self.workers = 1 if self.buckets == 1 else bucket_workers(input_bytes)
 
     def run(self) -> None:
         """The steps in order; returns early after the stop point (`RunContext.stop_after`)."""
@@ -285,7 +286,7 @@ class InitialLoad:
         jobs = [
             Job(b, score_bucket,
                 (self.province, self.ctx.day, accounts[i], links[i], merged[i],
-                 keyed[i], scored[i]),
+                 keyed[i], scored[i], self.formulas.formula_ids),
                 (keyed[i], scored[i]))
             for i, b in enumerate(cut.names)
         ]  # fmt: skip

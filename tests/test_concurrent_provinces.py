@@ -16,7 +16,7 @@ from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 
 DATE = "20261124"
-pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.postgres]
 
 # The CRM's view, keyed by what identifies a customer rather than by the id it was given
 # (ids come from one sequence, so two provinces loading at once interleave them).

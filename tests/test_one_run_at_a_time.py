@@ -25,7 +25,7 @@ D = "20261124"
 DAY = date(2026, 11, 24)
 BACKENDS = [
     "sqlite",
-    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.xdist_group("postgres")]),
+    pytest.param("postgres", marks=[pytest.mark.postgres]),
 ]
 
 

@@ -11,12 +11,11 @@ import argparse
 import getpass
 from collections.abc import Sequence
 
-from common import settings
 from common.dates import business_day
 from common.errors import PipelineError
+from crm_pipeline.cli.options import migrated_warehouse
 from load import quality
 from load.quality import QualityResult
-from load.warehouse import Warehouse
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,10 +65,7 @@ def render(results: Sequence[QualityResult]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     day = business_day(args.date, "--date")
-    warehouse = Warehouse(settings.warehouse_url(args.warehouse))
-    try:
-        if warehouse.revision() is None:
-            raise PipelineError(f"{warehouse!r}: no schema; run `crm-pipeline db upgrade`")
+    with migrated_warehouse(args.warehouse) as warehouse:
         if args.action == "accept":
             if not (args.reason or "").strip():
                 raise PipelineError("quality accept: --reason is required (why publish as is)")
@@ -86,6 +82,4 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         print(render(quality.results(warehouse.engine, day, args.province, latest=True)))
-    finally:
-        warehouse.dispose()
     return 0

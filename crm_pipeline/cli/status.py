@@ -12,13 +12,11 @@ import argparse
 from collections.abc import Sequence
 from datetime import datetime
 
-from common import settings
 from common.dates import business_day
-from common.errors import PipelineError
+from crm_pipeline.cli.options import migrated_warehouse
 from crm_pipeline.cli.quality import render as render_quality
 from load import quality, report
 from load.lease import run_state
-from load.warehouse import Warehouse
 
 _COUNTS = ("read", "kept", "set_aside", "filtered", "written")
 
@@ -175,10 +173,7 @@ def render(
 
 def run(args: argparse.Namespace) -> int:
     business_date = business_day(args.date, "--date")
-    warehouse = Warehouse(settings.warehouse_url(args.warehouse))
-    try:
-        if warehouse.revision() is None:
-            raise PipelineError(f"{warehouse!r}: no schema; run `crm-pipeline db upgrade`")
+    with migrated_warehouse(args.warehouse) as warehouse:
         runs = report.runs(warehouse.engine, business_date, args.province)
         states = {r.run_id: run_state(warehouse.engine, r.run_id) for r in runs}
         text = render(runs, report.batches(warehouse.engine, business_date, args.province), states)
@@ -186,8 +181,6 @@ def run(args: argparse.Namespace) -> int:
         if gate:
             text += "\n\nQuality gate (crm-pipeline quality --date D --province P)\n"
             text += render_quality(gate)
-    finally:
-        warehouse.dispose()
     print(
         f"Status of {business_date.isoformat()}" + (f", {args.province}" if args.province else "")
     )

@@ -8,8 +8,7 @@ Produces the picture in docs/operations.md ("When the quality gate holds a night
    customers per branch) in a temporary directory and multiplies the USD rate of the FX
    file by 100 (re-flagged, as a sender's mistake would be).
 2. Runs the initial load of ZJ into a SQLite warehouse there: the gate holds it.
-3. Opens the validation page of the night's Data Docs in headless Chromium (the command
-   of docs/tools/grid_screenshot.py, without its DevTools port) and writes the PNG.
+3. Opens the validation page of the night's Data Docs in headless Chromium (docs/tools/headless_chromium.py) and writes the PNG.
 
 The Data Docs load Bootstrap and jQuery from public CDNs; Chromium here runs offline
 (background networking off, a fresh profile), so the page shows unstyled, as it would on
@@ -19,51 +18,25 @@ a server without Internet access.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 PROJECT = Path(__file__).resolve().parents[2]
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(Path(__file__).parent))
+from headless_chromium import one_shot_command, run_once  # noqa: E402
 
 DEFAULT_OUT = PROJECT / "docs" / "images" / "quality-data-docs.png"
 CHROMIUM = "/usr/bin/chromium"
 SIZE = (1400, 2200)
 
 
-def _grid_tool() -> ModuleType:
-    """docs/tools/grid_screenshot.py, for its Chromium command (headless, offline)."""
-    spec = importlib.util.spec_from_file_location(
-        "grid_screenshot", Path(__file__).with_name("grid_screenshot.py")
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("grid_screenshot", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def headless(chromium: str, profile: Path, size: tuple[int, int], *args: str) -> list[str]:
-    """grid_screenshot's Chromium command for a one-shot page: no DevTools port, no blank
-    first page, `args` (e.g. --screenshot=..., the page's URL) at the end."""
-    command = _grid_tool().chromium_command(chromium, profile, size)
-    kept = [a for a in command if not a.startswith("--remote-debugging") and a != "about:blank"]
-    return [*kept, *args]
-
-
 def validation_page(docs_index: Path) -> Path:
     """The night's validation page in its Data Docs site (one evaluation per site)."""
     [page] = sorted((docs_index.parent / "validations").rglob("*.html"))
     return page
-
-
-def run_chromium(command: list[str], seconds: float = 120) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds, check=True)
-    return done.stdout
 
 
 def held_night(root: Path) -> Path:
@@ -90,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         page = validation_page(held_night(root))
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        run_chromium(
-            headless(args.chromium, root / "profile", SIZE,
+        run_once(
+            one_shot_command(args.chromium, root / "profile", SIZE,
                      f"--screenshot={args.out.resolve()}", page.as_uri())
         )  # fmt: skip
     print(args.out)

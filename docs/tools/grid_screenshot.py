@@ -51,6 +51,9 @@ if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
 # The Airflow client helpers of the end-to-end test (REST calls, start/stop of a component).
+sys.path.insert(0, str(Path(__file__).parent))
+from headless_chromium import chromium_command  # noqa: E402
+
 from tests.dags.conftest import AIRFLOW_BIN, BRANCHES, DAGS, truncate  # noqa: E402
 from tests.dags.test_airflow_server import Server, _free_port, _start, _stop  # noqa: E402
 
@@ -61,20 +64,6 @@ STARTUP_SECONDS = 180
 RUN_SECONDS = 300
 CRM_PIPELINE_BIN = AIRFLOW_BIN.parent / "crm-pipeline"
 DEFAULT_OUT = PROJECT / "docs" / "images" / "grid-crm-initial-load.png"
-
-# Headless, offline, throwaway: no GPU, no QUIC, no first-run UI, nothing phoned home.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--force-device-scale-factor=1",
-)
 
 
 def airflow_env(root: Path, port: int) -> dict[str, str]:
@@ -170,20 +159,6 @@ def group_url(base: str, run_id: str, group: str = "province") -> str:
     task instances (one per province and task) on the right."""
     quoted = urllib.parse.quote(run_id, safe="")
     return f"{base}/dags/{DAG_ID}/runs/{quoted}/tasks/group/{group}"
-
-
-def chromium_command(chromium: str, profile: Path, size: tuple[int, int]) -> list[str]:
-    """Headless Chromium with a new, empty profile, driven over the DevTools protocol on a
-    loopback port it picks itself (written to DevToolsActivePort in the profile)."""
-    return [
-        chromium,
-        *CHROMIUM_FLAGS,
-        f"--user-data-dir={profile}",
-        f"--window-size={size[0]},{size[1]}",
-        "--remote-debugging-address=127.0.0.1",
-        "--remote-debugging-port=0",
-        "about:blank",
-    ]
 
 
 class DevTools:

@@ -12,8 +12,8 @@ Produces the picture in docs/formulas.md ("The report"):
 3. headless Chromium (Debian package `chromium`) opens the report's `file://` URL and
    writes the PNG (`--screenshot`).
 
-Chromium is started with docs/tools/grid_screenshot.py's `chromium_command` (headless,
-offline, a fresh profile), minus the DevTools port: a static page needs no driving, so
+Chromium is started by docs/tools/headless_chromium.py (headless, offline, a fresh
+profile), without a DevTools port: a static page needs no driving, so
 `--dump-dom` / `--screenshot` on the command line do. tests/transform/scoring/
 test_trial_report_browser.py opens a report the same way (`browser_run`).
 """
@@ -21,56 +21,25 @@ test_trial_report_browser.py opens a report the same way (`browser_run`).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 
 PROJECT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+from headless_chromium import one_shot_command, run_once  # noqa: E402
+
 DEFAULT_OUT = PROJECT / "docs" / "images" / "formula-trial-report.png"
 DAY = "20261124"
 SIZE = (1200, 2150)
-
-
-def _grid_screenshot() -> ModuleType:
-    """docs/tools/grid_screenshot.py, for its Chromium command line."""
-    spec = importlib.util.spec_from_file_location(
-        "grid_screenshot", Path(__file__).with_name("grid_screenshot.py")
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("grid_screenshot", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def browser_command(
-    chromium: str, profile: Path, size: tuple[int, int], action: str, url: str
-) -> list[str]:
-    """`chromium_command` with `action` (`--dump-dom`, `--screenshot=FILE`) on `url`
-    instead of the DevTools port and the blank page."""
-    base = _grid_screenshot().chromium_command(chromium, profile, size)
-    kept = [a for a in base if not a.startswith("--remote-debugging") and a != "about:blank"]
-    return [*kept, action, url]
 
 
 def browser_run(
     chromium: str, page: Path, profile: Path, action: str, size: tuple[int, int] = SIZE
 ) -> str:
     """Run headless Chromium on `page` once; its standard output (the DOM for --dump-dom)."""
-    done = subprocess.run(
-        browser_command(chromium, profile, size, action, page.resolve().as_uri()),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"chromium exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return done.stdout
+    return run_once(one_shot_command(chromium, profile, size, action, page.resolve().as_uri()))
 
 
 def sample_report(root: Path) -> Path:

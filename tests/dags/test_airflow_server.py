@@ -8,151 +8,39 @@ components (and the triggerer, for deferred waits) start in about half a minute 
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.dags.conftest import AIRFLOW_BIN, BRANCHES, DAGS, PROJECT, truncate
+from tests.dags.conftest import AIRFLOW_BIN, BRANCHES, truncate
+from tests.servers.airflow_api import (
+    Server,
+    base_env,
+    start_component,
+    stop_components,
+    wait_ready,
+)
+from tests.servers.postgres import free_port
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.xdist_group("airflow")]
-
-STARTUP_SECONDS = 180
-RUN_SECONDS = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """A running Airflow and what a test needs to talk to it."""
-
-    base: str
-    home: Path
-    root: Path
-    env: dict[str, str]
-    token: str = ""
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        req.add_header("Accept", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(req, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-
-    def login(self) -> None:
-        passwords = self.home / "simple_auth_manager_passwords.json.generated"
-        password = json.loads(passwords.read_text())["admin"]
-        answer = self.request("POST", "/auth/token", {"username": "admin", "password": password})
-        self.token = answer["access_token"]
-
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
-        run = self.request(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf}
-        )
-        return str(run["dag_run_id"])
-
-    def wait(self, dag_id: str, run_id: str, seconds: float = RUN_SECONDS) -> str:
-        quoted = urllib.parse.quote(run_id, safe="")
-        deadline = time.monotonic() + seconds
-        state = "?"
-        while time.monotonic() < deadline:
-            state = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")["state"]
-            if state in ("success", "failed"):
-                return str(state)
-            time.sleep(2)
-        raise AssertionError(f"{dag_id} {run_id} still {state} after {seconds}s")
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        quoted = urllib.parse.quote(run_id, safe="")
-        answer = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances")
-        return list(answer["task_instances"])
-
-    def log_text(self, dag_id: str, run_id: str, task_id: str, map_index: int, attempt: int) -> str:
-        quoted = urllib.parse.quote(run_id, safe="")
-        answer = self.request(
-            "GET",
-            f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{attempt}"
-            f"?map_index={map_index}&full_content=true",
-        )
-        return "\n".join(
-            json.dumps(e, ensure_ascii=False) if not isinstance(e, str) else e
-            for e in answer.get("content", [])
-        )
-
-
-def _start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(
-        [str(AIRFLOW_BIN), name],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped as a whole below
-    )
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for proc in processes:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    for proc in processes:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("airflow-server")
-    home = root / "home"
     logs = root / "logs"
     logs.mkdir()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRM_"))}
+    port = free_port()
+    env = base_env(root, port)
     env.update(
         {
-            "PATH": f"{AIRFLOW_BIN.parent}:{env.get('PATH', '')}",
-            "PYTHONPATH": f"{PROJECT}:{DAGS}",  # the triggerer imports crm_waiting from dags/
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": base,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "CRM_STAGING_DIR": str(root / "staging"),
             "CRM_EXPORT_DIR": str(root / "export"),
             "CRM_WAREHOUSE_URL": f"sqlite:///{root / 'warehouse.db'}",
@@ -163,28 +51,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         [str(AIRFLOW_BIN), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
     )
     processes = [
-        _start(name, env, logs)
+        start_component([name], env, logs / f"{name}.log")
         for name in ("api-server", "scheduler", "dag-processor", "triggerer")
     ]
-    srv = Server(base=base, home=home, root=root, env=env)
+    srv = Server(base=f"http://127.0.0.1:{port}", home=root / "home", root=root, env=env)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            dead = [p.args[1] for p in processes if p.poll() is not None]
-            assert not dead, f"{dead} exited; see {logs}"
-            try:
-                srv.request("GET", "/api/v2/monitor/health")
-                srv.login()
-                dags = srv.request("GET", "/api/v2/dags")["dags"]
-                if any(d["dag_id"] == "crm_initial_load" for d in dags):
-                    break
-            except (urllib.error.URLError, ConnectionError, FileNotFoundError, KeyError):
-                pass
-            assert time.monotonic() < deadline, f"Airflow not ready in {STARTUP_SECONDS}s; {logs}"
-            time.sleep(2)
+        wait_ready(srv, processes, logs)
         yield srv
     finally:
-        _stop(processes)
+        stop_components(processes)
 
 
 def _landing(root: Path, day: date) -> Path:

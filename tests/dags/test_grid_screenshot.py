@@ -7,28 +7,19 @@ broken, components on loopback with no login, and a Chromium that stays offline.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.dags.conftest import PROJECT
+from tests.doc_tools import load_tool
 
 pytestmark = pytest.mark.airflow  # fast: no Airflow server, no Chromium
-
-SCRIPT = PROJECT / "docs" / "tools" / "grid_screenshot.py"
 
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("grid_screenshot", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("grid_screenshot", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("grid_screenshot")
 
 
 def test_the_landing_has_one_broken_province(tool: ModuleType, tmp_path: Path) -> None:

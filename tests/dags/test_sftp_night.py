@@ -15,13 +15,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 
 from common import config
-from common.paths import config_dir
 from crm_pipeline.sample import write_sample
 from tests.dags.test_deferred_wait import Looks
 from tests.dags.test_deferred_wait import counted as counted  # noqa: F401 - a fixture
+from tests.extract.sftp_source import sftp_source_config
 from tests.servers.sshd import SshdServer
 
 pytestmark = [
@@ -41,30 +40,8 @@ def sftp_source(
     remote_root = sshd_server.remote_root / "airflow_night"
     shutil.rmtree(remote_root, ignore_errors=True)
     write_sample(remote_root, date(2026, 11, 24), ["ZJ", "NB"], 60, 5)
-    for path in [remote_root, *remote_root.rglob("*")]:
-        sshd_server.chown_to_user(path)
-    configs = tmp_path / "config"
-    shutil.copytree(config_dir(), configs)
-    pipeline = yaml.safe_load((configs / "pipeline.yaml").read_text())
-    pipeline["source"] = {
-        "kind": "sftp",
-        "sftp": {
-            "connection": "crm_core_sftp",
-            "remote_root": str(remote_root),
-            "known_hosts": str(sshd_server.known_hosts),
-            "max_parallel": 2,
-            "flag_deadline_minutes": 1,
-        },
-    }
     inbound = sshd_server.remote_root / "crm_inbound"  # the CRM data server (same sshd)
-    shutil.rmtree(inbound, ignore_errors=True)
-    inbound.mkdir()
-    sshd_server.chown_to_user(inbound)
-    pipeline["export"]["sftp"].update(
-        {"connection": "crm_data_sftp", "remote_root": str(inbound),
-         "known_hosts": str(sshd_server.known_hosts)}
-    )  # fmt: skip
-    (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    configs = sftp_source_config(sshd_server, remote_root, tmp_path / "config", 1, inbound)
     monkeypatch.setenv("CRM_CONFIG_DIR", str(configs))
     for conn_id in ("AIRFLOW_CONN_CRM_CORE_SFTP", "AIRFLOW_CONN_CRM_DATA_SFTP"):
         monkeypatch.setenv(

@@ -21,7 +21,7 @@ from crm_pipeline.sample.daily import write_daily
 from tests.test_crash_restart import snapshot as crm_snapshot
 from tests.test_crash_restart import step_counts
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 D0, D1 = "20261124", "20261125"
 POINTS = [
     "before:ingest",

@@ -67,7 +67,7 @@ def expected(sample: Sample) -> dict[str, ProvinceResult]:
     scope="package",
     params=[
         "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.xdist_group("postgres")]),
+        pytest.param("postgres", marks=[pytest.mark.postgres]),
     ],
 )
 def loaded(

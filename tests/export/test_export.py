@@ -21,8 +21,6 @@ from load.tables import crm_customer, crm_load_batch, metadata
 from tests.export.oracle import as_utc, parse_file, warehouse_rows
 from tests.load.factory import DAY1, DAY2, Cust, make_batch, people
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 def customers() -> list[Cust]:
     found = people(7)

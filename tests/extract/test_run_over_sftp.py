@@ -10,11 +10,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import create_engine, text
 
-from common.paths import config_dir
 from crm_pipeline.sample import write_sample
+from tests.extract.sftp_source import sftp_source_config
 from tests.servers.sshd import SshdServer
 
 pytestmark = [pytest.mark.sshd, pytest.mark.xdist_group("sshd")]
@@ -31,23 +30,7 @@ def test_run_with_sftp_source_fetches_verifies_and_publishes(
     shutil.copytree(tmp_path / "gd" / D / "GD", remote_root / D / "GD")
     broken = remote_root / D / "GD" / f"LON_ACCT_GD_{D}.dat"
     broken.write_bytes(broken.read_bytes()[:-30])
-    for path in [remote_root, *remote_root.rglob("*")]:
-        sshd_server.chown_to_user(path)
-
-    configs = tmp_path / "config"
-    shutil.copytree(config_dir(), configs)
-    pipeline = yaml.safe_load((configs / "pipeline.yaml").read_text())
-    pipeline["source"] = {
-        "kind": "sftp",
-        "sftp": {
-            "connection": "crm_core_sftp",
-            "remote_root": str(remote_root),
-            "known_hosts": str(sshd_server.known_hosts),
-            "max_parallel": 2,
-            "flag_deadline_minutes": 0,
-        },
-    }
-    (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    configs = sftp_source_config(sshd_server, remote_root, tmp_path / "config", 0)
     # A clean environment: earlier in-process DAG tests leave AIRFLOW_CTX_* behind, which
     # would make the fetcher look for an Airflow connection instead of CRM_SFTP_*.
     env = {

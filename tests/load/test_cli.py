@@ -11,8 +11,6 @@ from load import Warehouse
 from load.control import record_checkpoint
 from tests.load.factory import DAY1, make_batch, people
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 def test_db_upgrade_then_status(warehouse_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     head = Warehouse(warehouse_url).head()  # the newest migration, whichever it is

@@ -16,8 +16,6 @@ from tests.load.factory import DAY2, make_batch, people
 from tests.load.test_partitions import _reference
 from tests.load.test_restart import Crash, _comparable, crash_at
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 # What 0005 declares "C": table -> columns (partitions and batch tables: their CRM table's).
 BYTE_ORDER = {
     "crm_customer_key": {"cust_type", "id_type", "id_no"},

@@ -12,7 +12,7 @@ from load import BatchResult, Warehouse
 from load.tables import crm_account, crm_customer
 from tests.load.factory import DAY1, DAY2, make_batch, people
 
-pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("postgres")]
+pytestmark = [pytest.mark.postgres]
 
 PROVINCES = {"ZJ": 0, "GD": 1000, "SZ": 2000}
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from load import Warehouse
 from load.control import COMPLETED, FAILED, steps_of
 from load.tables import crm_checkpoint, crm_run
 from tests.load.factory import DAY1, make_batch, people
-
-pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def test_runs_steps_and_counts(warehouse: Warehouse) -> None:

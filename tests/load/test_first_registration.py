@@ -15,8 +15,6 @@ from load import Warehouse, registration
 from load.tables import crm_customer, crm_customer_key
 from tests.load.factory import Cust, make_batch
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 # id types of different lengths and numbers that are prefixes of others: byte order of the
 # three parts is not the order of their '|'-joined key ("P|1|..." > "P|10|...").
 IDENTITIES = [

@@ -21,8 +21,6 @@ from tests.load.factory import DAY2, make_batch, people
 from tests.load.test_partitions import _reference
 from tests.load.test_restart import Crash, _comparable, crash_at
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 TABLES = (crm_customer_source, crm_contact, crm_account)
 KEYS = {
     "crm_customer_source": ["source_cust_no", "source", "province"],

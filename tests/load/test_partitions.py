@@ -21,8 +21,6 @@ from tests.load.conftest import crm_view, snapshot
 from tests.load.factory import DAY1, DAY2, make_batch, people
 from tests.load.test_restart import Crash, _comparable, crash_at
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 def _tables(warehouse: Warehouse, pattern: str) -> list[str]:
     if warehouse.engine.dialect.name != "postgresql":

@@ -18,8 +18,6 @@ from tests.load.conftest import snapshot
 from tests.load.factory import DAY1, DAY2, Cust, as_parts, make_batch, people
 from tests.load.test_restart import Crash, crash_at
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 @pytest.fixture
 def other_url(warehouse_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:

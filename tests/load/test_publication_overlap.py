@@ -13,8 +13,6 @@ from load import Warehouse
 from load.tables import crm_customer
 from tests.load.factory import make_batch, people
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 _WRITING_CUSTOMERS = text(
     "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
     " WHERE c.relname = 'crm_customer' AND l.mode = 'RowExclusiveLock' AND l.granted"

@@ -6,7 +6,6 @@ import random
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, func, select
 
 from load import Warehouse
@@ -23,8 +22,6 @@ from load.tables import (
 )
 from tests.load.conftest import crm_view, snapshot
 from tests.load.factory import DAY1, DAY2, Cust, make_batch, people
-
-pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def ids_by_key(warehouse: Warehouse, province: str | None = None) -> dict[str, int]:

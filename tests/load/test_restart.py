@@ -12,8 +12,6 @@ from load.tables import crm_checkpoint, crm_load_batch
 from tests.load.conftest import crm_view, snapshot
 from tests.load.factory import DAY2, make_batch, people
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 
 class Crash(Exception):
     pass

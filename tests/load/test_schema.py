@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from load import Warehouse
 from load.tables import metadata
-
-pytestmark = pytest.mark.xdist_group("postgres")
 
 
 def test_migrations_create_every_table(warehouse_url: str) -> None:

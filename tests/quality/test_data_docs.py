@@ -1,19 +1,17 @@
 """The Data Docs of a held night, opened in headless Chromium (docs/tools/
-data_docs_screenshot.py's command, itself grid_screenshot.py's)."""
+data_docs_screenshot.py, Chromium as docs/tools/headless_chromium.py starts it)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.doc_tools import load_tool
 from tests.quality.conftest import Night, edit_rate, read_rates
 
-TOOL = Path(__file__).resolve().parents[2] / "docs" / "tools" / "data_docs_screenshot.py"
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.skipif(
@@ -23,12 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("data_docs_screenshot", TOOL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("data_docs_screenshot", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("data_docs_screenshot")
 
 
 def test_the_held_night_s_data_docs_open_in_chromium(
@@ -43,17 +36,17 @@ def test_the_held_night_s_data_docs_open_in_chromium(
     page = tool.validation_page(index)
     profile = tmp_path / "profile"
 
-    home = tool.run_chromium(tool.headless(CHROMIUM, profile, (1200, 900), "--dump-dom",
+    home = tool.run_once(tool.one_shot_command(CHROMIUM, profile, (1200, 900), "--dump-dom",
                                            index.as_uri()))  # fmt: skip
     assert "quality_gate" in home  # the suite's validation is listed on the index
 
-    dom = tool.run_chromium(tool.headless(CHROMIUM, profile, (1200, 900), "--dump-dom",
+    dom = tool.run_once(tool.one_shot_command(CHROMIUM, profile, (1200, 900), "--dump-dom",
                                           page.as_uri()))  # fmt: skip
     assert "Failed" in dom
     assert "fx_band (critical)" in dom
     assert str((usd * 100).normalize()) in dom  # the rate the night was held on
 
     shot = tmp_path / "docs.png"
-    tool.run_chromium(tool.headless(CHROMIUM, profile, (1200, 900), f"--screenshot={shot}",
+    tool.run_once(tool.one_shot_command(CHROMIUM, profile, (1200, 900), f"--screenshot={shot}",
                                     page.as_uri()))  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

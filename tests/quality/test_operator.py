@@ -85,7 +85,6 @@ def test_a_corrected_file_resent_then_a_plain_rerun_publishes(night: Night) -> N
 
 
 @pytest.mark.postgres
-@pytest.mark.xdist_group("postgres")
 def test_hold_accept_publish_on_postgresql(
     night: Night, pg_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 `pg_url` (session): a throwaway cluster in a temporary folder, listening on 127.0.0.1 and a
 free port (its unix socket in the same folder), and an empty database for the session.
+Each test worker (pytest-xdist) starts its own server, so PostgreSQL tests run on both.
 `pg_db_url` (function): a fresh database for one test, created from the (never connected
 to) template database `crm_template` and dropped afterwards, so tests never see each
 other's rows.
@@ -59,11 +60,15 @@ def _ensure_os_user() -> str | None:
     try:
         pwd.getpwnam(PG_USER)
     except KeyError:
-        subprocess.run(
+        made = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        # Each test worker starts its own server: another one may have made the user first.
+        if made.returncode != 0 and PG_USER not in {e.pw_name for e in pwd.getpwall()}:
+            raise RuntimeError(f"useradd {PG_USER} failed: {made.stderr.strip()}") from None
     return PG_USER
 
 

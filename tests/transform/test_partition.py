@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from common import config as cfg
 from common.intermediate import read_table
+from common.paths import formulas_dir
 from common.schema import SOURCE_CUSTOMER
 from crm_pipeline.sample import write_sample
 from extract.flag import flag_path, read_flag
@@ -268,8 +270,42 @@ def test_a_bucket_that_lost_a_customer_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="have no customer in their bucket"):
         score_bucket(
             "ZJ", DAY, parts.accounts[0], folder / "l.parquet", folder / "m.parquet",
-            folder / "k.parquet", folder / "s.parquet",
+            folder / "k.parquet", folder / "s.parquet", _formula_ids_in_force(),
         )  # fmt: skip
+
+
+def _formula_ids_in_force() -> dict[str, str]:
+    from transform.scoring import load_formulas
+
+    return load_formulas(formulas_dir()).for_province("ZJ", DAY).formula_ids
+
+
+def test_a_bucket_scored_with_formulas_edited_during_the_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the run started with the shipped formulas; an analyst saves a lowered threshold
+    # before this bucket is scored: the worker refuses instead of mixing two formulas
+    from common.errors import PipelineError
+    from crm_pipeline.buckets import score_bucket
+
+    at_start = _formula_ids_in_force()
+    edited = tmp_path / "formulas"
+    shutil.copytree(formulas_dir(), edited)
+    reference = edited / "reference.yaml"
+    text = reference.read_text(encoding="utf-8")
+    assert "  ZJ: {}\n" in text
+    reference.write_text(text.replace("  ZJ: {}\n", "  ZJ:\n    thresholds: {P: 400000}\n"))
+    monkeypatch.setenv("CRM_FORMULAS_DIR", str(edited))
+    parts, folder = _cut_in_two_and_merge(tmp_path, 0)
+    args = (parts.accounts[0], folder / "l.parquet", folder / "m.parquet",
+            folder / "k.parquet", folder / "s.parquet")  # fmt: skip
+    with pytest.raises(PipelineError, match="changed during the run of ZJ 20261124") as said:
+        score_bucket("ZJ", DAY, *args, at_start)
+    assert at_start["P"] in str(said.value)
+    assert not (folder / "s.parquet").exists()
+    now = _formula_ids_in_force()
+    assert now["P"] != at_start["P"] and now["C"] == at_start["C"]
+    assert score_bucket("ZJ", DAY, *args, now)["written"] > 0
 
 
 def test_keyed_accounts_are_the_join_in_file_order(tmp_path: Path) -> None:

@@ -19,8 +19,6 @@ from crm_pipeline.formula_trial import candidate_paths, namesakes
 from load import Warehouse, formula_history
 from tests.transform.scoring.helpers import account, accounts_table, customers_table
 
-pytestmark = pytest.mark.xdist_group("postgres")
-
 D = Decimal
 DAY = "20261124"
 

@@ -2,17 +2,15 @@
 
 The page is what a browser makes of it, not the text we wrote: Chromium parses it
 (`--dump-dom` prints the resulting document) and draws it (`--screenshot`). Chromium is
-started the way docs/tools/trial_screenshot.py does, with grid_screenshot's
-`chromium_command` (headless, offline, a fresh profile). Without Chromium (`make test`
+started the way docs/tools/trial_screenshot.py does, by docs/tools/headless_chromium.py
+(headless, offline, a fresh profile). Without Chromium (`make test`
 installs it: .ci/install-chromium.sh) these tests fail rather than skip.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import struct
-import sys
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,6 +21,7 @@ from types import ModuleType
 import pytest
 
 from common.paths import PROJECT_ROOT
+from tests.doc_tools import load_tool
 from tests.transform.scoring.helpers import account, accounts_table, customers_table
 from transform.scoring import load_formulas
 from transform.scoring.report import write_report
@@ -35,13 +34,7 @@ ENTERS, STAYS, LEAVES, NEVER = "P|01|ENTERS", "P|01|STAYS", "P|01|LEAVES", "P|01
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
-    path = PROJECT_ROOT / "docs" / "tools" / "trial_screenshot.py"
-    spec = importlib.util.spec_from_file_location("trial_screenshot", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("trial_screenshot", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("trial_screenshot")
 
 
 @pytest.fixture(scope="module")
