@@ -24,7 +24,7 @@ from crm_pipeline.daily.business_dates import previous_business_date
 from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
 from crm_pipeline.history import check_force_over_history
-from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
+from crm_pipeline.ingest_step import data_files, ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import (
     record_run,
     run_load_step,
@@ -163,7 +163,7 @@ def _daily_steps(
         steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id),
         lambda: GateInputs(
             files, [state_accounts, *(f.staged for f in staged_files(ingested, "account"))],
-            [state_accounts],
+            [state_accounts], None, data_files(ingested),
         ),
     )  # fmt: skip
     if steps.stop_here("quality_gate"):

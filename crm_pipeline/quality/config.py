@@ -77,6 +77,11 @@ class Checks(_Strict):
     qualified_change: BandCheck
     score_change: BandCheck
     foreign_share: BandCheck
+    # The layouts' declarations on the staged kept records (quality/layout_metrics.py).
+    layout_types: FlagCheck
+    layout_codes: FlagCheck
+    layout_required: FlagCheck
+    layout_unique: FlagCheck
 
 
 class QualityConfig(_Strict):

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from crm_pipeline.quality.config import Checks, QualityConfig
+from crm_pipeline.quality.layout_metrics import LAYOUT_CHECKS, LayoutMetric
 from crm_pipeline.quality.metrics import NightMetrics
 
 
@@ -129,3 +130,56 @@ def province_frame(now: NightMetrics, province: str) -> pd.DataFrame:
         "foreign_share": share(foreign, total),
     }
     return _frame([row], ["subject", "foreign_cny", "total_cny", "foreign_share"])
+
+
+def layout_frame(metrics: list[LayoutMetric]) -> pd.DataFrame:
+    """One row per file, field and layout check, its count in the check's own column (so
+    that each check's expectation sees only its rows) and an example of what broke it."""
+    rows = [
+        {
+            "subject": f"{m.file} {m.column}",
+            m.check: m.violations,
+            "layout_rows": m.rows,
+            "example": m.example or None,
+        }
+        for m in metrics
+    ]
+    return _frame(rows, ["subject", *LAYOUT_CHECKS, "layout_rows", "example"])
+
+
+CHANGE_COLUMNS = ("records_change", "rate_change", "qualified_change", "score_change")
+
+
+def not_compared(now: NightMetrics, before: Previous | None, province: str) -> list[str]:
+    """The comparisons with the previous published date that the night skips, and why:
+    listed with the verdict, never a failure (a first night has nothing to compare with)."""
+    if before is None:
+        return [
+            f"no previous published date of {province}: records_change, fx_change,"
+            " qualified_change and score_change not compared (first night)"
+        ]
+    notes = []
+    if not before.same_mode:
+        notes.append(
+            f"records_change not compared: the previous published date {before.day}"
+            " was loaded in the other mode (full files against change files)"
+        )
+    if now.scores is None or before.metrics.scores is None:
+        which = "this night" if now.scores is None else f"the previous date {before.day}"
+        notes.append(
+            f"qualified_change and score_change not compared: no province totals for {which}"
+        )
+    return notes
+
+
+def changes(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+    """{change column: {subject: value}} of every comparison the night computed (for the
+    step's result and an operator's `result.json`)."""
+    out: dict[str, dict[str, str]] = {}
+    for table in tables.values():
+        for column in CHANGE_COLUMNS:
+            if column in table.columns:
+                for subject, value in zip(table["subject"], table[column], strict=True):
+                    if value is not None:
+                        out.setdefault(column, {})[str(subject)] = str(value)
+    return out

@@ -23,12 +23,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from common import config as cfg
 from common.batch import FileCounts
 from common.errors import QualityHeld
 from common.paths import config_dir
 from crm_pipeline.context import RunContext
 from crm_pipeline.quality import frames
 from crm_pipeline.quality.config import quality
+from crm_pipeline.quality.layout_metrics import layout_metrics
 from crm_pipeline.quality.metrics import (
     NightMetrics,
     currencies_in,
@@ -48,6 +50,7 @@ from load.quality import (
 )
 from load.tables.quality import HELD, PASSED, WARNED
 from load.warehouse import Warehouse
+from transform.conform import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ class GateInputs:
     currency_tables: Sequence[Path]  # staged tables whose `currency` column is in use
     value_tables: Sequence[Path]  # tables with `currency` and `balance_cny` (the accounts)
     scored: Sequence[Path] | None = None  # scored customers (None: not compared)
+    staged: Sequence[StagedFile] = ()  # each data file's staged kept records (its layout)
 
 
 def night_metrics(ctx: RunContext, gate: GateInputs) -> NightMetrics:
@@ -108,7 +112,8 @@ def gate_step(
     `result_id` and `docs` (the Data Docs index)."""
     from crm_pipeline.quality.validation import suites, validate  # see preload_validation
 
-    metrics = night_metrics(ctx, inputs())
+    gate = inputs()
+    metrics = night_metrics(ctx, gate)
     config = quality(config_dir())
     checks = config.for_province(night.province)
     found = previous_metrics(warehouse.engine, night.business_date, night.province)
@@ -124,7 +129,11 @@ def gate_step(
         "fx": frames.fx_frame(metrics, before, config),
         "scores": frames.scores_frame(metrics, before),
         "province": frames.province_frame(metrics, night.province),
+        "layout": frames.layout_frame(layout_metrics(gate.staged, cfg.layouts())),
     }
+    notes = frames.not_compared(metrics, before, night.province)
+    for note in notes:
+        log.info("%s %s: quality note: %s", night.province, night.business_date, note)
     out = ctx.run_staging(night.province).work / "quality"
     validated = validate(
         tables, suites(checks, ctx.business_date), out / "docs",
@@ -143,6 +152,8 @@ def gate_step(
         "docs": str(validated.docs),
         "failures": [asdict(f) for f in failures],
         "previous": before.day if before else None,
+        "notes": notes,
+        "changes": frames.changes(tables),
     }
     out.mkdir(parents=True, exist_ok=True)
     result_file = out / "result.json"
@@ -165,10 +176,11 @@ def enforce(warehouse: Warehouse, manifest: dict[str, Any], night: Night) -> lis
     night for these inputs."""
     failures = [Failure(**f) for f in manifest["failures"]]
     warnings = [describe(f) for f in failures if f.severity == "warning"]
+    notes = [f"quality note: {n}" for n in manifest.get("notes", [])]
     if manifest["verdict"] != HELD:
         for line in warnings:
             log.warning("%s %s: quality warning: %s", night.province, night.business_date, line)
-        return [f"quality warning: {w}" for w in warnings]
+        return [*notes, *(f"quality warning: {w}" for w in warnings)]
     critical = [describe(f) for f in failures if f.severity == "critical"]
     accepted = acceptance(warehouse.engine, night)
     if accepted is not None:
@@ -181,6 +193,7 @@ def enforce(warehouse: Warehouse, manifest: dict[str, Any], night: Night) -> lis
             f"quality: accepted by {accepted.accepted_by} ({accepted.reason}) despite: "
             + "; ".join(critical),
             *(f"quality warning: {w}" for w in warnings),
+            *notes,
         ]
     day = night.business_date.strftime("%Y%m%d")
     shown = "; ".join(critical[:5]) + (
