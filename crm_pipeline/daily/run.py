@@ -163,7 +163,7 @@ def _daily_steps(
         steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id),
         lambda: GateInputs(
             files, [state_accounts, *(f.staged for f in staged_files(ingested, "account"))],
-            [state_accounts], None, data_files(ingested),
+            [state_accounts], None, data_files(ingested), paths["customers"],
         ),
     )  # fmt: skip
     if steps.stop_here("quality_gate"):

@@ -17,7 +17,7 @@ import pandas as pd
 
 from crm_pipeline.quality.config import Checks, QualityConfig
 from crm_pipeline.quality.layout_metrics import LAYOUT_CHECKS, LayoutMetric
-from crm_pipeline.quality.metrics import NightMetrics
+from crm_pipeline.quality.metrics import NightMetrics, TypeScore
 
 
 def share(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
@@ -100,23 +100,36 @@ def fx_frame(now: NightMetrics, before: Previous | None, config: QualityConfig) 
                          "previous_rate", "rate_change"])  # fmt: skip
 
 
-def scores_frame(now: NightMetrics, before: Previous | None) -> pd.DataFrame:
-    old = before.metrics.scores if before and before.metrics.scores is not None else {}
+def _compared_scores(before: Previous | None, now: NightMetrics) -> dict[str, TypeScore]:
+    """The previous date's totals per type, when they sum the same customers as now's."""
+    if before is None or before.metrics.scores is None or before.metrics.scores_of != now.scores_of:
+        return {}
+    return before.metrics.scores
+
+
+def scores_frame(now: NightMetrics, before: Previous | None, checks: Checks) -> pd.DataFrame:
+    old = _compared_scores(before, now)
     rows = []
     for kind, s in (now.scores or {}).items():
         prev = old.get(kind)
         score = Decimal(s.score)
+        ok = {
+            name: prev is not None and prev.qualified >= getattr(checks, name).min_qualified
+            for name in ("qualified_change", "score_change")
+        }
         rows.append(
             {
                 "subject": kind,
                 "qualified": s.qualified,
                 "previous_qualified": prev.qualified if prev else None,
-                "qualified_change": change(s.qualified, prev.qualified if prev else None),
+                "qualified_change": change(s.qualified, prev.qualified)
+                if prev and ok["qualified_change"] else None,
                 "score": score,
                 "previous_score": Decimal(prev.score) if prev else None,
-                "score_change": change(score, Decimal(prev.score) if prev else None),
+                "score_change": change(score, Decimal(prev.score))
+                if prev and ok["score_change"] else None,
             }
-        )
+        )  # fmt: skip
     return _frame(rows, ["subject", "qualified", "previous_qualified", "qualified_change",
                          "score", "previous_score", "score_change"])  # fmt: skip
 
@@ -150,7 +163,9 @@ def layout_frame(metrics: list[LayoutMetric]) -> pd.DataFrame:
 CHANGE_COLUMNS = ("records_change", "rate_change", "qualified_change", "score_change")
 
 
-def not_compared(now: NightMetrics, before: Previous | None, province: str) -> list[str]:
+def not_compared(
+    now: NightMetrics, before: Previous | None, province: str, checks: Checks
+) -> list[str]:
     """The comparisons with the previous published date that the night skips, and why:
     listed with the verdict, never a failure (a first night has nothing to compare with)."""
     if before is None:
@@ -169,6 +184,24 @@ def not_compared(now: NightMetrics, before: Previous | None, province: str) -> l
         notes.append(
             f"qualified_change and score_change not compared: no province totals for {which}"
         )
+    elif before.metrics.scores_of != now.scores_of:
+        notes.append(
+            f"qualified_change and score_change not compared: the previous date {before.day}"
+            f" summed the scores of {before.metrics.scores_of} customers"
+        )
+    else:
+        for name in ("qualified_change", "score_change"):
+            minimum = getattr(checks, name).min_qualified
+            few = {
+                kind: s.qualified
+                for kind, s in before.metrics.scores.items()
+                if kind in now.scores and s.qualified < minimum
+            }
+            notes.extend(
+                f"{name} {kind} not compared: {n} qualified customers on {before.day}"
+                f" (min_qualified {minimum})"
+                for kind, n in sorted(few.items())
+            )
     return notes
 
 

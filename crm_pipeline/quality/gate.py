@@ -19,7 +19,8 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,16 @@ from crm_pipeline.quality.config import quality
 from crm_pipeline.quality.layout_metrics import layout_metrics
 from crm_pipeline.quality.metrics import (
     NightMetrics,
+    TypeScore,
     currencies_in,
     currency_value,
+    customer_ids,
     file_metrics,
     rate_metrics,
     score_totals,
 )
 from crm_pipeline.steps import ProvinceSteps, StepResult
+from load.published_scores import Totals, province_totals, touched_totals
 from load.quality import (
     Failure,
     Night,
@@ -90,6 +94,9 @@ class GateInputs:
     value_tables: Sequence[Path]  # tables with `currency` and `balance_cny` (the accounts)
     scored: Sequence[Path] | None = None  # scored customers (None: not compared)
     staged: Sequence[StagedFile] = ()  # each data file's staged kept records (its layout)
+    # A daily batch's customers (the ones the day touched): the province's totals after the
+    # day are the published ones with these replaced (see daily_scores).
+    touched: Path | None = None
 
 
 def night_metrics(ctx: RunContext, gate: GateInputs) -> NightMetrics:
@@ -103,6 +110,27 @@ def night_metrics(ctx: RunContext, gate: GateInputs) -> NightMetrics:
         foreign_cny=str(foreign),
         total_cny=str(total),
     )
+
+
+def daily_scores(
+    warehouse: Warehouse, province: str, touched: Path
+) -> tuple[dict[str, TypeScore], dict[str, TypeScore]]:
+    """(as published, after the day): the province's qualified customers and their total
+    score per type. A daily batch holds only the customers the day touched: the totals
+    after it are the published ones, less those customers as published, plus the batch's
+    (a customer no longer qualified drops out, a new one comes in)."""
+    before = province_totals(warehouse.engine, province)
+    replaced = touched_totals(warehouse.engine, province, customer_ids(touched))
+    batch = score_totals([touched])
+    after: dict[str, TypeScore] = {}
+    for kind in sorted(set(before) | set(batch)):
+        old, gone = before.get(kind, Totals(0, Decimal(0))), replaced.get(kind)
+        new = batch.get(kind, TypeScore(0, "0"))
+        qualified = old.qualified - (gone.qualified if gone else 0) + new.qualified
+        score = old.score - (gone.score if gone else Decimal(0)) + Decimal(new.score)
+        after[kind] = TypeScore(qualified, str(score))
+    published = {k: TypeScore(t.qualified, str(t.score)) for k, t in before.items()}
+    return published, after
 
 
 def gate_step(
@@ -124,14 +152,18 @@ def gate_step(
         if found is not None
         else None
     )
+    if gate.touched is not None:
+        published, metrics.scores = daily_scores(warehouse, night.province, gate.touched)
+        if before is not None:
+            before = replace(before, metrics=replace(before.metrics, scores=published))
     tables = {
         "files": frames.files_frame(metrics, before, checks),
         "fx": frames.fx_frame(metrics, before, config),
-        "scores": frames.scores_frame(metrics, before),
+        "scores": frames.scores_frame(metrics, before, checks),
         "province": frames.province_frame(metrics, night.province),
         "layout": frames.layout_frame(layout_metrics(gate.staged, cfg.layouts())),
     }
-    notes = frames.not_compared(metrics, before, night.province)
+    notes = frames.not_compared(metrics, before, night.province, checks)
     for note in notes:
         log.info("%s %s: quality note: %s", night.province, night.business_date, note)
     out = ctx.run_staging(night.province).work / "quality"
