@@ -16,14 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from common.config import FieldSpec, LayoutConfig
-from common.intermediate import read_schema, read_table
+from common.intermediate import is_ipc, read_schema, read_table
 from transform.conform import StagedFile
 from transform.fields import amount_type
+from transform.hashing import shared_rows, stable_hash
 
 TYPES, CODES, REQUIRED, UNIQUE = "layout_types", "layout_codes", "layout_required", "layout_unique"
 LAYOUT_CHECKS = (TYPES, CODES, REQUIRED, UNIQUE)
@@ -50,21 +53,63 @@ def _arrow_type(spec: FieldSpec) -> pa.DataType:
     return pa.string()
 
 
-def _first(values: pa.ChunkedArray | pa.Array, mask: pa.ChunkedArray | pa.Array) -> str:
-    """The first value where `mask` is true, as text ("" when none)."""
-    picked = pc.filter(values, mask)
-    return "" if len(picked) == 0 else str(picked[0].as_py())
+def _repeated(keys: pa.Table) -> tuple[int, str]:
+    """(rows whose key an earlier row has, one such key). A single-column key is hashed
+    first (transform.hashing: eight bytes a row, no table of the strings) and only rows
+    sharing a hash are compared exactly; the usual file has none."""
+    if keys.num_columns == 1:
+        rows = shared_rows(stable_hash(keys.column(0)))
+        if len(rows) == 0:
+            return 0, ""
+        keys = keys.take(pa.array(rows))
+    names = keys.column_names
+    counted = keys.group_by(names).aggregate([([], "count_all")])
+    repeated = keys.num_rows - counted.num_rows
+    if not repeated:
+        return 0, ""
+    first = counted.filter(pc.greater(counted.column("count_all"), 1)).slice(0, 1)
+    return repeated, "|".join(str(first.column(k)[0].as_py()) for k in names)
+
+
+def _codes_outside(path: Path, column: str, canonical: pa.Array) -> tuple[int, str]:
+    """(values of `column` outside `canonical` or null, the first such value). Read as a
+    dictionary from Parquet: the check looks at each chunk's few distinct values, and
+    counts rows only when one is outside."""
+    if is_ipc(path):
+        values = read_table(path, [column]).column(column).dictionary_encode()
+    else:
+        values = pq.read_table(path, columns=[column], read_dictionary=[column], use_threads=False)
+        values = values.column(column)
+    outside, example = 0, ""
+    for chunk in values.chunks:
+        outside += chunk.null_count
+        bad = pc.invert(pc.fill_null(pc.is_in(chunk.dictionary, value_set=canonical), False))
+        if pc.any(bad).as_py():
+            bad_codes = pc.indices_nonzero(bad)
+            example = example or str(chunk.dictionary[bad_codes[0].as_py()].as_py())
+            outside += int(pc.sum(pc.is_in(chunk.indices, value_set=bad_codes)).as_py() or 0)
+    return outside, example
+
+
+def _nulls(path: Path, column: str) -> int:
+    """Nulls in `column`: from the Parquet statistics when every row group has them."""
+    if not is_ipc(path):
+        meta = pq.ParquetFile(path).metadata
+        index = meta.schema.to_arrow_schema().get_field_index(column)
+        stats = [meta.row_group(g).column(index).statistics for g in range(meta.num_row_groups)]
+        if all(s is not None and s.has_null_count for s in stats):
+            return sum(int(s.null_count) for s in stats if s is not None)
+    return read_table(path, [column]).column(column).null_count
 
 
 def file_layout_metrics(data: StagedFile, codes: LayoutConfig) -> list[LayoutMetric]:
     """Every declaration of the file's layout, counted on its staged records."""
-    schema = read_schema(data.staged)
+    path = data.staged
+    schema = read_schema(path)
     fields = [f for f in data.layout.fields if f.name in schema.names]
     keys = list(data.layout.key)
-    required = {f.name for f in fields if f.required} | set(keys)
-    coded = [f for f in fields if f.type == "code"]
-    wanted = list(dict.fromkeys([*keys, *(f.name for f in coded), *sorted(required)]))
-    table = read_table(data.staged, [c for c in wanted if c in schema.names])
+    required = sorted(({f.name for f in fields if f.required} | set(keys)) & set(schema.names))
+    table = read_table(path, [k for k in keys if k in schema.names])
     rows = table.num_rows
     out: list[LayoutMetric] = []
 
@@ -78,25 +123,16 @@ def file_layout_metrics(data: StagedFile, codes: LayoutConfig) -> list[LayoutMet
     ]
     missing = [f"{f.name} not staged" for f in data.layout.fields if f.name not in schema.names]
     add("*", TYPES, len(wrong) + len(missing), "; ".join([*missing, *wrong][:3]))
-    for spec in coded:
-        values = table.column(spec.name)
+    # A code field staged as another type is reported by layout_types alone.
+    for spec in (
+        f for f in fields if f.type == "code" and schema.field(f.name).type == pa.string()
+    ):
         canonical = pa.array(sorted(set(codes.code_values(spec.codes or "").values())))
-        outside = pc.invert(pc.fill_null(pc.is_in(values, value_set=canonical), False))
-        add(spec.name, CODES, int(pc.sum(outside).as_py() or 0), _first(values, outside))
-    for column in sorted(required & set(table.column_names)):
-        add(column, REQUIRED, table.column(column).null_count)
-    if keys and all(k in table.column_names for k in keys):
-        if len(keys) == 1:
-            distinct = pc.count_distinct(table.column(keys[0]), mode="all").as_py()
-        else:
-            distinct = table.select(keys).group_by(keys).aggregate([]).num_rows
-        repeated = rows - int(distinct)
-        example = ""
-        if repeated:
-            counted = table.select(keys).group_by(keys).aggregate([([], "count_all")])
-            first = counted.filter(pc.greater(counted.column("count_all"), 1)).slice(0, 1)
-            example = "|".join(str(first.column(k)[0].as_py()) for k in keys)
-        add("+".join(keys), UNIQUE, repeated, example)
+        add(spec.name, CODES, *_codes_outside(path, spec.name, canonical))
+    for column in required:
+        add(column, REQUIRED, _nulls(path, column))
+    if keys and table.num_columns == len(keys):
+        add("+".join(keys), UNIQUE, *_repeated(table))
     return out
 
 
