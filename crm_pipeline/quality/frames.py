@@ -160,7 +160,13 @@ def layout_frame(metrics: list[LayoutMetric]) -> pd.DataFrame:
     return _frame(rows, ["subject", *LAYOUT_CHECKS, "layout_rows", "example"])
 
 
-CHANGE_COLUMNS = ("records_change", "rate_change", "qualified_change", "score_change")
+# The change columns of the metric tables, by the check that bands them.
+CHANGE_COLUMNS = {
+    "records_change": "records_change",
+    "rate_change": "fx_change",
+    "qualified_change": "qualified_change",
+    "score_change": "score_change",
+}
 
 
 def not_compared(
@@ -206,13 +212,13 @@ def not_compared(
 
 
 def changes(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
-    """{change column: {subject: value}} of every comparison the night computed (for the
-    step's result and an operator's `result.json`)."""
+    """{check: {subject: change}} of every comparison the night computed (for the step's
+    result and an operator's `result.json`)."""
     out: dict[str, dict[str, str]] = {}
     for table in tables.values():
-        for column in CHANGE_COLUMNS:
+        for column, check in CHANGE_COLUMNS.items():
             if column in table.columns:
                 for subject, value in zip(table["subject"], table[column], strict=True):
                     if value is not None:
-                        out.setdefault(column, {})[str(subject)] = str(value)
+                        out.setdefault(check, {})[str(subject)] = str(value)
     return out
