@@ -5,9 +5,11 @@ drop, a daily night whose total score jumps."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +27,7 @@ from extract.lines import raw_lines
 from load.quality import Night as GateNight
 from load.quality import accept
 from load.warehouse import Warehouse
-from tests.daily.conftest import make_world
+from tests.daily.conftest import World, make_world
 from tests.quality.conftest import (
     CUSTOMERS,
     DAY,
@@ -205,7 +207,20 @@ def test_a_daily_total_score_jump_holds_the_daily_night(tmp_path: Path, own_conf
     before the load (published totals with the day's customers replaced) are those of the
     warehouse after it."""
     compare_small_types(own_config)
+    _daily_jump(make_world(tmp_path, date(2026, 11, 24), 1, ["ZJ", "NB"], 120, 7))
+
+
+@pytest.mark.postgres
+@pytest.mark.xdist_group("postgres")
+def test_the_daily_totals_on_postgres(pg_server: Any, tmp_path: Path, own_config: Path) -> None:
+    """The same on PostgreSQL, whose totals are NUMERIC sums in SQL (SQLite's are added up
+    in Python)."""
+    compare_small_types(own_config)
     world = make_world(tmp_path, date(2026, 11, 24), 1, ["ZJ", "NB"], 120, 7)
+    _daily_jump(replace(world, url=pg_server.url(pg_server.create_database())))
+
+
+def _daily_jump(world: World) -> None:
     [initial] = world.run(0, "initial")
     assert initial.status == "published", initial.error
     before = _qualified(world.url)
