@@ -176,3 +176,8 @@ def staged_files(ingested: list[Ingested], role: str) -> list[StagedFile]:
         for r in ingested
         if layouts.layout_for(r["system"], r["entity"]).role == role
     ]
+
+
+def data_files(ingested: list[Ingested]) -> list[StagedFile]:
+    """Every staged data file (customers, accounts, transactions), in file order."""
+    return [f for role in ("customer", "account", "txn") for f in staged_files(ingested, role)]

@@ -24,7 +24,7 @@ from common.staging import RunStaging
 from crm_pipeline.buckets import merge_bucket, score_bucket
 from crm_pipeline.context import ProvinceSummary, RunContext
 from crm_pipeline.history import check_force_over_history
-from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
+from crm_pipeline.ingest_step import data_files, ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import (
     record_run,
     run_load_step,
@@ -190,7 +190,7 @@ class InitialLoad:
             self.steps, self.ctx, self.warehouse, night,
             lambda: GateInputs(
                 summary.files, [f.staged for f in staged_files(ingested, "account")],
-                keyed, scored,
+                keyed, scored, data_files(ingested),
             ),
         )  # fmt: skip
         if stop_here("quality_gate"):

@@ -25,7 +25,7 @@ from crm_pipeline.daily.business_dates import previous_business_date
 from crm_pipeline.daily.day import compute_day
 from crm_pipeline.daily.transactions import load_transactions
 from crm_pipeline.history import check_force_over_history
-from crm_pipeline.ingest_step import ingest_files, landed_files, staged_files
+from crm_pipeline.ingest_step import data_files, ingest_files, landed_files, staged_files
 from crm_pipeline.load_step import (
     record_run,
     run_load_step,
@@ -185,7 +185,10 @@ def _daily_steps(
     def gate_inputs() -> GateInputs:
         state_accounts = Path(applied["state_accounts"])
         account_files = [f.staged for f in staged_files(ingested, "account")]
-        return GateInputs(files, [state_accounts, *account_files], [state_accounts])
+        return GateInputs(
+            files, [state_accounts, *account_files], [state_accounts], None,
+            data_files(ingested), paths["customers"],
+        )  # fmt: skip
 
     notes = quality_gate(
         steps, ctx, warehouse, Night(ctx.day, province, "daily", inputs, run_id), gate_inputs

@@ -59,6 +59,13 @@ class FileShareCheck(BandCheck):
     min_records: int = Field(default=0, ge=0)
 
 
+class TypeChangeCheck(BandCheck):
+    """A change per customer type, compared only where the previous date had at least
+    `min_qualified` qualified customers of the type (a handful of customers swing it)."""
+
+    min_qualified: int = Field(default=0, ge=0)
+
+
 class FlagCheck(_Strict):
     """A yes/no expectation: how bad its failure is (`off`: not checked)."""
 
@@ -74,9 +81,14 @@ class Checks(_Strict):
     fx_unique: FlagCheck
     fx_band: FlagCheck
     fx_change: BandCheck
-    qualified_change: BandCheck
-    score_change: BandCheck
+    qualified_change: TypeChangeCheck
+    score_change: TypeChangeCheck
     foreign_share: BandCheck
+    # The layouts' declarations on the staged kept records (quality/layout_metrics.py).
+    layout_types: FlagCheck
+    layout_codes: FlagCheck
+    layout_required: FlagCheck
+    layout_unique: FlagCheck
 
 
 class QualityConfig(_Strict):

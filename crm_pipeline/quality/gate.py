@@ -19,25 +19,31 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from common import config as cfg
 from common.batch import FileCounts
 from common.errors import QualityHeld
 from common.paths import config_dir
 from crm_pipeline.context import RunContext
 from crm_pipeline.quality import frames
 from crm_pipeline.quality.config import quality
+from crm_pipeline.quality.layout_metrics import layout_metrics
 from crm_pipeline.quality.metrics import (
     NightMetrics,
+    TypeScore,
     currencies_in,
     currency_value,
+    customer_ids,
     file_metrics,
     rate_metrics,
     score_totals,
 )
 from crm_pipeline.steps import ProvinceSteps, StepResult
+from load.published_scores import Totals, province_totals, touched_totals
 from load.quality import (
     Failure,
     Night,
@@ -48,6 +54,7 @@ from load.quality import (
 )
 from load.tables.quality import HELD, PASSED, WARNED
 from load.warehouse import Warehouse
+from transform.conform import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,10 @@ class GateInputs:
     currency_tables: Sequence[Path]  # staged tables whose `currency` column is in use
     value_tables: Sequence[Path]  # tables with `currency` and `balance_cny` (the accounts)
     scored: Sequence[Path] | None = None  # scored customers (None: not compared)
+    staged: Sequence[StagedFile] = ()  # each data file's staged kept records (its layout)
+    # A daily batch's customers (the ones the day touched): the province's totals after the
+    # day are the published ones with these replaced (see daily_scores).
+    touched: Path | None = None
 
 
 def night_metrics(ctx: RunContext, gate: GateInputs) -> NightMetrics:
@@ -101,6 +112,27 @@ def night_metrics(ctx: RunContext, gate: GateInputs) -> NightMetrics:
     )
 
 
+def daily_scores(
+    warehouse: Warehouse, province: str, touched: Path
+) -> tuple[dict[str, TypeScore], dict[str, TypeScore]]:
+    """(as published, after the day): the province's qualified customers and their total
+    score per type. A daily batch holds only the customers the day touched: the totals
+    after it are the published ones, less those customers as published, plus the batch's
+    (a customer no longer qualified drops out, a new one comes in)."""
+    before = province_totals(warehouse.engine, province)
+    replaced = touched_totals(warehouse.engine, province, customer_ids(touched))
+    batch = score_totals([touched])
+    after: dict[str, TypeScore] = {}
+    for kind in sorted(set(before) | set(batch)):
+        old, gone = before.get(kind, Totals(0, Decimal(0))), replaced.get(kind)
+        new = batch.get(kind, TypeScore(0, "0"))
+        qualified = old.qualified - (gone.qualified if gone else 0) + new.qualified
+        score = old.score - (gone.score if gone else Decimal(0)) + Decimal(new.score)
+        after[kind] = TypeScore(qualified, str(score))
+    published = {k: TypeScore(t.qualified, str(t.score)) for k, t in before.items()}
+    return published, after
+
+
 def gate_step(
     ctx: RunContext, warehouse: Warehouse, night: Night, inputs: Callable[[], GateInputs]
 ) -> StepResult:
@@ -108,7 +140,8 @@ def gate_step(
     `result_id` and `docs` (the Data Docs index)."""
     from crm_pipeline.quality.validation import suites, validate  # see preload_validation
 
-    metrics = night_metrics(ctx, inputs())
+    gate = inputs()
+    metrics = night_metrics(ctx, gate)
     config = quality(config_dir())
     checks = config.for_province(night.province)
     found = previous_metrics(warehouse.engine, night.business_date, night.province)
@@ -119,12 +152,20 @@ def gate_step(
         if found is not None
         else None
     )
+    if gate.touched is not None:
+        published, metrics.scores = daily_scores(warehouse, night.province, gate.touched)
+        if before is not None:
+            before = replace(before, metrics=replace(before.metrics, scores=published))
     tables = {
         "files": frames.files_frame(metrics, before, checks),
         "fx": frames.fx_frame(metrics, before, config),
-        "scores": frames.scores_frame(metrics, before),
+        "scores": frames.scores_frame(metrics, before, checks),
         "province": frames.province_frame(metrics, night.province),
+        "layout": frames.layout_frame(layout_metrics(gate.staged, cfg.layouts())),
     }
+    notes = frames.not_compared(metrics, before, night.province, checks)
+    for note in notes:
+        log.info("%s %s: quality note: %s", night.province, night.business_date, note)
     out = ctx.run_staging(night.province).work / "quality"
     validated = validate(
         tables, suites(checks, ctx.business_date), out / "docs",
@@ -143,6 +184,8 @@ def gate_step(
         "docs": str(validated.docs),
         "failures": [asdict(f) for f in failures],
         "previous": before.day if before else None,
+        "notes": notes,
+        "changes": frames.changes(tables),
     }
     out.mkdir(parents=True, exist_ok=True)
     result_file = out / "result.json"
@@ -165,10 +208,11 @@ def enforce(warehouse: Warehouse, manifest: dict[str, Any], night: Night) -> lis
     night for these inputs."""
     failures = [Failure(**f) for f in manifest["failures"]]
     warnings = [describe(f) for f in failures if f.severity == "warning"]
+    notes = [f"quality note: {n}" for n in manifest.get("notes", [])]
     if manifest["verdict"] != HELD:
         for line in warnings:
             log.warning("%s %s: quality warning: %s", night.province, night.business_date, line)
-        return [f"quality warning: {w}" for w in warnings]
+        return [*notes, *(f"quality warning: {w}" for w in warnings)]
     critical = [describe(f) for f in failures if f.severity == "critical"]
     accepted = acceptance(warehouse.engine, night)
     if accepted is not None:
@@ -181,6 +225,7 @@ def enforce(warehouse: Warehouse, manifest: dict[str, Any], night: Night) -> lis
             f"quality: accepted by {accepted.accepted_by} ({accepted.reason}) despite: "
             + "; ".join(critical),
             *(f"quality warning: {w}" for w in warnings),
+            *notes,
         ]
     day = night.business_date.strftime("%Y%m%d")
     shown = "; ".join(critical[:5]) + (

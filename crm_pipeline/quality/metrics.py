@@ -57,6 +57,9 @@ class NightMetrics:
     files: list[FileMetric] = field(default_factory=list)
     rates: list[RateMetric] = field(default_factory=list)
     scores: dict[str, TypeScore] | None = None  # by cust_type; None: not computed
+    # What `scores` sums: "qualified" (the qualified customers' scores, what the CRM gets);
+    # "all" in results stored before daily nights were compared (every scored customer).
+    scores_of: str = "qualified"
     foreign_cny: str = "0"  # sum of |balance_cny| of the non-CNY accounts
     total_cny: str = "0"  # sum of |balance_cny| of every account
 
@@ -70,6 +73,7 @@ class NightMetrics:
             files=[FileMetric(**f) for f in data.get("files", [])],
             rates=[RateMetric(**r) for r in data.get("rates", [])],
             scores={k: TypeScore(**v) for k, v in scores.items()} if scores is not None else None,
+            scores_of=str(data.get("scores_of", "all")),
             foreign_cny=str(data.get("foreign_cny", "0")),
             total_cny=str(data.get("total_cny", "0")),
         )
@@ -120,22 +124,39 @@ def rate_metrics(
 
 
 def score_totals(parts: Iterable[Path]) -> dict[str, TypeScore]:
-    """Qualified customers and the sum of scores per customer type, over the scored parts."""
+    """Qualified customers and the sum of their scores per customer type, over the scored
+    parts (a type without a qualified customer: 0 and 0)."""
     qualified: dict[str, int] = {}
     scores: dict[str, Decimal] = {}
     for path in parts:
         table = read_table(path, ["cust_type", "score", "qualified"])
-        table = table.set_column(2, "qualified", pc.cast(table.column("qualified"), pa.int64()))
-        grouped = table.group_by("cust_type").aggregate([("qualified", "sum"), ("score", "sum")])
+        for kind in pc.unique(table.column("cust_type")).to_pylist():
+            qualified.setdefault(kind, 0)
+            scores.setdefault(kind, Decimal(0))
+        table = table.filter(pc.fill_null(table.column("qualified"), False))
+        grouped = table.group_by("cust_type").aggregate([([], "count_all"), ("score", "sum")])
         for kind, count, total in zip(
             grouped.column("cust_type").to_pylist(),
-            grouped.column("qualified_sum").to_pylist(),
+            grouped.column("count_all").to_pylist(),
             grouped.column("score_sum").to_pylist(),
             strict=True,
         ):
-            qualified[kind] = qualified.get(kind, 0) + int(count or 0)
-            scores[kind] = scores.get(kind, Decimal(0)) + (total or Decimal(0))
+            qualified[kind] += int(count or 0)
+            scores[kind] += total or Decimal(0)
     return {k: TypeScore(qualified[k], str(scores[k])) for k in sorted(qualified)}
+
+
+def customer_ids(path: Path) -> list[tuple[str, str, str]]:
+    """(cust_type, id_type, id_no) of every customer of a batch table (its merged keys)."""
+    table = read_table(path, ["cust_type", "id_type", "id_no"])
+    return list(
+        zip(
+            table.column("cust_type").to_pylist(),
+            table.column("id_type").to_pylist(),
+            table.column("id_no").to_pylist(),
+            strict=True,
+        )
+    )
 
 
 def currency_value(parts: Iterable[Path]) -> tuple[Decimal, Decimal]:

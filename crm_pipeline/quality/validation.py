@@ -39,10 +39,10 @@ logging.getLogger("great_expectations").setLevel(logging.ERROR)
 logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.ERROR)  # INFO
 
 SITE = "night"
-TABLES = ("files", "fx", "scores", "province")
+TABLES = ("files", "fx", "scores", "province", "layout")
 _FORMAT: dict[str, Any] = {
     "result_format": "COMPLETE",
-    "unexpected_index_column_names": ["subject"],
+    "unexpected_index_column_names": ["subject", "example"],
     "return_unexpected_index_query": False,
 }
 
@@ -141,7 +141,26 @@ def suites(checks: Checks, business_date: str) -> dict[str, list[Expectation]]:
             *_between("score_change", "score_change", checks.score_change),
         ],
         "province": _between("foreign_share", "foreign_share", checks.foreign_share),
+        "layout": _layout(checks),
     }
+
+
+_LAYOUT_EXPECTED = {
+    "layout_types": "every field staged with its declared type",
+    "layout_codes": "no value outside the field's code set",
+    "layout_required": "no null in a key or required field",
+    "layout_unique": "no key twice in the file",
+}
+
+
+def _layout(checks: Checks) -> list[Expectation]:
+    """Each layout check: its count 0 in every row of the layout table."""
+    return [
+        e
+        for name, expected in _LAYOUT_EXPECTED.items()
+        for e in _flag(getattr(checks, name), name, [gx.expectations.ExpectColumnValuesToBeBetween(
+            column=name, max_value=0, meta=_meta("", "", name, expected))])
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -239,6 +258,8 @@ def _failed(result: Any) -> list[Failure]:
     for row in rows:
         subject = str(row.get("subject"))
         observed = _show(row.get(column)) if column else str(meta["observed"])
+        if row.get("example"):  # a layout check's breaking value
+            observed = f"{observed} (e.g. {row['example']})"
         expected = str(meta["expected"])
         if meta.get("bound"):  # a band of the row's own (its currency's)
             expected = f"{expected} {_show(row.get(meta['bound']))}"

@@ -4,14 +4,19 @@ copied per test, broken in one place, re-flagged like a sender would, then run."
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
+from common import config as cfg
+from common.paths import config_dir
 from crm_pipeline.context import ProvinceSummary
+from crm_pipeline.quality.config import quality
 from crm_pipeline.run import run_date
 from crm_pipeline.sample import write_sample
 from load.quality import QualityResult, results
@@ -92,3 +97,27 @@ def night(sample: Path, tmp_path: Path) -> Night:
 def failed(result: QualityResult, severity: str = "critical") -> dict[tuple[str, str], str]:
     """{(check, subject): observed} of a result's failures of one severity."""
     return {(f.check, f.subject): f.observed for f in result.failures if f.severity == severity}
+
+
+@pytest.fixture
+def own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of config/ the test may edit, in force for the runs it makes."""
+    directory = tmp_path / "config"
+    shutil.copytree(config_dir(), directory)
+    monkeypatch.setenv("CRM_CONFIG_DIR", str(directory))
+    for cached in (cfg.layouts, cfg.provinces, cfg.settings, quality):
+        cached.cache_clear()
+    yield directory
+    for cached in (cfg.layouts, cfg.provinces, cfg.settings, quality):
+        cached.cache_clear()
+
+
+def compare_small_types(config: Path) -> None:
+    """The sample's ~100 qualified customers compared (the default `min_qualified` of
+    1,000 leaves them out)."""
+    path = config / "quality.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name in ("qualified_change", "score_change"):
+        data["checks"][name]["min_qualified"] = 0
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    quality.cache_clear()

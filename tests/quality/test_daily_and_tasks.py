@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from crm_pipeline.step_names import STEP_TASKS
 from crm_pipeline.tasks.failures import ProvinceFailed
@@ -38,8 +39,26 @@ def _latest(world: World, index: int) -> list[QualityResult]:
 
 def test_a_daily_night_compares_its_rates_with_the_previous_date(world: World) -> None:
     d0, d1 = read_rates(world.landing, world.day(0)), read_rates(world.landing, world.day(1))
+    warehouse = Warehouse(world.url)
+    try:
+        with warehouse.engine.connect() as conn:
+            counts = dict(conn.execute(text(
+                "SELECT cust_type, COUNT(*) FROM crm_customer"
+                " WHERE province = 'ZJ' AND qualified GROUP BY cust_type"
+            )).all())  # fmt: skip
+    finally:
+        warehouse.dispose()
     [summary] = world.run(1)
     assert summary.status == "published", summary.error
+    # The world's ~60 qualified customers are under the default min_qualified: each type's
+    # totals are not compared, and the night says so.
+    for name in ("qualified_change", "score_change"):
+        for kind, n in counts.items():
+            note = (
+                f"quality note: {name} {kind} not compared: {n} qualified customers on"
+                f" {world.d0.isoformat()} (min_qualified 1000)"
+            )
+            assert note in summary.notes, summary.notes
     [result] = _latest(world, 1)
     assert result.mode == "daily" and result.verdict in ("passed", "warned")
     assert not failed(result)

@@ -49,4 +49,8 @@ def test_a_night_with_one_percent_bad_records_publishes(
     assert Decimal(total) / summary.total("read") < Decimal("0.012")
     [result] = night.results()
     assert (result.verdict, result.failures) == ("passed", [])
-    assert summary.notes == []
+    # The first night of ZJ: nothing to compare with, said once, not failed.
+    assert summary.notes == [
+        "quality note: no previous published date of ZJ: records_change, fx_change,"
+        " qualified_change and score_change not compared (first night)"
+    ]
