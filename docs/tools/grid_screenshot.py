@@ -55,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from headless_chromium import chromium_command  # noqa: E402
 
 from tests.dags.conftest import AIRFLOW_BIN, BRANCHES, DAGS, truncate  # noqa: E402
-from tests.dags.test_airflow_server import Server, _free_port, _start, _stop  # noqa: E402
+from tests.servers.airflow_api import Server, start_component, stop_components  # noqa: E402
+from tests.servers.postgres import free_port  # noqa: E402
 
 DAG_ID = "crm_initial_load"
 BUSINESS_DATE = date(2026, 11, 24)
@@ -121,7 +122,7 @@ def running_airflow(root: Path, port: int) -> Iterator[Server]:
         [str(AIRFLOW_BIN), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
     )
     names = ("api-server", "scheduler", "dag-processor", "triggerer")
-    processes = [_start(name, env, logs) for name in names]
+    processes = [start_component([name], env, logs / f"{name}.log") for name in names]
     # No token: the all-admins middleware authenticates every request to the API server.
     srv = Server(base=env["AIRFLOW__API__BASE_URL"], home=root / "home", root=root, env=env)
     try:
@@ -141,7 +142,7 @@ def running_airflow(root: Path, port: int) -> Iterator[Server]:
             time.sleep(2)
         yield srv
     finally:
-        _stop(processes)
+        stop_components(processes)
 
 
 def province_states(srv: Server, run_id: str) -> dict[str, dict[str, str]]:
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         landing, broken = write_landing(root, args.customers, args.seed)
         print(f"landing {landing} ({broken.name} cut short)")
-        with running_airflow(root, _free_port()) as srv:
+        with running_airflow(root, free_port()) as srv:
             print(f"Airflow ready on {srv.base}")
             conf: dict[str, Any] = {
                 "business_date": f"{BUSINESS_DATE:%Y%m%d}",
