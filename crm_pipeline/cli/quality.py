@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def render(results: Sequence[QualityResult]) -> str:
-    """The latest evaluation of each mode: verdict, failures, acceptance, Data Docs."""
+    """The latest evaluation of each mode: verdict, failures, what was not compared and
+    why (the notes), acceptance, Data Docs."""
     if not results:
         return "no quality gate result for this night (has it been run since the gate exists?)"
     out: list[str] = []
@@ -54,6 +55,7 @@ def render(results: Sequence[QualityResult]) -> str:
             out.append(
                 f"  {f.severity:<8} {f.check} {f.subject}: {f.observed} (expected {f.expected})"
             )
+        out.extend(f"  note     {note}" for note in r.metrics.get("notes", []))
         if r.acceptance is not None:
             a = r.acceptance
             out.append(

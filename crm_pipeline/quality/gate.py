@@ -174,9 +174,12 @@ def gate_step(
     failures = validated.failures
     critical = [f for f in failures if f.severity == "critical"]
     verdict = HELD if critical else WARNED if failures else PASSED
+    # The notes (what was not compared, and why) are kept with the metrics, so that
+    # `crm-pipeline quality` shows them from the warehouse wherever the night ran.
     result_id = record_result(
-        warehouse.engine, night, verdict, metrics.to_json(), str(validated.docs), failures
-    )
+        warehouse.engine, night, verdict, {**metrics.to_json(), "notes": notes},
+        str(validated.docs), failures,
+    )  # fmt: skip
     info = {
         "config": config_digest(),
         "verdict": verdict,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import crm_pipeline.sample.initial_files as initial_files
+from crm_pipeline.cli.quality import render
 from crm_pipeline.sample import write_sample
 from tests import oracle
 from tests.quality.conftest import DAY, Night, reflag
@@ -50,7 +51,10 @@ def test_a_night_with_one_percent_bad_records_publishes(
     [result] = night.results()
     assert (result.verdict, result.failures) == ("passed", [])
     # The first night of ZJ: nothing to compare with, said once, not failed.
-    assert summary.notes == [
-        "quality note: no previous published date of ZJ: records_change, fx_change,"
+    note = (
+        "no previous published date of ZJ: records_change, fx_change,"
         " qualified_change and score_change not compared (first night)"
-    ]
+    )
+    assert summary.notes == [f"quality note: {note}"]
+    # ... and `crm-pipeline quality` shows it, from the warehouse.
+    assert f"  note     {note}" in render(night.results()).splitlines()
