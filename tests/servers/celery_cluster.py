@@ -35,6 +35,7 @@ from tests.servers.airflow_api import (
     wait_ready,
 )
 from tests.servers.postgres import PostgresServer, free_port
+from tests.servers.procs import proc_stats
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: A task whose worker stops heartbeating is failed (and retried elsewhere) after this long;
@@ -170,17 +171,10 @@ class CeleryCluster:
 
 
 def session_members(sid: int) -> Iterator[int]:
-    """The pids whose session id is `sid` (/proc/PID/stat, field 6)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
+    """The live pids whose session id is `sid`."""
+    for pid, fields in proc_stats():
         if int(fields[3]) == sid and fields[0] != "Z":
-            yield int(entry.name)
+            yield pid
 
 
 def pid_alive(pid: int) -> bool:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.procs import proc_stats
+
 SSHD = "/usr/sbin/sshd"
 TEST_USER = "crmsftp"
 TEST_PASSWORD = "crm-test-Passw0rd"
@@ -56,15 +58,8 @@ class SshdServer:
     def descendants(self) -> list[int]:
         """Pids of every process below the listener: the ones serving open sessions."""
         children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
+        for pid, fields in proc_stats():
+            children.setdefault(int(fields[1]), []).append(pid)
         found: list[int] = []
         todo = [self.process.pid]
         while todo:
