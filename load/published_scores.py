@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, case, cast, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
-from load.tables.published import crm_customer
+from load.tables.published import crm_customer, crm_customer_key
 
 # Identification numbers per query of `touched_totals` (below SQLite's bound parameters).
 _CHUNK = 500
@@ -32,7 +32,12 @@ class Totals:
 
 
 def province_totals(engine: Engine, province: str) -> dict[str, Totals]:
-    """{cust_type: Totals} of the province's qualified customers as published."""
+    """{cust_type: Totals} of the province's qualified customers as published.
+
+    On SQLite a score is decimal text with two decimals (load.types.Amount), so its cents
+    are that text without its point: summed as integers in SQL, exactly, instead of
+    hundreds of thousands of rows read into Python (2.5 s at 2 M customers). Should a row
+    not have that form, the province is summed here as Decimals."""
     c = crm_customer.c
     where = (c.province == province, c.qualified.is_(True))
     with engine.connect() as conn:
@@ -42,6 +47,20 @@ def province_totals(engine: Engine, province: str) -> dict[str, Totals]:
                 .group_by(c.cust_type)
             ).all()  # fmt: skip
             return {str(t): Totals(int(n), Decimal(s or 0)) for t, n, s in rows}
+        text_score = type_coerce(c.score, String)
+        two_decimals = func.instr(text_score, ".") == func.length(text_score) - 2
+        cents = cast(func.replace(text_score, ".", ""), Integer)
+        grouped = conn.execute(
+            select(
+                c.cust_type, func.count(), func.sum(cents),
+                func.sum(case((two_decimals, 0), else_=1)),
+            ).where(*where).group_by(c.cust_type)
+        ).all()  # fmt: skip
+        if all(int(odd or 0) == 0 for *_, odd in grouped):
+            return {
+                str(t): Totals(int(n), Decimal(int(total or 0)).scaleb(-2))
+                for t, n, total, _ in grouped
+            }
         out: dict[str, Totals] = {}
         for kind, score in conn.execute(select(c.cust_type, c.score).where(*where)):
             old = out.get(kind, Totals(0, Decimal(0)))
@@ -51,22 +70,30 @@ def province_totals(engine: Engine, province: str) -> dict[str, Totals]:
 
 def touched_totals(engine: Engine, province: str, ids: Iterable[CustomerId]) -> dict[str, Totals]:
     """{cust_type: Totals} of those of `ids` that are qualified CRM customers as published
-    (what a daily batch replaces)."""
-    wanted = set(ids)
-    numbers = sorted({i[2] for i in wanted})
-    c = crm_customer.c
+    (what a daily batch replaces).
+
+    Looked up through the registry's key (province, cust_type, id_type, id_no), one
+    (type, ID type) at a time: crm_customer has no index on the identity, and a look-up by
+    `id_no` there scanned the province once per chunk (16 s for a 2 M province's 67,000
+    touched customers on SQLite)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for kind, id_type, id_no in sorted(set(ids)):
+        groups.setdefault((kind, id_type), []).append(id_no)
+    k, c = crm_customer_key.c, crm_customer.c
     out: dict[str, Totals] = {}
     with engine.connect() as conn:
-        for start in range(0, len(numbers), _CHUNK):
-            rows = conn.execute(
-                select(c.cust_type, c.id_type, c.id_no, c.score).where(
-                    c.province == province,
-                    c.qualified.is_(True),
-                    c.id_no.in_(numbers[start : start + _CHUNK]),
-                )
-            )
-            for kind, id_type, id_no, score in rows:
-                if (kind, id_type, id_no) in wanted:
+        for (kind, id_type), numbers in groups.items():
+            for start in range(0, len(numbers), _CHUNK):
+                scores = conn.execute(
+                    select(c.score)
+                    .select_from(crm_customer_key.join(crm_customer, c.crm_cust_id == k.crm_cust_id))
+                    .where(
+                        k.province == province, k.cust_type == kind, k.id_type == id_type,
+                        k.id_no.in_(numbers[start : start + _CHUNK]),
+                        c.province == province, c.qualified.is_(True),
+                    )
+                ).scalars()  # fmt: skip
+                for score in scores:
                     old = out.get(kind, Totals(0, Decimal(0)))
                     out[kind] = Totals(old.qualified + 1, old.score + score)
     return out
