@@ -12,6 +12,13 @@ import pyarrow as pa
 
 from common.intermediate import num_rows, read_table
 
+# A daily batch's mark of each of its links, source records and accounts against the
+# previous date (crm_pipeline.daily.delta), staged in `stg_*.delta` (load.upserts): as the
+# previous date had it, new or different, or a key the day no longer gives. MOVED (a key
+# the previous date had under another customer) is the batch's only: it is staged as
+# CHANGED, or as REMOVED when its new customer is not a CRM customer (load.prepare).
+DELTA_SAME, DELTA_CHANGED, DELTA_REMOVED, DELTA_MOVED = "same", "changed", "removed", "moved"
+
 
 @dataclass(frozen=True)
 class FileCounts:

@@ -299,18 +299,40 @@ def read_live_state(
 
 
 def state_accounts_file(area: StagingArea, province: str, business_date: str, out: Path) -> Path:
-    """A file holding a date's whole account table for readers that take files (the quality
-    gate's currency and value totals): the full snapshot's own file, or, for a date over
-    layers, the live rows' `currency` and `balance_cny` written to `out` (Parquet)."""
+    """A file of a date's accounts for readers that take files (the quality gate's
+    currencies in use and value totals): one row per currency of the live accounts, its
+    `balance_cny` the sum of their |balance_cny|, written to `out` (Parquet).
+
+    The gate reads nothing else of them, and the province's millions of rows are summed
+    here from the memory-mapped snapshot and its layers instead of written out and read
+    back (4.2 s of a 2 M province's daily night before, issue 21)."""
     full, layers = read_layers(area, province, business_date, "accounts")
     if full is None:
         raise _missing(area, province, business_date)
-    if not layers:
-        return area.state_file(province, business_date, "accounts")
-    table, live = live_table(full, layers, STATE_KEYS["accounts"])
-    narrow = table.select(["currency", "balance_cny"])
-    pq.write_table(narrow if live is None else narrow.filter(live), out)
+    table, live = live_table(full, layers, STATE_KEYS["accounts"]) if layers else (full, None)
+    pq.write_table(currency_sums(table, live), out)
     return out
+
+
+def currency_sums(accounts: pa.Table, live: pa.Array | None = None) -> pa.Table:
+    """(currency, balance_cny): the sum of |balance_cny| of the `live` rows (all: None) of
+    each currency they hold, exactly (decimal)."""
+    value = pc.abs(pc.fill_null(accounts.column("balance_cny"), 0))
+    columns = {"currency": accounts.column("currency"), "balance_cny": value}
+    keys = ["currency"]
+    if live is not None:
+        columns["live"], keys = live, ["currency", "live"]
+    grouped = (
+        pa.table(columns).group_by(keys, use_threads=False).aggregate([("balance_cny", "sum")])
+    )
+    if live is not None:
+        grouped = grouped.filter(grouped.column("live"))
+    return pa.table(
+        {
+            "currency": grouped.column("currency"),
+            "balance_cny": grouped.column("balance_cny_sum").cast(value.type),
+        }
+    ).sort_by("currency")
 
 
 def _missing(area: StagingArea, province: str, day: str) -> PipelineError:

@@ -23,9 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine, Table
 
-from common.batch import ProvinceBatch
+from common.batch import DELTA_REMOVED, ProvinceBatch
 from load import batch_tables, prepare
 from load.batches import (
     BatchKey,
@@ -265,9 +266,13 @@ class BatchWriter:
         self.rejects = self._stager(stg_reject)
 
     def _with_province(self, rows: pa.Table, target: Table) -> pa.Table:
-        """A batch table has the CRM table's columns: the province's included."""
+        """A batch table has the CRM table's columns: the province's included, no `delta`
+        (the province has no row of `target` yet: nothing to remove, everything new)."""
         if target.name not in self.attach:
             return rows
+        if "delta" in rows.column_names:
+            rows = rows.filter(pc.not_equal(rows.column("delta"), DELTA_REMOVED))
+            rows = rows.drop_columns(["delta"])
         province = pa.array([self.batch.province] * rows.num_rows, pa.string())
         return rows.append_column("province", province)
 

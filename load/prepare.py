@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.batch import BatchTable, ProvinceBatch
+from common.batch import DELTA_CHANGED, DELTA_MOVED, DELTA_REMOVED, BatchTable, ProvinceBatch
 from common.intermediate import read_table
 from common.schema import MONEY
 
@@ -64,8 +64,10 @@ CUSTOMER_COLUMNS = [
     "formula_id",
     "qualified",
 ]
-LINK_COLUMNS = ["source", "cust_no", "cust_key", "role"]
-CONTACT_COLUMNS = ["source", "cust_no", "phone", "mobile", "address", "postcode"]
+# `delta`: a daily batch's mark of each row against the previous date (load.tables.staging's
+# DELTA_*; crm_pipeline.daily.delta), staged as it is; an initial batch has none.
+LINK_COLUMNS = ["source", "cust_no", "cust_key", "role", "delta"]
+CONTACT_COLUMNS = ["source", "cust_no", "phone", "mobile", "address", "postcode", "delta"]
 ACCOUNT_COLUMNS = [
     "source",
     "acct_no",
@@ -79,6 +81,7 @@ ACCOUNT_COLUMNS = [
     "in_scope",
     "open_date",
     "maturity_date",
+    "delta",
 ]
 
 
@@ -133,10 +136,26 @@ def customers(table: pa.Table, *, qualified_only: bool = False) -> pa.Table:
 def attach_ids(
     table: pa.Table, keys: pa.Array, lookup: pa.Array, ids: pa.Array
 ) -> tuple[pa.Table, pa.Array]:
-    """Rows of `table` whose `keys` value is in `lookup`, and the matching `ids`, in order."""
-    position = pc.index_in(keys, value_set=lookup)
-    keep = pc.is_valid(position)
-    return table.filter(keep), pc.take(ids, pc.filter(position, keep))
+    """Rows of `table` whose `keys` value is in `lookup`, and the matching `ids`, in order.
+
+    A daily batch's marked rows (`delta`, common.batch) are staged with the marks the
+    publication takes: MOVED as CHANGED; and a row moved to a customer outside the CRM as
+    REMOVED, without a number (the CRM must not keep the key under the CRM customer it
+    had). The other rows of customers outside the CRM were never in the CRM: not staged."""
+    taken = pc.take(ids, pc.index_in(keys, value_set=lookup))  # null: no CRM customer
+    found = pc.is_valid(taken)
+    if "delta" not in table.column_names:
+        return table.filter(found), taken.filter(found)
+    moved = pc.equal(table.column("delta"), DELTA_MOVED)
+    keep = pc.or_(found, moved)
+    kept, kept_ids, kept_moved = table.filter(keep), taken.filter(keep), moved.filter(keep)
+    delta = pc.if_else(
+        pc.is_valid(kept_ids),
+        pc.if_else(kept_moved, DELTA_CHANGED, kept.column("delta")),
+        DELTA_REMOVED,
+    )
+    kept = kept.set_column(kept.schema.get_field_index("delta"), "delta", delta)
+    return kept, kept_ids
 
 
 def ids_by_part(
@@ -165,6 +184,13 @@ def _source_key(
     return pc.binary_join_element_wise(source, cust_no, "\x1f")
 
 
+def _delta(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """The rows' `delta` column when the batch marks its rows (a daily batch), else none."""
+    if "delta" not in table.column_names:
+        return {}
+    return {"delta": table.column("delta").cast(pa.string())}
+
+
 def links(table: pa.Table, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Table:
     """stg_customer_source rows of the CRM customers (one part of CUSTOMER_LINK)."""
     kept, ids = attach_ids(table, table.column("cust_key"), cust_keys, cust_ids)
@@ -174,6 +200,7 @@ def links(table: pa.Table, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Table:
             "source_cust_no": kept.column("cust_no").cast(pa.string()),
             "crm_cust_id": ids.cast(pa.int64()),
             "role": kept.column("role").cast(pa.string()),
+            **_delta(kept),
         }
     )
 
@@ -196,6 +223,7 @@ def contacts(table: pa.Table, staged_links: pa.Table) -> pa.Table:
             "mobile": _column(kept, "mobile", pa.string()),
             "address": _column(kept, "address", pa.string()),
             "postcode": _column(kept, "postcode", pa.string()),
+            **_delta(kept),
         }
     )
 
@@ -217,6 +245,7 @@ def accounts(table: pa.Table, cust_keys: pa.Array, cust_ids: pa.Array) -> pa.Tab
             "in_scope": _column(kept, "in_scope", pa.bool_(), True),
             "open_date": _column(kept, "open_date", pa.date32()),
             "maturity_date": _column(kept, "maturity_date", pa.date32()),
+            **_delta(kept),
         }
     )
 

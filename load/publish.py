@@ -13,11 +13,14 @@ batch's ids are registered before (load.registration).
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, select, update
 
-from common.batch import ProvinceBatch
+from common.batch import DELTA_REMOVED, ProvinceBatch
 from load import batch_tables
 from load.batches import BatchKey, province_empty, published_batch, record_file_counts
 from load.control import batch_checkpoint, now
@@ -38,6 +41,8 @@ from load.tables import (
     stg_reject,
 )
 from load.upserts import UPSERTS, customer_counts, publish_customers, publish_rows
+
+log = logging.getLogger(__name__)
 
 
 def publish(
@@ -99,6 +104,10 @@ def publish(
                 conn.execute(update(table).where(table.c.batch_id == old).values(batch_id=batch_id))
             for table in (crm_reject, crm_file_count):
                 conn.execute(delete(table).where(table.c.batch_id == old))
+        # A daily batch is published by its rows' marks against the previous date when
+        # the CRM holds that date as published (its newest batch of the province); a batch
+        # replacing a published one, or of other code, is published whole.
+        by_delta = old is None and marks_rows(batch) and _holds_basis(conn, batch)
         customers = BatchCustomers.of(conn, batch_id)
         inserted = publish_customers(conn, params, customers, first=first)
         counts = customer_counts(conn, params, customers)
@@ -121,7 +130,10 @@ def publish(
                 attach.append(target)  # attached last, below: its lock is held shortest
                 continue
             first = province_empty(conn, target, batch.province)
-            publish_rows(conn, params, customers, target, staging, keys, values, first=first)
+            publish_rows(
+                conn, params, customers, target, staging, keys, values,
+                first=first, by_delta=by_delta,
+            )  # fmt: skip
         conn.execute(
             text(
                 "INSERT INTO crm_reject (batch_id, seq, file, line, raw, reason, field, branch)"
@@ -141,6 +153,39 @@ def publish(
             .values(status=PUBLISHED, published_at=now(), **counts)
         )
     return counts
+
+
+def marks_rows(batch: ProvinceBatch) -> bool:
+    """Whether the batch's rows are marked against the previous date (a daily batch of this
+    code: crm_pipeline.daily.delta)."""
+    tables = (batch.links, batch.source_customers, batch.accounts)
+    return batch.mode == "daily" and all("delta" in t.column_names for t in tables)
+
+
+def _holds_basis(conn: Connection, batch: ProvinceBatch) -> bool:
+    """Whether the province's newest published batch is the one the daily batch was
+    computed from (the `basis` of its inputs, crm_pipeline.run_identity)."""
+    try:
+        basis = str(json.loads(batch.inputs).get("basis", "")) if batch.inputs else ""
+    except ValueError:
+        basis = ""
+    found = re.fullmatch(r"\d{8} batch (\d+)", basis)
+    if found is None:
+        return False
+    c = crm_load_batch.c
+    newest = conn.execute(
+        select(c.batch_id)
+        .where(c.province == batch.province, c.status == PUBLISHED)
+        .order_by(c.business_date.desc(), c.batch_id.desc())
+        .limit(1)
+    ).scalar()
+    if newest != int(found.group(1)):
+        log.warning(
+            "%s %s: computed from %s, but the newest published batch is %s: published whole",
+            batch.province, batch.business_date, basis, newest,
+        )  # fmt: skip
+        return False
+    return True
 
 
 def _record_formulas(conn: Connection, batch: ProvinceBatch, batch_id: int) -> None:
@@ -168,14 +213,19 @@ def _record_formulas(conn: Connection, batch: ProvinceBatch, batch_id: int) -> N
 
 
 def _counts(conn: Connection, batch_id: int, accounts: Table) -> dict[str, int]:
-    def count(table: Table) -> int:
+    def count(table: Table, *where: ColumnElement[bool]) -> int:
         return int(
             conn.execute(
-                select(func.count()).select_from(table).where(table.c.batch_id == batch_id)
+                select(func.count()).select_from(table)
+                .where(table.c.batch_id == batch_id, *where)
             ).scalar_one()
-        )
+        )  # fmt: skip
 
-    return {"accounts": count(accounts), "rejects": count(stg_reject)}
+    # The accounts the batch holds, not the keys it removes (a batch's own table has no
+    # `delta`: it holds no removed key).
+    delta = accounts.c.get("delta")
+    live = () if delta is None else (delta.is_(None) | (delta != DELTA_REMOVED),)
+    return {"accounts": count(accounts, *live), "rejects": count(stg_reject)}
 
 
 def refresh_statistics(engine: Engine, *tables: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Table
 
+from common.batch import DELTA_CHANGED, DELTA_REMOVED, DELTA_SAME
 from load.customer_scope import BatchCustomers
 from load.sql import text
 from load.tables import (
@@ -134,6 +135,10 @@ def publish_customers(
     )
 
 
+# Staged rows that are rows, not removed keys (a daily batch's marks, load.tables.staging).
+_LIVE = f"(s.delta IS NULL OR s.delta <> '{DELTA_REMOVED}')"
+
+
 def publish_rows(
     conn: Connection,
     params: dict[str, object],
@@ -144,12 +149,20 @@ def publish_rows(
     values: list[str],
     *,
     first: bool,
+    by_delta: bool = False,
 ) -> None:
-    """Make `target` hold exactly the staged rows for the batch's CRM customers.
+    """Make `target` hold the staged rows for the batch's CRM customers.
 
-    Rows of those customers that are no longer sent are deleted; a row that moved from
-    another customer (an account relinked after an ID correction) is taken over; a row
+    Whole (`by_delta` false: an initial load, or a batch that replaces a published one):
+    the rows of those customers that are not staged are deleted, a row that moved from
+    another customer (an account relinked after an ID correction) is taken over, and a row
     whose content did not change keeps the `batch_id` that last changed it.
+
+    `by_delta` (a daily batch over the previous date as published): only the rows marked
+    `changed` are looked up and written, the keys marked `removed` deleted, and the rows
+    marked `same` inserted only for the customers this publication makes CRM customers
+    (their rows were not in the CRM before); every other `same` row is in the CRM as it
+    is (crm_pipeline.daily.delta).
 
     `first`: `target` holds no row of the province, so there is nothing to delete or
     update and the staged rows are inserted as they are (no anti-join against the table
@@ -162,6 +175,7 @@ def publish_rows(
             text(
                 f"INSERT INTO {name} (province, {columns}, batch_id)"
                 f" SELECT :p, {columns}, :b FROM {staging.name} s WHERE s.batch_id = :b"
+                f" AND {_LIVE}"
             ),
             params,
         )
@@ -171,38 +185,57 @@ def publish_rows(
     # any other index, so these statements would visit every row of the province (a daily
     # batch's few thousand rows among hundreds of thousands). There, `+province` keeps
     # the province's test but not that index, so the DELETE goes through the customer
-    # index; and the UPDATE names the batch's keys, so it looks each one up in the key.
-    # PostgreSQL (statistics, and partition pruning on a plain `province = :p`) keeps
-    # the plain form.
+    # index (or the key); and the UPDATE names the batch's keys, so it looks each one up
+    # in the key. PostgreSQL (statistics, and partition pruning on a plain
+    # `province = :p`) keeps the plain form.
     sqlite = conn.dialect.name == "sqlite"
     province = "+province" if sqlite else "province"
+    key_list = ", ".join(keys)
+    written = f"s.delta = '{DELTA_CHANGED}'" if by_delta else _LIVE
     batch_keys = (
         f" AND ({', '.join(f'{name}.{k}' for k in keys)}) IN"
-        f" (SELECT {', '.join(keys)} FROM {staging.name} WHERE batch_id = :b)"
+        f" (SELECT {key_list} FROM {staging.name} s WHERE s.batch_id = :b AND {written})"
         if sqlite
         else ""
     )
-    conn.execute(
-        text(
-            f"DELETE FROM {name} WHERE {province} = :p AND crm_cust_id IN ({customers.ids()})"
-            f" AND NOT EXISTS (SELECT 1 FROM {staging.name} s WHERE s.batch_id = :b"
-            f"  AND {match})"
-        ),
-        params,
-    )
+    if by_delta:
+        conn.execute(
+            text(
+                f"DELETE FROM {name} WHERE {province} = :p AND ({key_list}) IN"
+                f" (SELECT {key_list} FROM {staging.name} s WHERE s.batch_id = :b"
+                f"  AND s.delta = '{DELTA_REMOVED}')"
+            ),
+            params,
+        )
+    else:
+        conn.execute(
+            text(
+                f"DELETE FROM {name} WHERE {province} = :p AND crm_cust_id IN ({customers.ids()})"
+                f" AND NOT EXISTS (SELECT 1 FROM {staging.name} s WHERE s.batch_id = :b"
+                f"  AND {match} AND {_LIVE})"
+            ),
+            params,
+        )
     conn.execute(
         text(
             f"UPDATE {name} SET {_set(values)}, batch_id = :b FROM {staging.name} s"
-            f" WHERE s.batch_id = :b AND {name}.province = :p AND {match}{batch_keys}"
-            f" AND ({_changed(name, values)})"
+            f" WHERE s.batch_id = :b AND {written} AND {name}.province = :p AND {match}"
+            f"{batch_keys} AND ({_changed(name, values)})"
         ),
         params,
+    )
+    inserted = (
+        f"(s.delta = '{DELTA_CHANGED}' OR (s.delta = '{DELTA_SAME}'"
+        f" AND s.crm_cust_id IN ({customers.new_ids()})))"
+        if by_delta
+        else _LIVE
     )
     existing = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     conn.execute(
         text(
             f"INSERT INTO {name} (province, {columns}, batch_id)"
             f" SELECT :p, {columns}, :b FROM {staging.name} s WHERE s.batch_id = :b"
+            f" AND {inserted}"
             f" AND NOT EXISTS (SELECT 1 FROM {name} t WHERE t.province = :p AND {existing})"
         ),
         params,

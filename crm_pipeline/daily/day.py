@@ -26,6 +26,7 @@ from crm_pipeline.daily.apply import (
     apply_customer_changes,
     known_customers,
 )
+from crm_pipeline.daily.delta import marked_tables
 from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY, change_records
 from crm_pipeline.daily.rescore import rescore
 from crm_pipeline.daily.revalue import revalue
@@ -91,16 +92,23 @@ def compute_day(
     )  # fmt: skip
 
     if formula_changed:  # every customer's score may move: the province is merged again
-        old_records = old_customers if customer_live is None else old_customers.filter(
-            customer_live
-        )  # fmt: skip
+        old_records = _live(old_customers, customer_live)
         records, state_accounts = customers.table, accounts.table
+        previous_accounts = _live(old_accounts, account_live)
     else:
         touched = touched_records(customers, account_owners(accounts, revalued, moved))
         records, old_records = touched.new, touched.old
-        state_accounts = _accounts_of(accounts, records)
+        state_accounts, previous_accounts = _accounts_of(
+            accounts, old_accounts, account_live, records, old_records
+        )
     rescored = rescore(old_records, records, conform(state_accounts, STATE_ACCOUNT), formulas,
                        priority)  # fmt: skip
+    # Each row marked as the previous date had it or not: the publication writes the
+    # changed and removed ones of the customers already in the CRM (daily.delta).
+    links, source_customers, batch_accounts = marked_tables(
+        rescored.links, rescored.old_links, rescored.records, old_records,
+        rescored.accounts, conform(previous_accounts, STATE_ACCOUNT),
+    )  # fmt: skip
     gone = rescored.customers.num_rows - rescored.merged.num_rows
 
     _, txn_rejects, _ = day_transactions(ingested)
@@ -124,9 +132,9 @@ def compute_day(
         province=province,
         mode="daily",
         customers=rescored.customers,
-        links=rescored.links,
-        source_customers=rescored.records,
-        accounts=rescored.accounts,
+        links=links,
+        source_customers=source_customers,
+        accounts=batch_accounts,
         rejects=rejects,
         files=files,
         formula_ids=formulas.formula_ids,
@@ -152,13 +160,27 @@ def compute_day(
     return DayResult(customers, accounts, layers, batch, rescored.merged.num_rows, qualified)
 
 
-def _accounts_of(accounts: Applied, records: pa.Table) -> pa.Table:
-    """The new state's accounts owned by `records` (only those rows are copied)."""
-    owners = records.select(CUSTOMER_KEY)
-    return accounts.where(
-        rows_with_keys(accounts.old, CUSTOMER_KEY, owners),
-        rows_with_keys(accounts.written, CUSTOMER_KEY, owners),
-    )
+def _live(table: pa.Table, live: pa.Array | None) -> pa.Table:
+    return table if live is None else table.filter(live)
+
+
+def _accounts_of(
+    accounts: Applied,
+    old_accounts: pa.Table,
+    live: pa.Array | None,
+    records: pa.Table,
+    old_records: pa.Table,
+) -> tuple[pa.Table, pa.Table]:
+    """(the new state's accounts of `records`, the previous date's accounts of
+    `old_records`), by one probe of the province's owner column for both (only those rows
+    are copied). `old_accounts` is the previous state before revaluation, row for row
+    `accounts.old`: what the previous date published."""
+    owners = pa.concat_tables([records.select(CUSTOMER_KEY), old_records.select(CUSTOMER_KEY)])
+    in_old = rows_with_keys(accounts.old, CUSTOMER_KEY, owners)
+    new = accounts.where(in_old, rows_with_keys(accounts.written, CUSTOMER_KEY, owners))
+    before = old_accounts.filter(in_old if live is None else pc.and_(in_old, live))
+    mine = rows_with_keys(before, CUSTOMER_KEY, old_records.select(CUSTOMER_KEY))
+    return new, before.filter(mine)
 
 
 def state_layer(applied: Applied, key: list[str], moved: pa.Table | None = None) -> StateLayer:

@@ -60,6 +60,7 @@ class Rescored:
     records: pa.Table  # their source records (SOURCE_CUSTOMER)
     merged: pa.Table  # MERGED_CUSTOMER of those still alive
     links: pa.Table  # CUSTOMER_LINK
+    old_links: pa.Table  # CUSTOMER_LINK of the records before the day (`old_records`)
     accounts: pa.Table  # their accounts with `cust_key` and `cust_type` (the scoring input)
     scores: pa.Table  # CUSTOMER_SCORE of those still alive
     customers: pa.Table  # SCORED: alive and gone, by cust_key
@@ -76,7 +77,7 @@ def rescore(
     their records before the day), score them on their `accounts` (STATE_ACCOUNT, at least
     those of `records`), and add the merged customers that are gone (SCORED)."""
     merged, links = merge_customers(records, priority)
-    old_merged, _ = merge_customers(old_records, priority)
+    old_merged, old_links = merge_customers(old_records, priority)
     gone = gone_customers(old_merged, merged.column("cust_key"), formulas.formula_ids)
     record_ids = composite_key(records, CUSTOMER_KEY)
     mine = pc.is_in(composite_key(accounts, CUSTOMER_KEY), value_set=record_ids)
@@ -89,4 +90,4 @@ def rescore(
     scores = formulas.score(keyed, merged)
     scored = merged.join(scores, keys="cust_key")
     out = pa.concat_tables([conform(scored, SCORED), conform(gone, SCORED)]).sort_by("cust_key")
-    return Rescored(records, merged, links, keyed, scores, out)
+    return Rescored(records, merged, links, old_links, keyed, scores, out)

@@ -43,8 +43,9 @@ stg_customer_source = Table(
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
     Column("source", ident(3), primary_key=True),
     Column("source_cust_no", ident(), primary_key=True),
-    Column("crm_cust_id", BigId, nullable=False),
+    Column("crm_cust_id", BigId),  # NULL: a removed key (`delta`)
     Column("role", String(8), nullable=False),
+    Column("delta", String(8)),  # see below
 )
 
 stg_contact = Table(
@@ -53,11 +54,12 @@ stg_contact = Table(
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
     Column("source", ident(3), primary_key=True),
     Column("source_cust_no", ident(), primary_key=True),
-    Column("crm_cust_id", BigId, nullable=False),
+    Column("crm_cust_id", BigId),  # NULL: a removed key (`delta`)
     Column("phone", String()),
     Column("mobile", String()),
     Column("address", String()),
     Column("postcode", String(10)),
+    Column("delta", String(8)),
 )
 
 stg_account = Table(
@@ -66,7 +68,7 @@ stg_account = Table(
     Column("batch_id", BigId, primary_key=True, autoincrement=False),
     Column("source", ident(3), primary_key=True),
     Column("acct_no", ident(), primary_key=True),
-    Column("crm_cust_id", BigId, nullable=False),
+    Column("crm_cust_id", BigId),  # NULL: a removed key (`delta`)
     Column("source_cust_no", ident(), nullable=False),
     Column("kind", String(8), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -76,6 +78,7 @@ stg_account = Table(
     Column("in_scope", Boolean, nullable=False),
     Column("open_date", Date),
     Column("maturity_date", Date),
+    Column("delta", String(8)),
 )
 
 stg_reject = Table(
@@ -91,4 +94,6 @@ stg_reject = Table(
     Column("branch", String(8), nullable=False),
 )
 
+# `delta` of a staged source record, contact or account (migration 0012): NULL when the
+# batch sends its customers' rows whole, else the row's mark (common.batch.DELTA_*).
 STAGING_TABLES = (stg_customer, stg_customer_source, stg_contact, stg_account, stg_reject)

@@ -57,10 +57,14 @@ def _publish(warehouse: Warehouse, rows: list[dict[str, object]]) -> None:
         )  # fmt: skip
 
 
+def _identity(row: dict[str, object]) -> tuple[str, str, str]:
+    return str(row["cust_type"]), str(row["id_type"]), str(row["id_no"])
+
+
 def _oracle(rows: list[dict[str, object]], wanted: set[tuple[str, str, str]] | None) -> dict:
     out: dict[str, tuple[int, Fraction]] = {}
     for r in rows:
-        identity = (r["cust_type"], r["id_type"], r["id_no"])
+        identity = _identity(r)
         if (
             r["province"] != "ZJ"
             or not r["qualified"]
@@ -81,7 +85,7 @@ def test_totals_exact_against_the_oracle(warehouse: Warehouse) -> None:
     _publish(warehouse, rows)
     assert _as_fractions(province_totals(warehouse.engine, "ZJ")) == _oracle(rows, None)
     rng = random.Random(3)
-    wanted = {(r["cust_type"], r["id_type"], r["id_no"]) for r in rng.sample(rows, 700)}
+    wanted = {_identity(r) for r in rng.sample(rows, 700)}
     wanted |= {("P", "01", "999999999999999999"), ("C", "20", "000000000000000001")}  # unknown
     assert _as_fractions(touched_totals(warehouse.engine, "ZJ", wanted)) == _oracle(rows, wanted)
 

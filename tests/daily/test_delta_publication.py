@@ -1,0 +1,125 @@
+"""A daily batch published by its rows' marks (crm_pipeline.daily.delta) leaves the CRM
+tables exactly as publishing it whole does, night after night: the whole publication (every
+row of the touched customers, the unsent ones deleted) is the oracle."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import load.publish
+from crm_pipeline.daily.delta import mark
+from load.bulk import Stager
+from tests.daily.conftest import World, make_world
+
+TABLES = {
+    "crm_customer": "crm_cust_id, province, cust_type, name, id_type, id_no, id_valid,"
+    " master_source, master_cust_no, source_count, score, formula_id, qualified, batch_id,"
+    " first_batch_id",
+    "crm_customer_source": "province, source, source_cust_no, crm_cust_id, role, batch_id",
+    "crm_contact": "province, source, source_cust_no, crm_cust_id, phone, mobile, address,"
+    " postcode, batch_id",
+    "crm_account": "province, source, acct_no, crm_cust_id, source_cust_no, kind, currency,"
+    " balance, balance_cny, status, in_scope, open_date, maturity_date, batch_id",
+}
+
+
+def _run_nights(world: World, url: str, staging: Path) -> None:
+    world.url, world.staging = url, staging
+    for index in range(0, world.days + 1):
+        summaries = world.run(index, "initial" if index == 0 else "daily")
+        assert [s.status for s in summaries] == ["published", "published"], summaries
+
+
+def _tables(world: World, url: str) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        name: world.query(f"SELECT {columns} FROM {name} ORDER BY {columns}", url)
+        for name, columns in TABLES.items()
+    }
+
+
+def test_marked_publication_equals_the_whole_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = make_world(tmp_path, date(2026, 11, 24), 5, ["ZJ", "NB", "GD"], 150, 11)
+    staged: Counter[tuple[str, str]] = Counter()  # (table, delta) of every staged row
+    unnumbered: Counter[str] = Counter()  # removals of customers outside the CRM
+    by_delta: list[bool] = []
+    put, publish_rows = Stager.put, load.publish.publish_rows
+
+    def counting_put(self: Stager, part: int, data: pa.Table) -> None:
+        if "delta" in data.column_names:
+            staged.update((self.target.name, d) for d in data.column("delta").to_pylist())
+            unnumbered[self.target.name] += (
+                data.num_rows - pc.count(data.column("crm_cust_id")).as_py()
+            )
+        put(self, part, data)
+
+    def recording(*args: Any, **kw: Any) -> None:
+        by_delta.append(bool(kw.get("by_delta")))
+        publish_rows(*args, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Stager, "put", counting_put)
+        patch.setattr(load.publish, "publish_rows", recording)
+        marked_url = f"sqlite:///{tmp_path / 'marked.db'}"
+        _run_nights(world, marked_url, tmp_path / "staging_marked")
+    # Every daily night of both provinces went by the marks, for the three tables.
+    assert by_delta.count(True) == 5 * 2 * 3
+    for table in ("stg_customer_source", "stg_contact", "stg_account"):
+        assert staged[(table, "same")] > staged[(table, "changed")] > 0, staged
+    assert staged[("stg_account", "removed")] > 0, staged
+    # Rows moved to customers outside the CRM were staged as removals without a number.
+    assert min(unnumbered.values()) > 0, unnumbered
+
+    with monkeypatch.context() as patch:
+        patch.setattr(load.publish, "marks_rows", lambda batch: False)
+        whole_url = f"sqlite:///{tmp_path / 'whole.db'}"
+        _run_nights(world, whole_url, tmp_path / "staging_whole")
+
+    marked, whole = _tables(world, marked_url), _tables(world, whole_url)
+    for name in TABLES:
+        assert marked[name] == whole[name], name
+    assert len(marked["crm_account"]) > 100
+    # Customers entered the CRM after the first night: their unchanged rows came with them.
+    entered = world.query(
+        "SELECT count(*) FROM crm_customer c JOIN crm_account a ON a.crm_cust_id = c.crm_cust_id"
+        " WHERE c.first_batch_id > 2",
+        marked_url,
+    )[0][0]
+    assert entered > 0
+
+
+def test_marks_of_rows_against_the_previous_date() -> None:
+    old = pa.table(
+        {
+            "source": ["RTL", "RTL", "RTL", "CRD", "CRD"],
+            "acct_no": ["1", "2", "3", "4", "5"],
+            "cust_key": ["A", "A", "A", "B", "B"],
+            "balance": [1, 2, None, 4, 5],
+        }
+    )
+    new = pa.table(
+        {
+            "source": ["RTL", "RTL", "RTL", "CRD", "LON"],
+            "acct_no": ["1", "2", "3", "4", "5"],
+            "cust_key": ["A", "A", "A", "C", "B"],
+            "balance": [1, 3, None, 4, 5],
+        }
+    )
+    marked = mark(new, old, ["source", "acct_no"], ["cust_key", "balance"])
+    assert marked.select(["source", "acct_no", "delta"]).to_pylist() == [
+        {"source": "RTL", "acct_no": "1", "delta": "same"},
+        {"source": "RTL", "acct_no": "2", "delta": "changed"},
+        {"source": "RTL", "acct_no": "3", "delta": "same"},  # null equals null
+        {"source": "CRD", "acct_no": "4", "delta": "moved"},
+        {"source": "LON", "acct_no": "5", "delta": "changed"},  # a new key
+        {"source": "CRD", "acct_no": "5", "delta": "removed"},
+    ]
+    assert marked.column("cust_key").to_pylist()[-1] == "B"  # removed under its old customer
