@@ -99,8 +99,10 @@ def rows_with_keys(table: pa.Table, key: Sequence[str], wanted: pa.Table) -> pa.
     if isinstance(candidate, pa.ChunkedArray):
         candidate = candidate.combine_chunks()
     at = pc.indices_nonzero(candidate)
+    # Filtered, not taken: a take from a column of many chunks (a memory-mapped snapshot)
+    # concatenates the whole column first; a filter goes chunk by chunk.
     found = pc.is_in(
-        composite_key(table.select(list(key)).take(at), key),
+        composite_key(table.select(list(key)).filter(candidate), key),
         value_set=composite_key(wanted, key),
     )
     mask = np.zeros(n, dtype=bool)

@@ -93,7 +93,7 @@ def split_ignored(
         rows = rows_with_keys(known, state_key, asked)
         if live is not None:
             rows = pc.and_(rows, live)
-        present = composite_key(known.filter(rows), state_key)
+        present = composite_key(known.select(state_key).filter(rows), state_key)
         unknown = pc.invert(pc.is_in(composite_key(actions, ["source", "key"]), value_set=present))
         first = pa.array(first_occurrence(actions, ["source", "key"]))
         ignored_mask = pc.and_(pc.and_(pc.equal(actions.column(ACTION), DELETE), unknown), first)

@@ -26,7 +26,7 @@ from crm_pipeline.daily.apply import (
     apply_customer_changes,
     known_customers,
 )
-from crm_pipeline.daily.delta import marked_tables
+from crm_pipeline.daily.delta import ACCOUNT_VALUES, marked_tables
 from crm_pipeline.daily.inputs import ACCOUNT_KEY, CUSTOMER_KEY, change_records
 from crm_pipeline.daily.rescore import rescore
 from crm_pipeline.daily.revalue import revalue
@@ -39,6 +39,10 @@ from transform.changes import Applied, composite_key, rows_with_keys
 from transform.scoring import load_formulas
 
 log = logging.getLogger(__name__)
+
+# The columns of a state account the CRM tables are written from (load.prepare), all the
+# marks compare and a removed row carries (crm_pipeline.daily.delta).
+PUBLISHED_ACCOUNT = [*ACCOUNT_KEY, *(c for c in ACCOUNT_VALUES if c != "cust_key")]
 
 
 @dataclass
@@ -94,7 +98,7 @@ def compute_day(
     if formula_changed:  # every customer's score may move: the province is merged again
         old_records = _live(old_customers, customer_live)
         records, state_accounts = customers.table, accounts.table
-        previous_accounts = _live(old_accounts, account_live)
+        previous_accounts = _live(old_accounts.select(PUBLISHED_ACCOUNT), account_live)
     else:
         touched = touched_records(customers, account_owners(accounts, revalued, moved))
         records, old_records = touched.new, touched.old
@@ -107,7 +111,7 @@ def compute_day(
     # changed and removed ones of the customers already in the CRM (daily.delta).
     links, source_customers, batch_accounts = marked_tables(
         rescored.links, rescored.old_links, rescored.records, old_records,
-        rescored.accounts, conform(previous_accounts, STATE_ACCOUNT),
+        rescored.accounts, previous_accounts,
     )  # fmt: skip
     gone = rescored.customers.num_rows - rescored.merged.num_rows
 
@@ -178,7 +182,10 @@ def _accounts_of(
     owners = pa.concat_tables([records.select(CUSTOMER_KEY), old_records.select(CUSTOMER_KEY)])
     in_old = rows_with_keys(accounts.old, CUSTOMER_KEY, owners)
     new = accounts.where(in_old, rows_with_keys(accounts.written, CUSTOMER_KEY, owners))
-    before = old_accounts.filter(in_old if live is None else pc.and_(in_old, live))
+    published = [c for c in old_accounts.column_names if c in PUBLISHED_ACCOUNT]
+    before = old_accounts.select(published).filter(
+        in_old if live is None else pc.and_(in_old, live)
+    )
     mine = rows_with_keys(before, CUSTOMER_KEY, old_records.select(CUSTOMER_KEY))
     return new, before.filter(mine)
 
