@@ -36,6 +36,7 @@ import importlib
 import json
 import logging
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.postgres and args.warehouse:
         parser.error("--postgres starts its own server: no --warehouse with it")
     logging.basicConfig(level=logging.WARNING)
+    # SIGTERM unwinds like Ctrl-C, so the server is stopped on the way out.
+    before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     server = _postgres() if args.postgres else None
     try:
         with tempfile.TemporaryDirectory(prefix="bench_daily_") as tmp:
@@ -80,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+        signal.signal(signal.SIGTERM, before)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _postgres() -> Any:
@@ -91,7 +99,8 @@ def _postgres() -> Any:
 
 
 def _bench(args: argparse.Namespace, root: Path, server: Any) -> int:
-    landing, staging = root / "landing", root / "staging"
+    # PostgreSQL's state apart: a kept SQLite initial load keeps its own.
+    landing, staging = root / "landing", root / ("staging-pg" if server is not None else "staging")
     dumps = {
         k: getattr(args, k) for k in ("customers", "change_rate", "seed", "rates_move", "days")
     }
@@ -113,11 +122,9 @@ def _bench(args: argparse.Namespace, root: Path, server: Any) -> int:
         # run (the quality gate's Great Expectations): not the daily's to pay.
         importlib.import_module("crm_pipeline.quality.validation")
     else:
-        for folder in (staging, root / "warehouse.db"):
-            if folder.is_dir():
-                shutil.rmtree(folder)
-            elif folder.exists():
-                folder.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+        if server is None and args.warehouse is None:
+            (root / "warehouse.db").unlink(missing_ok=True)
         url = args.warehouse or (
             server.url(server.create_database()) if server is not None
             else f"sqlite:///{root / 'warehouse.db'}"
