@@ -47,6 +47,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -70,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="write a cProfile of the daily run")
     parser.add_argument("--days", type=int, default=1, help="daily dates run one after another")
     parser.add_argument("--keep", type=Path, help="work in DIR, reuse its dumps and initial load")
+    parser.add_argument(
+        "--sql-times",
+        type=float,
+        metavar="S",
+        help="print the daily run's statements of S s or more",
+    )
     args = parser.parse_args(argv)
     if args.postgres and args.warehouse:
         parser.error("--postgres starts its own server: no --warehouse with it")
@@ -144,7 +153,7 @@ def _bench(args: argparse.Namespace, root: Path, server: Any) -> int:
     started = time.perf_counter()
     if profile is not None:
         profile.enable()
-    with memory:
+    with memory, _SlowStatements(args.sql_times) as slow:
         [day] = run_date("20261125", "daily", landing, ["ZJ"], url, staging)
     daily_s = time.perf_counter() - started
     if profile is not None:
@@ -174,6 +183,8 @@ def _bench(args: argparse.Namespace, root: Path, server: Any) -> int:
         f"daily run memory: anonymous {memory.start_anon} -> peak {memory.peak_anon} MiB,"
         f" mapped files peak {memory.peak_file} MiB (sampled every 20 ms)"
     )
+    for seconds, statement in slow.found:
+        print(f"sql {seconds:7.2f} s  {statement}")
     for index, seconds, status in later_s:
         print(
             f"daily run     ZJ day {index} (over {index - 1} layer(s)): {seconds:8.2f} s {status}"
@@ -182,6 +193,34 @@ def _bench(args: argparse.Namespace, root: Path, server: Any) -> int:
     verdict = "met" if ratio <= 0.05 else "NOT met"
     print(f"daily / initial = {ratio:.3f} (1/{1 / ratio:.1f}); target <= 0.050: {verdict}")
     return 0
+
+
+class _SlowStatements:
+    """The SQL statements of at least `threshold` seconds run inside the block (any
+    engine), with their time: where a publication's time goes, statement by statement."""
+
+    def __init__(self, threshold: float | None) -> None:
+        self.threshold = threshold
+        self.found: list[tuple[float, str]] = []
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seconds = time.perf_counter() - conn.info["bench_started"].pop()
+        if self.threshold is not None and seconds >= self.threshold:
+            self.found.append((seconds, " ".join(statement.split())[:160]))
+
+    def __enter__(self) -> _SlowStatements:
+        if self.threshold is not None:
+            event.listen(Engine, "before_cursor_execute", self._before)
+            event.listen(Engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.threshold is not None:
+            event.remove(Engine, "before_cursor_execute", self._before)
+            event.remove(Engine, "after_cursor_execute", self._after)
 
 
 class _MemoryPeak:

@@ -105,11 +105,3 @@ class BatchCustomers:
     def ids(self) -> str:
         """A subquery: the batch's CRM customer numbers."""
         return f"SELECT {self.id} FROM {self.rows} WHERE s.batch_id = :b{self.where}"
-
-    def new_ids(self) -> str:
-        """A subquery: the numbers of the batch's CRM customers that its publication made
-        CRM customers (crm_customer rows it inserted, once they are)."""
-        return (
-            f"SELECT {self.id} FROM {self.rows} JOIN crm_customer c ON c.crm_cust_id = {self.id}"
-            f" WHERE s.batch_id = :b{self.where} AND c.first_batch_id = :b"
-        )

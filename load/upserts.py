@@ -224,9 +224,12 @@ def publish_rows(
         ),
         params,
     )
+    # A staged row's customer is one of the batch's; it is new to the CRM when this
+    # publication inserted it (a look-up by its number: an IN of the batch's new customers
+    # was planned on PostgreSQL as a scan per staged row).
     inserted = (
-        f"(s.delta = '{DELTA_CHANGED}' OR (s.delta = '{DELTA_SAME}'"
-        f" AND s.crm_cust_id IN ({customers.new_ids()})))"
+        f"(s.delta = '{DELTA_CHANGED}' OR (s.delta = '{DELTA_SAME}' AND EXISTS (SELECT 1"
+        " FROM crm_customer c WHERE c.crm_cust_id = s.crm_cust_id AND c.first_batch_id = :b)))"
         if by_delta
         else _LIVE
     )

@@ -44,9 +44,21 @@ def _tables(world: World, url: str) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+def _urls(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """Two empty warehouses of the test's backend: (marked, whole)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'marked.db'}", f"sqlite:///{tmp_path / 'whole.db'}"
+    server = request.getfixturevalue("pg_server")
+    return server.url(server.create_database()), server.url(server.create_database())
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_marked_publication_equals_the_whole_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
+    marked_url, whole_url = _urls(backend, request, tmp_path)
     world = make_world(tmp_path, date(2026, 11, 24), 5, ["ZJ", "NB", "GD"], 150, 11)
     staged: Counter[tuple[str, str]] = Counter()  # (table, delta) of every staged row
     unnumbered: Counter[str] = Counter()  # removals of customers outside the CRM
@@ -68,7 +80,6 @@ def test_marked_publication_equals_the_whole_one(
     with monkeypatch.context() as patch:
         patch.setattr(Stager, "put", counting_put)
         patch.setattr(load.publish, "publish_rows", recording)
-        marked_url = f"sqlite:///{tmp_path / 'marked.db'}"
         _run_nights(world, marked_url, tmp_path / "staging_marked")
     # Every daily night of both provinces went by the marks, for the three tables.
     assert by_delta.count(True) == 5 * 2 * 3
@@ -80,7 +91,6 @@ def test_marked_publication_equals_the_whole_one(
 
     with monkeypatch.context() as patch:
         patch.setattr(load.publish, "marks_rows", lambda batch: False)
-        whole_url = f"sqlite:///{tmp_path / 'whole.db'}"
         _run_nights(world, whole_url, tmp_path / "staging_whole")
 
     marked, whole = _tables(world, marked_url), _tables(world, whole_url)
