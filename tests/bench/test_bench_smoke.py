@@ -7,25 +7,21 @@ and printed the table is checked, never its timings.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+
+from tests.doc_tools import load_script
 
 pytestmark = [pytest.mark.postgres]
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "initial_load.py"
 
 
-def _bench_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_initial_load", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _bench_module() -> ModuleType:
+    return load_script(BENCH, "bench_initial_load")
 
 
 def test_initial_load_bench_prints_its_table(

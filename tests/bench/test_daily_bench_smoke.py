@@ -4,23 +4,19 @@ rot: its lines are printed, `--keep` reuses the dumps and the initial load, and
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+
+from tests.doc_tools import load_script
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "daily_vs_initial.py"
 
 
-def _bench_module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("bench_daily_vs_initial", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _bench_module() -> ModuleType:
+    return load_script(BENCH, "bench_daily_vs_initial")
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -47,13 +47,19 @@ class ReadCounter:
         # (offset, length) of every READ, per SFTP session, in the order sessions appeared
         self.by_session: dict[int, list[tuple[int, int]]] = {}
         handles: set[tuple[int, object]] = set()  # handles are per session
+        # Sessions kept alive, so that no later session gets a finished one's id(), and
+        # with it the handles that session had open (a handle is a small number, reused).
+        clients: list[object] = []
         original_open = paramiko.SFTPClient.open
         original_request = paramiko.SFTPClient._async_request  # type: ignore[attr-defined]
 
         def opening(client, filename, *args, **kwargs):
             handle = original_open(client, filename, *args, **kwargs)
+            clients.append(client)
             if str(filename).endswith("/" + name):
                 handles.add((id(client), handle.handle))
+            else:  # the session may give another file the handle the big file had
+                handles.discard((id(client), handle.handle))
             return handle
 
         def counting(client, fileobj, t, *args):
