@@ -39,7 +39,7 @@ from load.batches import (
 from load.bulk import ChunkHook, Stager
 from load.concurrency import prefetched, side_by_side
 from load.customer_scope import ScopeChanged, customer_scope
-from load.publish import publish, refresh_statistics
+from load.publish import PUBLISHED_TABLES, publish, refresh_statistics
 from load.registration import assign_ids, crm_ids
 from load.tables import (
     crm_account,
@@ -53,11 +53,6 @@ from load.tables import (
 )
 
 log = logging.getLogger(__name__)
-
-# The CRM tables a load writes, whose statistics a first load makes stale.
-PUBLISHED_TABLES = (
-    "crm_customer", "crm_customer_key", "crm_customer_source", "crm_contact", "crm_account",
-)  # fmt: skip
 
 # Rows per committed chunk when staging, unless the caller or the configuration says.
 DEFAULT_CHUNK_ROWS = 200_000
@@ -153,11 +148,7 @@ class BatchWriter:
         skipped = sum(made.skipped for made in self.stagers)
         drop_staging(self.engine, self.batch_id)
         if counts is not None and self.batch.mode == "initial":
-            # A first load fills the CRM tables with millions of rows after their
-            # statistics were taken empty; every later night's look-ups (the quality
-            # gate's, the daily publication's) were planned as scans of the province
-            # until autovacuum came by (minutes per statement at 2 M customers).
-            refresh_statistics(self.engine, *PUBLISHED_TABLES)
+            refresh_statistics(self.engine, *PUBLISHED_TABLES)  # see PUBLISHED_TABLES
         if counts is None:
             # Lost a race with another writer of the same (date, province, mode).
             with self.engine.begin() as conn:
