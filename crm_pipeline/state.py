@@ -20,7 +20,6 @@ each file from the store first (`StagingArea.fetch`).
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,12 +30,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from common.batch import BatchTable, parts_of
+from common.batch import BatchTable
 from common.errors import PipelineError
 from common.schema import SOURCE_ACCOUNT, SOURCE_CUSTOMER, conform
 from common.staging import StagingArea
-from transform.changes import composite_key
+from crm_pipeline.state_files import fresh_tmp, mapped, replace_dir, write_arrow
+from crm_pipeline.state_index import INDEXES, STATE_KEYS, index_path, read_index, write_indexes
+from transform.changes import composite_key, rows_with_keys
 from transform.fx import CNY_EXACT
+from transform.key_index import KeyIndex
 
 # The state's account table: SOURCE_ACCOUNT with the business date's CNY equivalents and
 # whether the account counts in a score that day (the RTL export filter).
@@ -51,8 +53,6 @@ STATE_ACCOUNT = pa.schema(
 )
 
 
-# The key of each state table, as in `crm_pipeline.daily.inputs`.
-STATE_KEYS = {"customers": ["source", "cust_no"], "accounts": ["source", "acct_no"]}
 LAYER = "layer.json"
 RATES = "rates.arrow"  # the date's FX rates, which its accounts' CNY amounts are at
 # A layer is written while the layers below the full snapshot stay fewer than this and the
@@ -66,27 +66,6 @@ def yyyymmdd(day: date) -> str:
     return day.strftime("%Y%m%d")
 
 
-def _write_arrow(path: Path, table: BatchTable) -> None:
-    """One Arrow IPC file, part by part, so memory is bounded by a part."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as arrow:
-        for part in parts_of(table):
-            arrow.write_table(part)
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.replace(target)
-
-
-def _fresh_tmp(target: Path) -> Path:
-    tmp = target.with_name(target.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
 def write_state(
     area: StagingArea,
     province: str,
@@ -96,16 +75,20 @@ def write_state(
     rates: pa.Table | None = None,
 ) -> list[Path]:
     """Write a state snapshot atomically (aside, then renamed), part by part, so memory is
-    bounded by a part; the two files written."""
+    bounded by a part, with its tables' key indexes (`crm_pipeline.state_index`); the
+    files written."""
     target = area.state_dir(province, business_date)
-    tmp = _fresh_tmp(target)
+    tmp = fresh_tmp(target)
+    names = []
     for name, table in (("customers", customers), ("accounts", accounts)):
-        _write_arrow(tmp / area.state_file(province, business_date, name).name, table)
+        path = tmp / area.state_file(province, business_date, name).name
+        write_arrow(path, table)
+        names += [path.name, *(p.name for p in write_indexes(path, name))]
     if rates is not None:
-        _write_arrow(tmp / RATES, rates)
-    _replace_dir(tmp, target)
-    names = [area.state_file(province, business_date, name) for name in ("customers", "accounts")]
-    return _wrote(area, [*names, target / RATES] if rates is not None else names)
+        write_arrow(tmp / RATES, rates)
+        names.append(RATES)
+    replace_dir(tmp, target)
+    return _wrote(area, [target / n for n in names])
 
 
 def _wrote(area: StagingArea, paths: list[Path]) -> list[Path]:
@@ -121,7 +104,7 @@ def read_rates(area: StagingArea, province: str, business_date: date) -> pa.Tabl
     """The FX rates a date's accounts are valued at (`rates.arrow`), None if not recorded
     (snapshots written before issue 21): then a daily run values every account anew."""
     path = area.state_dir(province, yyyymmdd(business_date)) / RATES
-    return _mapped(path) if area.fetch(path) else None
+    return mapped(path) if area.fetch(path) else None
 
 
 @dataclass(frozen=True)
@@ -175,19 +158,19 @@ def write_layer(
 ) -> list[Path]:
     """Write a date's snapshot as a layer over `previous`'s, atomically; the files written."""
     target = area.state_dir(province, business_date)
-    tmp = _fresh_tmp(target)
+    tmp = fresh_tmp(target)
     names: list[str] = []
     rows = 0
     for name in STATE_KEYS:
         layer = tables[name]
         for kind, table in (("written", layer.written), ("removed", layer.removed)):
             names.append(f"{name}.{kind}.arrow")
-            _write_arrow(tmp / names[-1], table)
+            write_arrow(tmp / names[-1], table)
             rows += table.num_rows
-    _write_arrow(tmp / RATES, rates)
+    write_arrow(tmp / RATES, rates)
     meta = {"previous": yyyymmdd(previous), "rows": rows}
     (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    _replace_dir(tmp, target)
+    replace_dir(tmp, target)
     return _wrote(area, [target / n for n in (LAYER, RATES, *names)])
 
 
@@ -198,10 +181,6 @@ def _layer_meta(area: StagingArea, province: str, day: str) -> dict[str, str | i
         return None
     meta: dict[str, str | int] = json.loads(path.read_text(encoding="utf-8"))
     return meta
-
-
-def _mapped(path: Path) -> pa.Table:
-    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
 
 
 def _not_in(table: pa.Table, key: Sequence[str], keys: pa.Array) -> pa.Table:
@@ -219,28 +198,33 @@ def overlay(full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]) ->
 
 
 def live_table(
-    full: pa.Table, layers: Sequence[StateLayer], key: Sequence[str]
+    full: pa.Table,
+    layers: Sequence[StateLayer],
+    key: Sequence[str],
+    index: KeyIndex | None = None,
 ) -> tuple[pa.Table, pa.Array | None]:
     """The rows of `overlay` without copying the full snapshot (pure): the full snapshot
     followed by each layer's surviving rows (chunks, not copies), and the mask of the
-    full snapshot's rows that are still the state (None when there is no layer)."""
+    full snapshot's rows that are still the state (None when there is no layer). With the
+    full snapshot's key `index`, its hidden rows are searched, not probed."""
     if not layers:
         return full, None
     seen: list[pa.Array] = []
+    hidden_keys: list[pa.Table] = []
     pieces: list[pa.Table] = []
     for layer in reversed(layers):
         hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
         pieces.append(_not_in(layer.written.cast(full.schema), key, hidden))
         seen += [composite_key(layer.written, key), composite_key(layer.removed, key)]
-    hidden = pa.concat_arrays(seen) if seen else pa.array([], pa.string())
+        hidden_keys += [_keys(layer.written, key), _keys(layer.removed, key)]
     rows = sum(p.num_rows for p in pieces)
-    live = pa.concat_arrays(
-        [
-            pc.invert(pc.is_in(composite_key(full, key), value_set=hidden)),
-            pa.array(np.ones(rows, dtype=bool)),
-        ]
-    )
+    gone = rows_with_keys(full, key, pa.concat_tables(hidden_keys), index)
+    live = pa.concat_arrays([pc.invert(gone), pa.array(np.ones(rows, dtype=bool))])
     return pa.concat_tables([full, *reversed(pieces)]), live
+
+
+def _keys(table: pa.Table, key: Sequence[str]) -> pa.Table:
+    return table.select(list(key)).cast(pa.schema([(k, pa.string()) for k in key]))
 
 
 def _read_full(area: StagingArea, province: str, business_date: str, name: str) -> pa.Table | None:
@@ -249,7 +233,7 @@ def _read_full(area: StagingArea, province: str, business_date: str, name: str) 
     arrow = area.state_file(province, business_date, name)
     parquet = arrow.with_suffix(".parquet")
     if area.fetch(arrow):
-        return _mapped(arrow)
+        return mapped(arrow)
     if area.fetch(parquet):
         return pq.read_table(parquet)
     return None
@@ -267,7 +251,7 @@ def read_layers(
         for path in (written, removed):
             if not area.fetch(path):
                 raise PipelineError(f"{path}: missing from the state layer of {day}")
-        layers.append(StateLayer(_mapped(written), _mapped(removed)))
+        layers.append(StateLayer(mapped(written), mapped(removed)))
         day = str(meta["previous"])
     return _read_full(area, province, day, name), layers[::-1]
 
@@ -282,20 +266,50 @@ def _read_snapshot(
     return overlay(full, layers, STATE_KEYS[name])
 
 
-def read_live_state(
-    area: StagingArea, province: str, business_date: date
-) -> dict[str, tuple[pa.Table, pa.Array | None]]:
-    """Per state table, its rows and live mask (`live_table`): what a daily run reads, so
-    that a date over layers costs no copy of the province."""
+@dataclass(frozen=True)
+class LiveState:
+    """One state table as a daily run reads it (`live_table`): its rows, the mask of those
+    still the state (None: all) and the full snapshot's key indexes by name (empty for a
+    snapshot written without them: then every question probes the table)."""
+
+    table: pa.Table
+    live: pa.Array | None
+    indexes: dict[str, KeyIndex]
+
+
+def read_live_state(area: StagingArea, province: str, business_date: date) -> dict[str, LiveState]:
+    """Per state table, its `LiveState`: what a daily run reads, so that a date over
+    layers costs no copy of the province, and its questions no probe of it."""
     day = yyyymmdd(business_date)
-    out: dict[str, tuple[pa.Table, pa.Array | None]] = {}
+    out: dict[str, LiveState] = {}
     for name, schema in (("customers", SOURCE_CUSTOMER), ("accounts", STATE_ACCOUNT)):
         full, layers = read_layers(area, province, day, name)
         if full is None:
             raise _missing(area, province, day)
-        table, live = live_table(full, layers, STATE_KEYS[name])
-        out[name] = conform(table, schema), live
+        indexes = _indexes(area, province, _full_day(area, province, day), name, full.num_rows)
+        table, live = live_table(full, layers, STATE_KEYS[name], indexes.get("key"))
+        out[name] = LiveState(conform(table, schema), live, indexes)
     return out
+
+
+def _full_day(area: StagingArea, province: str, day: str) -> str:
+    """The date of the full snapshot a date's layers lie on (the date itself if full)."""
+    while (meta := _layer_meta(area, province, day)) is not None:
+        day = str(meta["previous"])
+    return day
+
+
+def _indexes(
+    area: StagingArea, province: str, full_day: str, name: str, covered: int
+) -> dict[str, KeyIndex]:
+    """The key indexes of a full snapshot's table that it has and that cover its rows."""
+    table_path = area.state_file(province, full_day, name)
+    found: dict[str, KeyIndex] = {}
+    for index in INDEXES[name]:
+        path = index_path(table_path, index)
+        if area.fetch(path) and (read := read_index(path, covered)) is not None:
+            found[index] = read
+    return found
 
 
 def state_accounts_file(area: StagingArea, province: str, business_date: str, out: Path) -> Path:

@@ -28,8 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from transform.key_index import KeyIndex, key_hashes, take_rows
 
 ACTION = "action"
 ADD, UPDATE, DELETE = "A", "U", "D"
@@ -71,7 +74,7 @@ class Applied:
         """The new state's rows chosen by a mask over `old` (kept rows only) and one over
         `written`, in `table`'s order; only those rows are copied."""
         return pa.concat_tables(
-            [self.old.filter(pc.and_(self.kept, old_mask)), self.written.filter(written_mask)]
+            [selected(self.old, pc.and_(self.kept, old_mask)), self.written.filter(written_mask)]
         )
 
 
@@ -85,14 +88,38 @@ def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
-def rows_with_keys(table: pa.Table, key: Sequence[str], wanted: pa.Table) -> pa.Array:
+def rows_with_keys(
+    table: pa.Table, key: Sequence[str], wanted: pa.Table, index: KeyIndex | None = None
+) -> pa.Array:
     """Mask over `table`: the rows whose key is one of `wanted`'s (a table with the key's
-    columns). The province's rows are probed by the key's last column alone (a hash look-up,
-    no new strings), and the whole key is compared on those candidates only: a day's
-    look-up costs one pass over one column of the state, whatever its size."""
+    columns).
+
+    With the `index` of `table`'s key (`transform.key_index`), the indexed rows are found
+    by searching the wanted keys' hashes, and only the rows past the index are probed:
+    a day's look-up then costs the day's keys, not the province. Without one, the rows are
+    probed by the key's last column alone (a hash look-up, no new strings), and the whole
+    key is compared on those candidates only."""
     n = table.num_rows
     if n == 0 or wanted.num_rows == 0:
         return pa.array(np.zeros(n, dtype=bool))
+    if index is None:
+        return pa.array(_probed(table, key, wanted))
+    rows = index.candidates(key_hashes(wanted, key))
+    mask = np.zeros(n, dtype=bool)
+    if len(rows):
+        found = pc.is_in(
+            composite_key(take_rows(table.select(list(key)), rows), key),
+            value_set=composite_key(wanted, key),
+        )
+        mask[rows[found.to_numpy(zero_copy_only=False)]] = True
+    if n > index.covered:
+        mask[index.covered :] = _probed(table.slice(index.covered), key, wanted)
+    return pa.array(mask)
+
+
+def _probed(table: pa.Table, key: Sequence[str], wanted: pa.Table) -> npt.NDArray[np.bool_]:
+    """`rows_with_keys` by probing `table`'s last key column (one pass over it)."""
+    n = table.num_rows
     last = table.column(key[-1])
     values = pc.unique(wanted.column(key[-1]).cast(last.type).combine_chunks())
     candidate = pc.is_in(last, value_set=values)
@@ -107,7 +134,15 @@ def rows_with_keys(table: pa.Table, key: Sequence[str], wanted: pa.Table) -> pa.
     )
     mask = np.zeros(n, dtype=bool)
     mask[pc.filter(at, found).to_numpy()] = True
-    return pa.array(mask)
+    return mask
+
+
+def selected(table: pa.Table, mask: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """`table.filter(mask)` for a sparse mask over a memory-mapped state: only the
+    batches holding a chosen row are read (`transform.key_index.take_rows`)."""
+    chosen = mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+    rows = np.flatnonzero(chosen.to_numpy(zero_copy_only=False))
+    return take_rows(table, rows)
 
 
 def known_keys(state_key: pa.Array, change_key: pa.Array) -> pa.Array:
@@ -134,6 +169,7 @@ def apply_changes(
     key: Sequence[str],
     removes: pa.Array | bool,
     live: pa.Array | None = None,
+    index: KeyIndex | None = None,
 ) -> Applied:
     """Yesterday's `state` with `changes` applied (see the module docstring).
 
@@ -158,10 +194,11 @@ def apply_changes(
     change_key = composite_key(changes, key)
     # The rows of the changes' keys (the replaced ones: an ignored `D`'s key is in no live
     # row), then which change keys the state knows.
-    hit = rows_with_keys(state, key, changes)
+    hit = rows_with_keys(state, key, changes, index)
     if live is not None:
         hit = pc.and_(hit, live)
-    known = pc.is_in(change_key, value_set=composite_key(state.filter(hit), key))
+    replaced = selected(state, hit)
+    known = pc.is_in(change_key, value_set=composite_key(replaced, key))
     ignored = pc.and_(pc.equal(changes.column(ACTION), DELETE), pc.invert(known))
     effective = changes.filter(pc.invert(ignored))
     effective_removes = (
@@ -179,7 +216,7 @@ def apply_changes(
         kept=pc.invert(hit) if live is None else pc.and_(pc.invert(hit), live),
         written=written.cast(state.schema),
         applied=effective,
-        replaced=state.filter(hit),
+        replaced=replaced,
         ignored=changes.filter(ignored),
         live=live,
     )

@@ -28,8 +28,10 @@ from transform.changes import (
     apply_changes,
     composite_key,
     rows_with_keys,
+    selected,
 )
 from transform.conform import StagedFile, conform_accounts, conform_customers, first_occurrence
+from transform.key_index import KeyIndex
 
 _ACTIONS = pa.schema(
     [("file", pa.string()), ("line", pa.int64()), (ACTION, pa.string()),
@@ -78,22 +80,24 @@ def split_ignored(
     kept: pa.Table,
     rejects: pa.Table,
     live: pa.Array | None = None,
+    index: KeyIndex | None = None,
 ) -> Changes:
     """Separate the ignored `D`s (unknown key) from the applied and the set-aside lines.
 
     A `D` of an unknown key is ignored whatever else conform said of it (an orphan or a
     currency without a rate does not matter for a record that changes nothing), except a
     key sent by two of the province's files: that line is set aside like any duplicate.
-    `known` is the state (its `live` rows, `crm_pipeline.state.live_table`).
+    `known` is the state (its `live` rows, `crm_pipeline.state.live_table`; `index`, its
+    key index if it has one).
     """
     if actions.num_rows:
         asked = pa.table(
             {state_key[0]: actions.column("source"), state_key[1]: actions.column("key")}
         )
-        rows = rows_with_keys(known, state_key, asked)
+        rows = rows_with_keys(known, state_key, asked, index)
         if live is not None:
             rows = pc.and_(rows, live)
-        present = composite_key(known.select(state_key).filter(rows), state_key)
+        present = composite_key(selected(known.select(state_key), rows), state_key)
         unknown = pc.invert(pc.is_in(composite_key(actions, ["source", "key"]), value_set=present))
         first = pa.array(first_occurrence(actions, ["source", "key"]))
         ignored_mask = pc.and_(pc.and_(pc.equal(actions.column(ACTION), DELETE), unknown), first)
@@ -110,19 +114,25 @@ def split_ignored(
 
 
 def apply_customer_changes(
-    old_customers: pa.Table, files: Sequence[StagedFile], live: pa.Array | None = None
+    old_customers: pa.Table,
+    files: Sequence[StagedFile],
+    live: pa.Array | None = None,
+    index: KeyIndex | None = None,
 ) -> tuple[Changes, Applied]:
     """The day's customer change files conformed, split and applied to the old state
-    (its `live` rows: `crm_pipeline.state.live_table`)."""
+    (its `live` rows: `crm_pipeline.state.live_table`; `index`: its key index)."""
     conformed = conform_customers(files)
     changes = split_ignored(
-        _actions(files), old_customers, CUSTOMER_KEY, conformed.table, conformed.rejects, live
-    )
-    applied = apply_changes(old_customers, changes.rows, CUSTOMER_KEY, True, live=live)
+        _actions(files), old_customers, CUSTOMER_KEY, conformed.table, conformed.rejects,
+        live, index,
+    )  # fmt: skip
+    applied = apply_changes(old_customers, changes.rows, CUSTOMER_KEY, True, live, index)
     return changes, applied
 
 
-def known_customers(customers: Applied, owners: pa.Table | None = None) -> pa.Table:
+def known_customers(
+    customers: Applied, owners: pa.Table | None = None, index: KeyIndex | None = None
+) -> pa.Table:
     """(source, cust_no) of the customer records an account of the day may belong to.
 
     The orphan rule itself is `transform.orphans`'; a daily run only
@@ -134,7 +144,7 @@ def known_customers(customers: Applied, owners: pa.Table | None = None) -> pa.Ta
     """
     if owners is None:
         return orphans.known_customers(customers.table, customers.replaced)
-    old_mask = rows_with_keys(customers.old, CUSTOMER_KEY, owners)
+    old_mask = rows_with_keys(customers.old, CUSTOMER_KEY, owners, index)
     new_mask = rows_with_keys(customers.written, CUSTOMER_KEY, owners)
     return orphans.known_customers(customers.where(old_mask, new_mask), customers.replaced)
 
@@ -158,6 +168,7 @@ def apply_account_changes(
     rates: pa.Table,
     export_filter: Decimal,
     live: pa.Array | None = None,
+    index: KeyIndex | None = None,
 ) -> tuple[Changes, Applied]:
     """The day's account change files conformed, split and applied to the revalued state.
 
@@ -166,9 +177,10 @@ def apply_account_changes(
     """
     conformed = conform_accounts(files, known, rates, None)
     changes = split_ignored(
-        _actions(files), old_accounts, ACCOUNT_KEY, conformed.table, conformed.rejects, live
-    )
+        _actions(files), old_accounts, ACCOUNT_KEY, conformed.table, conformed.rejects,
+        live, index,
+    )  # fmt: skip
     rows = scoped_accounts(changes.rows.drop_columns([ACTION]), export_filter)
     rows = rows.append_column(ACTION, changes.rows.column(ACTION))
     removes = pc.and_(pc.equal(rows.column(ACTION), DELETE), pc.equal(rows.column("source"), "FND"))
-    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes, live=live)
+    return changes, apply_changes(revalued, rows, ACCOUNT_KEY, removes, live, index)

@@ -35,7 +35,8 @@ from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
 from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_live_state, read_rates
-from transform.changes import Applied, composite_key, rows_with_keys
+from transform.changes import Applied, composite_key, rows_with_keys, selected
+from transform.key_index import KeyIndex
 from transform.scoring import load_formulas
 
 log = logging.getLogger(__name__)
@@ -74,14 +75,16 @@ def compute_day(
     priority = cfg.provinces().source_priority
     # The previous state as read from its layers: older versions stay in place, masked.
     state = read_live_state(ctx.area, province, previous)
-    (old_customers, customer_live), (old_accounts, account_live) = (
-        state["customers"], state["accounts"],
-    )  # fmt: skip
+    customer_state, account_state = state["customers"], state["accounts"]
+    old_customers, customer_live = customer_state.table, customer_state.live
+    old_accounts, account_live = account_state.table, account_state.live
+    customer_index, account_index = customer_state.indexes, account_state.indexes
 
     # Customers first: a day's accounts may belong to a customer it adds.
     customer_changes, customers = apply_customer_changes(
-        old_customers, staged_files(ingested, "customer"), customer_live
-    )
+        old_customers, staged_files(ingested, "customer"), customer_live,
+        customer_index.get("key"),
+    )  # fmt: skip
     revalued, moved = revalue(
         old_accounts, rates, formulas.export_filter,
         read_rates(ctx.area, province, previous) if not formula_changed else None,
@@ -89,10 +92,12 @@ def compute_day(
     if account_live is not None:
         moved = pc.and_(moved, account_live)
     account_files = staged_files(ingested, "account")
-    known = known_customers(customers, account_change_owners(account_files))
+    known = known_customers(
+        customers, account_change_owners(account_files), customer_index.get("key")
+    )
     account_changes, accounts = apply_account_changes(
         old_accounts, revalued, account_files, known, rates, formulas.export_filter,
-        account_live,
+        account_live, account_index.get("key"),
     )  # fmt: skip
 
     if formula_changed:  # every customer's score may move: the province is merged again
@@ -100,11 +105,14 @@ def compute_day(
         records, state_accounts = customers.table, accounts.table
         previous_accounts = _live(old_accounts.select(PUBLISHED_ACCOUNT), account_live)
     else:
-        touched = touched_records(customers, account_owners(accounts, revalued, moved))
+        touched = touched_records(
+            customers, account_owners(accounts, revalued, moved), customer_index
+        )
         records, old_records = touched.new, touched.old
         state_accounts, previous_accounts = _accounts_of(
-            accounts, old_accounts, account_live, records, old_records
-        )
+            accounts, old_accounts, account_live, records, old_records,
+            account_index.get("owner"),
+        )  # fmt: skip
     rescored = rescore(old_records, records, conform(state_accounts, STATE_ACCOUNT), formulas,
                        priority)  # fmt: skip
     # Each row marked as the previous date had it or not: the publication writes the
@@ -158,7 +166,7 @@ def compute_day(
     layers = {
         "customers": state_layer(customers, CUSTOMER_KEY),
         "accounts": state_layer(
-            accounts, ACCOUNT_KEY, revalued.filter(pc.and_(moved, accounts.kept))
+            accounts, ACCOUNT_KEY, selected(revalued, pc.and_(moved, accounts.kept))
         ),
     }
     return DayResult(customers, accounts, layers, batch, rescored.merged.num_rows, qualified)
@@ -174,17 +182,18 @@ def _accounts_of(
     live: pa.Array | None,
     records: pa.Table,
     old_records: pa.Table,
+    owner_index: KeyIndex | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(the new state's accounts of `records`, the previous date's accounts of
     `old_records`), by one probe of the province's owner column for both (only those rows
-    are copied). `old_accounts` is the previous state before revaluation, row for row
-    `accounts.old`: what the previous date published."""
+    are copied; with the owner index, searched). `old_accounts` is the previous state
+    before revaluation, row for row `accounts.old`: what the previous date published."""
     owners = pa.concat_tables([records.select(CUSTOMER_KEY), old_records.select(CUSTOMER_KEY)])
-    in_old = rows_with_keys(accounts.old, CUSTOMER_KEY, owners)
+    in_old = rows_with_keys(accounts.old, CUSTOMER_KEY, owners, owner_index)
     new = accounts.where(in_old, rows_with_keys(accounts.written, CUSTOMER_KEY, owners))
     published = [c for c in old_accounts.column_names if c in PUBLISHED_ACCOUNT]
-    before = old_accounts.select(published).filter(
-        in_old if live is None else pc.and_(in_old, live)
+    before = selected(
+        old_accounts.select(published), in_old if live is None else pc.and_(in_old, live)
     )
     mine = rows_with_keys(before, CUSTOMER_KEY, old_records.select(CUSTOMER_KEY))
     return new, before.filter(mine)

@@ -15,15 +15,18 @@ merged whole when a subset's keys disagreed with it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm_pipeline.daily.inputs import CUSTOMER_KEY
-from transform.changes import Applied, composite_key, rows_with_keys
+from transform.changes import Applied, composite_key, rows_with_keys, selected
 from transform.identity import CREDIT_CODE, org_code_in_credit_code
+from transform.key_index import KeyIndex, mask_of, number_hashes, take_rows
 from transform.partition import identity_keys
 
 
@@ -65,43 +68,61 @@ def _numbers(records: pa.Table) -> pa.Array:
     return pc.unique(pc.filter(numbers, pc.not_equal(numbers, "")))
 
 
-def touched_records(applied: Applied, owners: pa.Table) -> Touched:
+def touched_records(
+    applied: Applied, owners: pa.Table, indexes: Mapping[str, KeyIndex] | None = None
+) -> Touched:
     """The old and new records of every identity the day touched.
 
     `applied` is the customer change list applied to the old state (`applied.old`): the
     identities of the records it replaced and wrote, and those of the records owning an
-    account the day changed or moved, on either side. The province is scanned by number
-    only (`is_in` over its `id_no` and customer keys); identities are computed for the
-    candidates that scan leaves (the credit codes among them, whose organization code
-    is read from the number); only the touched records are copied.
+    account the day changed or moved, on either side. The province is searched by number
+    only: with its `indexes` (`key` and `number`, crm_pipeline.state_index) the numbers'
+    and owners' rows are looked up, else found by `is_in` over its `id_no` and customer
+    keys, credit codes included (their organization code is read from the number).
+    Identities are computed for the candidates found; only the touched records are copied.
     """
+    indexes = indexes or {}
     old, written = applied.old, applied.written
     owner_keys = composite_key(owners, CUSTOMER_KEY)
-    owns_old = rows_with_keys(old, CUSTOMER_KEY, owners)
+    owns_old = rows_with_keys(old, CUSTOMER_KEY, owners, indexes.get("key"))
     if applied.live is not None:  # older versions kept in place are not the state
         owns_old = pc.and_(owns_old, applied.live)
     owns_written = pc.is_in(composite_key(written, CUSTOMER_KEY), value_set=owner_keys)
     seeds = pa.concat_tables(
-        [applied.replaced, written.filter(owns_written), old.filter(owns_old)]
+        [applied.replaced, written.filter(owns_written), selected(old, owns_old)]
     ).combine_chunks()
     # own records (replaced, owners) + anything that may share their numbers
-    candidate = pc.or_(
-        pc.or_(pc.invert(applied.kept), owns_old),
-        pc.or_(
-            pc.is_in(old.column("id_no"), value_set=_numbers(pa.concat_tables([seeds, written]))),
-            pc.equal(old.column("id_type"), CREDIT_CODE),
-        ),
-    )
+    numbers = _numbers(pa.concat_tables([seeds, written]))
+    candidate = pc.or_(pc.invert(applied.kept), owns_old).to_numpy(zero_copy_only=False)
+    candidate |= _sharing_numbers(old, numbers, indexes.get("number"))
     if applied.live is not None:
-        candidate = pc.and_(candidate, applied.live)
+        candidate &= applied.live.to_numpy(zero_copy_only=False)
     touched = pc.unique(pa.concat_arrays([_identities(seeds), _identities(written)]))
-    at = pc.indices_nonzero(candidate)
+    at = np.flatnonzero(candidate)
     narrow = old.select(["source", "cust_no", "cust_type", "id_type", "id_no"])  # no copy
-    hit = pc.is_in(_identities(narrow.take(at)), value_set=touched)
-    old_mask = np.zeros(old.num_rows, dtype=bool)
-    old_mask[pc.filter(at, hit).to_numpy()] = True
-    mask = pa.array(old_mask)
+    hit = pc.is_in(_identities(take_rows(narrow, at)), value_set=touched)
+    mask = pa.array(mask_of(old.num_rows, at[hit.to_numpy(zero_copy_only=False)]))
     return Touched(
-        old=old.filter(mask),
+        old=selected(old, mask),
         new=applied.where(mask, pc.is_in(_identities(written), value_set=touched)),
     )
+
+
+def _sharing_numbers(
+    old: pa.Table, numbers: pa.Array, index: KeyIndex | None
+) -> npt.NDArray[np.bool_]:
+    """Mask over `old`: rows that may share an identity through one of `numbers` (a
+    superset: the caller compares identities). Rows past the index, or all without one,
+    by their `id_no`, and every credit code (its organization code is inside it)."""
+    start = 0 if index is None else index.covered
+    mask = np.zeros(old.num_rows, dtype=bool)
+    if index is not None:
+        mask[index.candidates(number_hashes(numbers))] = True
+    if old.num_rows > start:
+        rest = old.slice(start)
+        probed = pc.or_(
+            pc.is_in(rest.column("id_no"), value_set=numbers),
+            pc.equal(rest.column("id_type"), CREDIT_CODE),
+        )
+        mask[start:] = pc.fill_null(probed, False).to_numpy(zero_copy_only=False)
+    return mask

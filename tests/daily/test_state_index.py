@@ -1,0 +1,119 @@
+"""The state's key indexes give the answers the probes give (issue 21): same rows, same
+touched records, over a full snapshot and over a date read from layers, and still exact
+when every key shares one hash."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from common.staging import StagingArea
+from crm_pipeline.daily.touched import touched_records
+from crm_pipeline.state import STATE_KEYS, LiveState, live_table, read_layers, read_live_state
+from tests.daily.conftest import World
+from transform.changes import ACTION, apply_changes, rows_with_keys
+from transform.key_index import KeyIndex
+
+KEY = STATE_KEYS["customers"]
+
+
+def _every(table: pa.Table, step: int, start: int = 0) -> pa.Table:
+    return table.take(pa.array(np.arange(start, table.num_rows, step)))
+
+
+def _changes(customers: LiveState) -> pa.Table:
+    """Updates (one with another customer's number), deletes, an unknown delete and adds."""
+    live = customers.table if customers.live is None else customers.table.filter(customers.live)
+    updated = _every(live, 7)
+    donor = _every(live, 7, 3).column("id_no").slice(0, updated.num_rows)
+    updated = updated.set_column(updated.schema.get_field_index("id_no"), "id_no", donor)
+    deleted = _every(live, 11, 5)
+    added = _every(live, 13, 2)
+    added = added.set_column(
+        added.schema.get_field_index("cust_no"), "cust_no",
+        pc.binary_join_element_wise(added.column("cust_no"), "NEW", ""),
+    )  # fmt: skip
+    unknown = added.slice(0, 1).set_column(1, "cust_no", pa.array(["NO-SUCH"]))
+    parts = [(updated, "U"), (deleted, "D"), (added, "A"), (unknown, "D")]
+    schema = live.schema.append(pa.field(ACTION, pa.string()))
+    return pa.concat_tables(
+        [
+            t.append_column(ACTION, pa.array([a] * t.num_rows, pa.string())).cast(schema)
+            for t, a in parts
+        ]
+    )
+
+
+def _dates(world: World) -> list[date]:
+    return [world.d0 + timedelta(days=i) for i in (0, 3)]
+
+
+def test_a_full_snapshot_has_every_index_and_a_layered_date_reads_it(world: World) -> None:
+    area = StagingArea(world.staging)
+    assert (area.state_dir("ZJ", world.day(3)) / "layer.json").exists()
+    for day in _dates(world):
+        state = read_live_state(area, "ZJ", day)
+        assert set(state["customers"].indexes) == {"key", "number"}
+        assert set(state["accounts"].indexes) == {"key", "owner"}
+
+
+def test_the_indexes_answer_as_the_probes(world: World) -> None:
+    area = StagingArea(world.staging)
+    for day in _dates(world):
+        state = read_live_state(area, "ZJ", day)
+        customers, accounts = state["customers"], state["accounts"]
+        changes = _changes(customers)
+        applied = {
+            name: apply_changes(customers.table, changes, KEY, True, customers.live, index)
+            for name, index in (("index", customers.indexes["key"]), ("probe", None))
+        }
+        by_index, by_probe = applied["index"], applied["probe"]
+        assert by_index.kept.equals(by_probe.kept)
+        assert by_index.replaced.equals(by_probe.replaced)
+        assert by_index.ignored.num_rows == by_probe.ignored.num_rows == 1
+        assert by_index.replaced.num_rows > 10
+
+        owners = _every(accounts.table.select(KEY), 17)
+        rows = rows_with_keys(accounts.table, KEY, owners, accounts.indexes["owner"])
+        assert rows.equals(rows_with_keys(accounts.table, KEY, owners))
+        assert pc.sum(rows.cast(pa.int64())).as_py() >= owners.num_rows // 2
+
+        touched = touched_records(by_index, owners, customers.indexes)
+        probed = touched_records(by_probe, owners, None)
+        assert touched.old.equals(probed.old)
+        assert touched.new.equals(probed.new)
+        assert touched.old.num_rows > by_index.replaced.num_rows
+
+
+def test_the_live_rows_of_a_layered_date_by_index_and_by_probe(world: World) -> None:
+    area = StagingArea(world.staging)
+    day = world.day(3)
+    for name in STATE_KEYS:
+        full, layers = read_layers(area, "ZJ", day, name)
+        assert full is not None and layers
+        state = read_live_state(area, "ZJ", _dates(world)[1])[name]
+        table, live = live_table(full, layers, STATE_KEYS[name], None)
+        assert live is not None and state.live is not None
+        assert state.live.equals(live)
+        assert table.num_rows == state.table.num_rows > full.num_rows  # layers' rows past it
+        assert pc.sum(pc.invert(live).cast(pa.int64())).as_py() > 0
+
+
+def test_every_key_sharing_one_hash_still_finds_exactly_its_rows(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "transform.changes.key_hashes", lambda t, _: np.zeros(t.num_rows, np.uint64)
+    )
+    accounts = read_live_state(StagingArea(world.staging), "ZJ", world.d0)["accounts"]
+    table = accounts.table
+    n = table.num_rows
+    colliding = KeyIndex(np.zeros(n, np.uint64), np.arange(n, dtype=np.uint32), n)
+    wanted = _every(table.select(STATE_KEYS["accounts"]), 5)
+    mask = rows_with_keys(table, STATE_KEYS["accounts"], wanted, colliding)
+    assert mask.equals(rows_with_keys(table, STATE_KEYS["accounts"], wanted))
+    assert pc.sum(mask.cast(pa.int64())).as_py() == wanted.num_rows
