@@ -56,6 +56,13 @@ def test_stable_hash_is_the_strings_own() -> None:
     # must put a record in the same bucket whatever else its slice holds)
     for i in range(len(values)):
         assert stable_hash(values.slice(i, 1))[0] == hashed[i]
+    # strings all of one length take a shorter path (no gather): the same hashes
+    same_length = pa.array(["330106242366160", "330106242366161", "330106242366160"])
+    mixed = stable_hash(pa.concat_arrays([same_length, pa.array(["x"])]))
+    assert stable_hash(same_length).tolist() == mixed[:3].tolist()
+    assert stable_hash(pa.chunked_array([same_length[:1], same_length[1:]])).tolist() == (
+        mixed[:3].tolist()
+    )
     # FNV-1a of the length then the bytes: pinned, so a change of function is seen
     assert int(stable_hash(pa.array(["a"]))[0]) == 0x082F4307B4E8C4D7
 
