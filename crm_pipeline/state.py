@@ -37,6 +37,7 @@ from common.staging import StagingArea
 from crm_pipeline.state_files import fresh_tmp, mapped, replace_dir, write_arrow
 from crm_pipeline.state_index import INDEXES, STATE_KEYS, index_path, read_index, write_indexes
 from transform.changes import composite_key, rows_with_keys
+from transform.currency_totals import currency_sums
 from transform.fx import CNY_EXACT
 from transform.key_index import KeyIndex
 
@@ -55,6 +56,7 @@ STATE_ACCOUNT = pa.schema(
 
 LAYER = "layer.json"
 RATES = "rates.arrow"  # the date's FX rates, which its accounts' CNY amounts are at
+CURRENCIES = "currencies.arrow"  # the live accounts' totals per currency (TOTALS)
 # A layer is written while the layers below the full snapshot stay fewer than this and the
 # rows they hold stay under this share of the full snapshot's; else the date is written
 # full, so reading a date costs at most a few small layers over one snapshot.
@@ -75,8 +77,8 @@ def write_state(
     rates: pa.Table | None = None,
 ) -> list[Path]:
     """Write a state snapshot atomically (aside, then renamed), part by part, so memory is
-    bounded by a part, with its tables' key indexes (`crm_pipeline.state_index`); the
-    files written."""
+    bounded by a part, with its tables' key indexes (`crm_pipeline.state_index`) and its
+    accounts' per-currency totals (`transform.currency_totals`); the files written."""
     target = area.state_dir(province, business_date)
     tmp = fresh_tmp(target)
     names = []
@@ -84,6 +86,10 @@ def write_state(
         path = tmp / area.state_file(province, business_date, name).name
         write_arrow(path, table)
         names += [path.name, *(p.name for p in write_indexes(path, name))]
+    written = mapped(tmp / area.state_file(province, business_date, "accounts").name)
+    if {"currency", "balance_cny"} <= set(written.column_names):
+        write_arrow(tmp / CURRENCIES, currency_sums(written))
+        names.append(CURRENCIES)
     if rates is not None:
         write_arrow(tmp / RATES, rates)
         names.append(RATES)
@@ -155,8 +161,10 @@ def write_layer(
     previous: date,
     tables: dict[str, StateLayer],
     rates: pa.Table,
+    currencies: pa.Table | None = None,
 ) -> list[Path]:
-    """Write a date's snapshot as a layer over `previous`'s, atomically; the files written."""
+    """Write a date's snapshot as a layer over `previous`'s, atomically, with its carried
+    per-currency totals if given; the files written."""
     target = area.state_dir(province, business_date)
     tmp = fresh_tmp(target)
     names: list[str] = []
@@ -168,6 +176,9 @@ def write_layer(
             write_arrow(tmp / names[-1], table)
             rows += table.num_rows
     write_arrow(tmp / RATES, rates)
+    if currencies is not None:
+        write_arrow(tmp / CURRENCIES, currencies)
+        names.append(CURRENCIES)
     meta = {"previous": yyyymmdd(previous), "rows": rows}
     (tmp / LAYER).write_text(json.dumps(meta) + "\n", encoding="utf-8")
     replace_dir(tmp, target)
@@ -317,36 +328,24 @@ def state_accounts_file(area: StagingArea, province: str, business_date: str, ou
     currencies in use and value totals): one row per currency of the live accounts, its
     `balance_cny` the sum of their |balance_cny|, written to `out` (Parquet).
 
-    The gate reads nothing else of them, and the province's millions of rows are summed
-    here from the memory-mapped snapshot and its layers instead of written out and read
-    back (4.2 s of a 2 M province's daily night before, issue 21)."""
-    full, layers = read_layers(area, province, business_date, "accounts")
-    if full is None:
-        raise _missing(area, province, business_date)
-    table, live = live_table(full, layers, STATE_KEYS["accounts"]) if layers else (full, None)
-    pq.write_table(currency_sums(table, live), out)
+    The gate reads nothing else of them: the snapshot's carried totals
+    (`transform.currency_totals`, written with it) when it has them, else summed here from
+    the memory-mapped snapshot and its layers (issue 21)."""
+    totals = read_currency_totals(area, province, business_date)
+    if totals is None:
+        full, layers = read_layers(area, province, business_date, "accounts")
+        if full is None:
+            raise _missing(area, province, business_date)
+        table, live = live_table(full, layers, STATE_KEYS["accounts"]) if layers else (full, None)
+        totals = currency_sums(table, live)
+    pq.write_table(totals, out)
     return out
 
 
-def currency_sums(accounts: pa.Table, live: pa.Array | None = None) -> pa.Table:
-    """(currency, balance_cny): the sum of |balance_cny| of the `live` rows (all: None) of
-    each currency they hold, exactly (decimal)."""
-    value = pc.abs(pc.fill_null(accounts.column("balance_cny"), 0))
-    columns = {"currency": accounts.column("currency"), "balance_cny": value}
-    keys = ["currency"]
-    if live is not None:
-        columns["live"], keys = live, ["currency", "live"]
-    grouped = (
-        pa.table(columns).group_by(keys, use_threads=False).aggregate([("balance_cny", "sum")])
-    )
-    if live is not None:
-        grouped = grouped.filter(grouped.column("live"))
-    return pa.table(
-        {
-            "currency": grouped.column("currency"),
-            "balance_cny": grouped.column("balance_cny_sum").cast(value.type),
-        }
-    ).sort_by("currency")
+def read_currency_totals(area: StagingArea, province: str, business_date: str) -> pa.Table | None:
+    """A snapshot's per-currency totals (`TOTALS`), None if it was written without them."""
+    path = area.state_dir(province, business_date) / CURRENCIES
+    return mapped(path) if area.fetch(path) else None
 
 
 def _missing(area: StagingArea, province: str, day: str) -> PipelineError:

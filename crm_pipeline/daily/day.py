@@ -34,8 +34,16 @@ from crm_pipeline.daily.touched import account_owners, touched_records
 from crm_pipeline.daily.transactions import day_transactions
 from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
-from crm_pipeline.state import STATE_ACCOUNT, StateLayer, read_live_state, read_rates
+from crm_pipeline.state import (
+    STATE_ACCOUNT,
+    StateLayer,
+    read_currency_totals,
+    read_live_state,
+    read_rates,
+    yyyymmdd,
+)
 from transform.changes import Applied, composite_key, rows_with_keys, selected
+from transform.currency_totals import carried_sums
 from transform.key_index import KeyIndex
 from transform.scoring import load_formulas
 
@@ -53,6 +61,7 @@ class DayResult:
     customers: Applied  # new state, SOURCE_CUSTOMER (`.table`, built only if asked for)
     accounts: Applied  # new state, STATE_ACCOUNT (idem)
     layers: dict[str, StateLayer]  # what the day changed in each state table
+    currency_totals: pa.Table | None  # the new state's, carried (None: previous had none)
     batch: ProvinceBatch
     merged: int
     qualified: int
@@ -163,13 +172,20 @@ def compute_day(
         qualified,
         gone,
     )
+    moved_kept = pc.and_(moved, accounts.kept)
     layers = {
         "customers": state_layer(customers, CUSTOMER_KEY),
-        "accounts": state_layer(
-            accounts, ACCOUNT_KEY, selected(revalued, pc.and_(moved, accounts.kept))
-        ),
+        "accounts": state_layer(accounts, ACCOUNT_KEY, selected(revalued, moved_kept)),
     }
-    return DayResult(customers, accounts, layers, batch, rescored.merged.num_rows, qualified)
+    totals = read_currency_totals(ctx.area, province, yyyymmdd(previous))
+    if totals is not None:  # less the previous rows the layer hides, as they were
+        replaced = pc.invert(accounts.kept)
+        hidden = pc.or_(replaced if account_live is None else pc.and_(replaced, account_live),
+                        moved_kept)  # fmt: skip
+        totals = carried_sums(totals, selected(old_accounts, hidden), layers["accounts"].written)
+    return DayResult(
+        customers, accounts, layers, totals, batch, rescored.merged.num_rows, qualified
+    )
 
 
 def _live(table: pa.Table, live: pa.Array | None) -> pa.Table:

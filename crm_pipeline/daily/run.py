@@ -134,15 +134,16 @@ def _daily_steps(
                          (layer.written, layer.removed))  # fmt: skip
         if layer_stats(ctx.area, province, previous).takes(layer_rows):
             state = write_layer(
-                ctx.area, province, ctx.business_date, previous, day.layers, rates()
-            )
+                ctx.area, province, ctx.business_date, previous, day.layers, rates(),
+                day.currency_totals,
+            )  # fmt: skip
         else:
             state = write_state(
                 ctx.area, province, ctx.business_date, day.customers.table,
                 conform(day.accounts.table, STATE_ACCOUNT), rates(),
             )  # fmt: skip
-        # D's whole accounts for the quality gate: the snapshot's file, or for a layer its
-        # live rows' two columns the gate reads, written here so a rerun finds them intact
+        # D's whole accounts for the quality gate: their totals per currency (carried with
+        # the snapshot), written here so a rerun finds them intact
         accounts_file = state_accounts_file(
             ctx.area, province, ctx.business_date, staging.work / "state_accounts.parquet"
         )
