@@ -1,7 +1,8 @@
 """Benchmark: a daily run with about 1% of accounts changed vs the initial load, same run.
 
     .venv/bin/python bench/daily_vs_initial.py [--customers 60000] [--change-rate 0.01]
-                                               [--warehouse URL | --postgres] [--rates-move]
+                                               [--warehouse URL | --postgres]
+                                               [--pg-shared-buffers SIZE] [--rates-move]
                                                [--profile FILE] [--days N]
                                                [--keep DIR]
 
@@ -13,7 +14,8 @@ measured is the cost of the changes, not of a bank-wide revaluation, unless `--r
 (then one currency's rate moves on D1, as on the sample's day 3). Then it times the
 initial load of D0 and the daily run of D1 into the same warehouse (SQLite in the
 temporary folder by default; `--postgres` starts a throwaway PostgreSQL server with fsync
-on, as the tests' fixture does), each in its own run of `run_date`, and prints both times,
+on, as the tests' fixture does, with PostgreSQL's default 128MB of shared buffers unless
+`--pg-shared-buffers`), each in its own run of `run_date`, and prints both times,
 the ratio and the target (daily <= 1/20 of initial, issue 21), and the daily run's memory
 (anonymous and memory-mapped resident memory, sampled). `--profile FILE` writes a cProfile
 of the daily run (`python -m pstats FILE`); `--days N` runs D2..DN after it (each over the
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--postgres", action="store_true", help="a throwaway PostgreSQL server (fsync on)"
     )
+    parser.add_argument(
+        "--pg-shared-buffers", metavar="SIZE", help="with --postgres: its shared_buffers (4GB)"
+    )
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--rates-move", action="store_true", help="one rate moves on D1")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the daily run")
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     # SIGTERM unwinds like Ctrl-C, so the server is stopped on the way out.
     before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    server = _postgres() if args.postgres else None
+    server = _postgres(args.pg_shared_buffers) if args.postgres else None
     try:
         with tempfile.TemporaryDirectory(prefix="bench_daily_") as tmp:
             return _bench(args, args.keep or Path(tmp), server)
@@ -99,10 +104,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _postgres() -> Any:
+def _postgres(shared_buffers: str | None = None) -> Any:
     from tests.servers.postgres import PostgresServer
 
-    server = PostgresServer(fsync=True)
+    server = PostgresServer(fsync=True, shared_buffers=shared_buffers)
     server.start()
     return server
 

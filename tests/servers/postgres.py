@@ -75,11 +75,12 @@ def _ensure_os_user() -> str | None:
 class PostgresServer:
     """A throwaway PostgreSQL cluster; also used by bench/load_postgres.py."""
 
-    def __init__(self, *, fsync: bool = False) -> None:
+    def __init__(self, *, fsync: bool = False, shared_buffers: str | None = None) -> None:
         self.bin = pg_bin_dir()
         self.user = _ensure_os_user()
         self.port = free_port()
         self.fsync = fsync
+        self.shared_buffers = shared_buffers  # None: PostgreSQL's default (128MB)
         # Not under pytest's tmp_path: its parents are private to root, and the server's
         # user must be able to reach its folder.
         self.root = Path(tempfile.mkdtemp(prefix="crm-pg-"))
@@ -118,6 +119,8 @@ class PostgresServer:
             f" -c synchronous_commit={'on' if self.fsync else 'off'}"
             f" -c full_page_writes={'on' if self.fsync else 'off'}"
         )
+        if self.shared_buffers:
+            options += f" -c shared_buffers={self.shared_buffers}"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
                   "-t", "60", "start")  # fmt: skip
         self.execute(f'CREATE DATABASE "{TEMPLATE}"')
