@@ -318,7 +318,7 @@ def _indexes(
     found: dict[str, KeyIndex] = {}
     for index in INDEXES[name]:
         path = index_path(table_path, index)
-        if area.fetch(path) and (read := read_index(path, covered)) is not None:
+        if area.fetch(path) and (read := read_index(path, table_path, index, covered)):
             found[index] = read
     return found
 

@@ -11,6 +11,7 @@ A snapshot without them (written before issue 21's indexes) is read as before, p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from transform.key_index import KeyIndex, build_index, key_hashes, number_entries
+
+log = logging.getLogger(__name__)
 
 # The key of each state table, as in `crm_pipeline.daily.inputs`.
 STATE_KEYS = {"customers": ["source", "cust_no"], "accounts": ["source", "acct_no"]}
@@ -44,7 +47,7 @@ INDEXES: dict[str, dict[str, tuple[list[str], Entries]]] = {
     },
 }
 _SCHEMA = pa.schema([("hash", pa.uint64()), ("row", pa.uint32())])
-_COVERED = b"covered"
+_COVERED, _INDEX, _TABLE_BYTES = b"covered", b"index", b"table_bytes"
 
 
 def index_path(table_path: Path, index: str) -> Path:
@@ -74,7 +77,7 @@ def write_indexes(table_path: Path, name: str) -> list[Path]:
             covered,
         )
         path = index_path(table_path, index)
-        schema = _SCHEMA.with_metadata({_COVERED: str(covered).encode()})
+        schema = _SCHEMA.with_metadata(_identity(table_path, index, covered))
         table = pa.table({"hash": built.hashes, "row": built.rows}, schema=schema)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as arrow:
             arrow.write_table(table)
@@ -82,14 +85,33 @@ def write_indexes(table_path: Path, name: str) -> list[Path]:
     return written
 
 
-def read_index(path: Path, covered: int) -> KeyIndex | None:
-    """An index file, memory-mapped; None when it does not cover `covered` rows (then it
-    is not this table's, and the caller probes instead)."""
-    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-    meta = table.schema.metadata or {}
-    if int(meta.get(_COVERED, b"-1")) != covered:
+def _identity(table_path: Path, index: str, covered: int) -> dict[bytes, bytes]:
+    """What an index file says it indexes: which index, of how many rows of a table file
+    of how many bytes (a table rewritten since, or another index's file, is not it)."""
+    return {
+        _INDEX: index.encode(),
+        _COVERED: str(covered).encode(),
+        _TABLE_BYTES: str(table_path.stat().st_size).encode(),
+    }
+
+
+def read_index(path: Path, table_path: Path, index: str, covered: int) -> KeyIndex | None:
+    """An index file, memory-mapped; None (with a warning) when it cannot be read or is not
+    this table's `index` over its `covered` rows: then the caller probes the table, which
+    is slower but gives the same answers, so a damaged or stray index never fails a night
+    nor changes its result."""
+    try:
+        table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        meta = table.schema.metadata or {}
+        if meta != _identity(table_path, index, covered) or table.schema.remove_metadata() != (
+            _SCHEMA
+        ):
+            log.warning("%s: not the %s index of %s; the table is probed", path, index, table_path)
+            return None
+        return KeyIndex(_numpy(table.column("hash")), _numpy(table.column("row")), covered)
+    except (OSError, pa.ArrowException) as exc:
+        log.warning("%s: unreadable (%s); the table is probed", path, exc)
         return None
-    return KeyIndex(_numpy(table.column("hash")), _numpy(table.column("row")), covered)
 
 
 def _numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:

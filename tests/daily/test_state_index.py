@@ -4,7 +4,10 @@ when every key shares one hash."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -117,3 +120,37 @@ def test_every_key_sharing_one_hash_still_finds_exactly_its_rows(
     mask = rows_with_keys(table, STATE_KEYS["accounts"], wanted, colliding)
     assert mask.equals(rows_with_keys(table, STATE_KEYS["accounts"], wanted))
     assert pc.sum(mask.cast(pa.int64())).as_py() == wanted.num_rows
+
+
+def test_a_damaged_or_stray_index_is_set_aside_and_the_table_probed(
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = StagingArea(world.staging).state_dir("ZJ", world.day(0))
+    area = StagingArea(tmp_path)
+    folder = area.state_dir("ZJ", world.day(0))
+    shutil.copytree(source, folder)
+    good = read_live_state(StagingArea(world.staging), "ZJ", world.d0)  # (mapped: not edited)
+    # truncated; another index's file in its place; an index of a table since rewritten
+    key = folder / "customers.key.index.arrow"
+    key.write_bytes(key.read_bytes()[:100])
+    shutil.copy(folder / "accounts.key.index.arrow", folder / "accounts.owner.index.arrow")
+    number = folder / "customers.number.index.arrow"
+    good_number = number.read_bytes()
+    with caplog.at_level(logging.WARNING, logger="crm_pipeline.state_index"):
+        damaged = read_live_state(area, "ZJ", world.d0)
+    assert set(damaged["customers"].indexes) == {"number"}
+    assert set(damaged["accounts"].indexes) == {"key"}
+    assert "unreadable" in caplog.text and "not the owner index" in caplog.text
+    accounts = damaged["accounts"].table
+    owners = _every(accounts.select(KEY), 17)
+    assert rows_with_keys(accounts, KEY, owners).equals(
+        rows_with_keys(accounts, KEY, owners, good["accounts"].indexes["owner"])
+    )
+    # the table rewritten since (same rows, other batches): not the one indexed any more
+    table_path = folder / "customers.arrow"
+    rows = pa.ipc.open_file(pa.OSFile(str(table_path))).read_all()
+    table_path.unlink()
+    with pa.OSFile(str(table_path), "wb") as sink, pa.ipc.new_file(sink, rows.schema) as out:
+        out.write_table(rows, max_chunksize=7)
+    number.write_bytes(good_number)
+    assert "number" not in read_live_state(area, "ZJ", world.d0)["customers"].indexes
