@@ -116,7 +116,7 @@ def publish(
         # the CRM holds that date as published (its newest batch of the province); a batch
         # replacing a published one, or of other code, is published whole.
         by_delta = old is None and marks_rows(batch) and _holds_basis(conn, batch)
-        if by_delta and engine.dialect.name == "postgresql":
+        if by_delta and engine.dialect.name == "postgresql" and looks_up(batch):
             _by_look_ups(conn)
         customers = BatchCustomers.of(conn, batch_id)
         inserted = publish_customers(conn, params, customers, first=first)
@@ -163,6 +163,18 @@ def publish(
             .values(status=PUBLISHED, published_at=now(), **counts)
         )
     return counts
+
+
+# A batch published by look-ups holds at most this many rows (its links, source records
+# and accounts): a larger one (the first night of a new formula re-scores the province)
+# keeps the planner's hash joins, since a nested loop costs each of its rows a look-up.
+LOOKUP_ROWS = 2_000_000
+
+
+def looks_up(batch: ProvinceBatch) -> bool:
+    """Whether a batch published by its changed rows is small enough for `_by_look_ups`."""
+    tables = (batch.links, batch.source_customers, batch.accounts)
+    return sum(t.num_rows for t in tables) <= LOOKUP_ROWS
 
 
 def _by_look_ups(conn: Connection) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -63,7 +64,9 @@ def test_marked_publication_equals_the_whole_one(
     staged: Counter[tuple[str, str]] = Counter()  # (table, delta) of every staged row
     unnumbered: Counter[str] = Counter()  # removals of customers outside the CRM
     by_delta: list[bool] = []
+    steered: list[bool] = []  # publications by look-ups (PostgreSQL, load.publish)
     put, publish_rows = Stager.put, load.publish.publish_rows
+    by_look_ups = load.publish._by_look_ups
 
     def counting_put(self: Stager, part: int, data: pa.Table) -> None:
         if "delta" in data.column_names:
@@ -77,12 +80,19 @@ def test_marked_publication_equals_the_whole_one(
         by_delta.append(bool(kw.get("by_delta")))
         publish_rows(*args, **kw)
 
+    def counting_look_ups(conn: Any) -> None:
+        steered.append(True)
+        by_look_ups(conn)
+
     with monkeypatch.context() as patch:
         patch.setattr(Stager, "put", counting_put)
         patch.setattr(load.publish, "publish_rows", recording)
+        patch.setattr(load.publish, "_by_look_ups", counting_look_ups)
         _run_nights(world, marked_url, tmp_path / "staging_marked")
-    # Every daily night of both provinces went by the marks, for the three tables.
+    # Every daily night of both provinces went by the marks, for the three tables, and on
+    # PostgreSQL by look-ups.
     assert by_delta.count(True) == 5 * 2 * 3
+    assert len(steered) == (5 * 2 if backend == "postgres" else 0)
     for table in ("stg_customer_source", "stg_contact", "stg_account"):
         assert staged[(table, "same")] > staged[(table, "changed")] > 0, staged
     assert staged[("stg_account", "removed")] > 0, staged
@@ -133,3 +143,16 @@ def test_marks_of_rows_against_the_previous_date() -> None:
         {"source": "CRD", "acct_no": "5", "delta": "removed"},
     ]
     assert marked.column("cust_key").to_pylist()[-1] == "B"  # removed under its old customer
+
+
+def test_only_a_batch_of_the_changes_size_is_published_by_look_ups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def batch(rows: int) -> Any:
+        table = pa.table({"x": list(range(rows))})
+        return SimpleNamespace(links=table, source_customers=table, accounts=table)
+
+    assert load.publish.looks_up(batch(1000))
+    monkeypatch.setattr(load.publish, "LOOKUP_ROWS", 2999)
+    assert load.publish.looks_up(batch(999))
+    assert not load.publish.looks_up(batch(1000))  # 3,000 rows: hash joins kept
