@@ -47,6 +47,7 @@ INDEXES: dict[str, dict[str, tuple[list[str], Entries]]] = {
     },
 }
 _SCHEMA = pa.schema([("hash", pa.uint64()), ("row", pa.uint32())])
+MAX_ROWS = int(np.iinfo(np.uint32).max)  # row numbers are stored in 32 bits
 _COVERED, _INDEX, _TABLE_BYTES = b"covered", b"index", b"table_bytes"
 
 
@@ -60,7 +61,10 @@ def write_indexes(table_path: Path, name: str) -> list[Path]:
     (none for an index whose columns the table lacks: then that question probes)."""
     reader = pa.ipc.open_file(pa.memory_map(str(table_path)))
     covered = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-    written = []
+    written: list[Path] = []
+    if covered > MAX_ROWS:
+        log.warning("%s: %d rows, too many to index; the table is probed", table_path, covered)
+        return written
     for index, (columns, entries) in INDEXES[name].items():
         if not set(columns) <= set(reader.schema.names):
             continue

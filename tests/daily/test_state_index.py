@@ -14,9 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import crm_pipeline.state_index
 from common.staging import StagingArea
 from crm_pipeline.daily.touched import touched_records
 from crm_pipeline.state import STATE_KEYS, LiveState, live_table, read_layers, read_live_state
+from crm_pipeline.state_index import write_indexes
 from tests.daily.conftest import World
 from transform.changes import ACTION, apply_changes, rows_with_keys
 from transform.key_index import KeyIndex
@@ -154,3 +156,15 @@ def test_a_damaged_or_stray_index_is_set_aside_and_the_table_probed(
         out.write_table(rows, max_chunksize=7)
     number.write_bytes(good_number)
     assert "number" not in read_live_state(area, "ZJ", world.d0)["customers"].indexes
+
+
+def test_a_table_too_large_for_32_bit_rows_is_not_indexed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "accounts.arrow"
+    table = pa.table({"source": ["RTL"] * 3, "acct_no": ["a", "b", "c"], "cust_no": ["x"] * 3})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+        out.write_table(table)
+    assert len(write_indexes(path, "accounts")) == 2
+    monkeypatch.setattr(crm_pipeline.state_index, "MAX_ROWS", 2)
+    assert write_indexes(path, "accounts") == []  # rows would wrap: no index, probed
