@@ -23,10 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Engine, Table
 
-from common.batch import DELTA_REMOVED, ProvinceBatch
+from common.batch import ProvinceBatch
 from load import batch_tables, prepare
 from load.batches import (
     BatchKey,
@@ -38,7 +37,14 @@ from load.batches import (
 )
 from load.bulk import ChunkHook, Stager
 from load.concurrency import prefetched, side_by_side
-from load.customer_scope import ScopeChanged, customer_scope
+from load.customer_scope import (
+    BasisChanged,
+    ScopeChanged,
+    customer_scope,
+    fresh_customers,
+    row_scope,
+)
+from load.part_rows import PartRows
 from load.publish import PUBLISHED_TABLES, publish, refresh_statistics
 from load.registration import assign_ids, crm_ids
 from load.tables import (
@@ -79,6 +85,7 @@ def write_batch(
     has its snapshot). A batch staged as a first load whose province was published
     meanwhile is abandoned and written again as a later load (`ScopeChanged`).
     """
+    by_changes = True
     while True:
         writer = BatchWriter(
             engine,
@@ -89,9 +96,12 @@ def write_batch(
             step_id=step_id,
             on_chunk=on_chunk,
             before_publish=before_publish,
+            by_changes=by_changes,
         )
         try:
             return writer.write()
+        except BasisChanged:
+            by_changes = False  # written again whole (load.customer_scope.row_scope)
         except ScopeChanged:
             continue
 
@@ -110,10 +120,12 @@ class BatchWriter:
         step_id: int | None,
         on_chunk: ChunkHook | None,
         before_publish: Callable[[], None] | None,
+        by_changes: bool = True,
     ) -> None:
         self.engine, self.batch, self.chunk_rows, self.force = engine, batch, chunk_rows, force
         self.run_id, self.step_id = run_id, step_id
         self.on_chunk, self.before_publish = on_chunk, before_publish
+        self.by_changes = by_changes
         self.key = BatchKey(batch.business_date, batch.province, batch.mode)
         # PostgreSQL: the publication begins while the rest is staged, and the accounts
         # are staged beside the source records and contacts. SQLite: one writer at a time.
@@ -136,6 +148,7 @@ class BatchWriter:
         )
         new_ids = self._stage_customers(parts)
         self._open_rest()
+        self._choose_rows()
         try:
             counts = self._publish_beside_staging(parts)
         except ScopeChanged as changed:
@@ -267,37 +280,25 @@ class BatchWriter:
         self.accounts = self._stager(self.own[crm_account.name], stg_account.name)
         self.rejects = self._stager(stg_reject)
 
-    def _with_province(self, rows: pa.Table, target: Table) -> pa.Table:
-        """A batch table has the CRM table's columns: the province's included, no `delta`
-        (the province has no row of `target` yet: nothing to remove, everything new)."""
-        if target.name not in self.attach:
-            return rows
-        if "delta" in rows.column_names:
-            rows = rows.filter(pc.not_equal(rows.column("delta"), DELTA_REMOVED))
-            rows = rows.drop_columns(["delta"])
-        province = pa.array([self.batch.province] * rows.num_rows, pa.string())
-        return rows.append_column("province", province)
+    def _choose_rows(self) -> None:
+        """Stage the source records, contacts and accounts by their changes when the batch
+        can be published by them (load.customer_scope.row_scope); never into a batch's own
+        tables (a province's first rows of a table are all of them)."""
+        rows = self.rows = PartRows(self.batch, self.crm, self.attach)
+        allowed = self.by_changes and not self.attach
+        rows.changes_only = row_scope(
+            self.engine, self.batch, self.batch_id, self.step_id, allowed=allowed
+        )
+        if rows.changes_only:
+            rows.fresh = fresh_customers(self.engine, self.batch_id)
 
     def _link_rows(self, part: int) -> tuple[pa.Table | None, pa.Table | None]:
         """Part `part`'s source records and contacts still to stage (None: none)."""
-        if not (self.sources.needs(part) or self.contacts.needs(part)):
-            return None, None
-        batch = self.batch
-        links = prepare.links(
-            prepare.read_part(batch.links, part, prepare.LINK_COLUMNS), *self.crm[part]
-        )
-        contact_rows = None
-        if self.contacts.needs(part):
-            table = prepare.read_part(batch.source_customers, part, prepare.CONTACT_COLUMNS)
-            contact_rows = self._with_province(prepare.contacts(table, links), crm_contact)
-        return self._with_province(links, crm_customer_source), contact_rows
+        return self.rows.links(part, self.sources.needs(part), self.contacts.needs(part))
 
     def _account_rows(self, part: int) -> pa.Table | None:
         """Part `part`'s accounts still to stage (None: none)."""
-        if not self.accounts.needs(part):
-            return None
-        table = prepare.read_part(self.batch.accounts, part, prepare.ACCOUNT_COLUMNS)
-        return self._with_province(prepare.accounts(table, *self.crm[part]), crm_account)
+        return self.rows.accounts(part, self.accounts.needs(part))
 
     def _stage_links(self, parts: int, stop: threading.Event) -> None:
         for part, (links, contact_rows) in prefetched(self._link_rows, parts):
@@ -387,6 +388,7 @@ class BatchWriter:
                     force=self.force,
                     staged=self.own,
                     staged_rest=staging.result if self.concurrent else None,
+                    held_accounts=self.rows.held_accounts(),
                 )
             finally:
                 # A publication that ended without waiting for the staging (an error,

@@ -18,7 +18,14 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from common.batch import DELTA_CHANGED, DELTA_MOVED, DELTA_REMOVED, BatchTable, ProvinceBatch
+from common.batch import (
+    DELTA_CHANGED,
+    DELTA_MOVED,
+    DELTA_REMOVED,
+    DELTA_SAME,
+    BatchTable,
+    ProvinceBatch,
+)
 from common.intermediate import read_table
 from common.schema import MONEY
 
@@ -156,6 +163,24 @@ def attach_ids(
     )
     kept = kept.set_column(kept.schema.get_field_index("delta"), "delta", delta)
     return kept, kept_ids
+
+
+def changes(rows: pa.Table, fresh: pa.Array) -> pa.Table:
+    """The staged rows (stg_customer_source, stg_contact or stg_account, marked) that a
+    publication by the marks writes: every one not marked `same`, and the `same` ones of the
+    customers it makes CRM customers (`fresh`, their numbers: new to the CRM, their rows
+    are inserted whole)."""
+    same = pc.equal(rows.column("delta"), DELTA_SAME)
+    entering = pc.is_in(rows.column("crm_cust_id"), value_set=fresh)
+    return rows.filter(pc.or_(pc.fill_null(pc.invert(same), True), pc.fill_null(entering, False)))
+
+
+def live_rows(rows: pa.Table) -> int:
+    """How many of the staged rows are rows, not keys marked `removed`."""
+    if "delta" not in rows.column_names:
+        return rows.num_rows
+    removed = pc.equal(rows.column("delta"), DELTA_REMOVED)
+    return rows.num_rows - int(pc.sum(pc.fill_null(removed, False)).as_py() or 0)
 
 
 def ids_by_part(

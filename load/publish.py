@@ -13,18 +13,23 @@ batch's ids are registered before (load.registration).
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, select, update
 
 from common.batch import DELTA_REMOVED, ProvinceBatch
-from load import batch_tables
+from load import batch_tables, delta_basis
 from load.batches import BatchKey, province_empty, published_batch, record_file_counts
 from load.control import batch_checkpoint, now
-from load.customer_scope import QUALIFIED_ONLY, SCOPE_STREAM, BatchCustomers, ScopeChanged
+from load.customer_scope import (
+    QUALIFIED_ONLY,
+    SCOPE_STREAM,
+    BasisChanged,
+    BatchCustomers,
+    ScopeChanged,
+    stages_changes_only,
+)
 from load.sql import text
 from load.tables import (
     PUBLISHED,
@@ -61,6 +66,7 @@ def publish(
     force: bool,
     staged: dict[str, Table] | None = None,
     staged_rest: Callable[[], object] | None = None,
+    held_accounts: int | None = None,
 ) -> dict[str, int] | None:
     """Move the staged batch into the CRM tables and mark it published, in ONE transaction.
 
@@ -73,6 +79,9 @@ def publish(
     it is called once they are written into crm_customer and returns when everything else
     is staged (raising if that failed: nothing is published then). The customers' rows are
     written meanwhile (load.batch_writer).
+
+    `held_accounts`: the accounts the batch holds for its CRM customers, when they are not
+    all staged (load.customer_scope.row_scope; else the staged ones are counted).
 
     Returns the published counts, or None when another (date, province, mode) batch is
     already published and `force` is not set: nothing is changed then.
@@ -115,7 +124,11 @@ def publish(
         # A daily batch is published by its rows' marks against the previous date when
         # the CRM holds that date as published (its newest batch of the province); a batch
         # replacing a published one, or of other code, is published whole.
-        by_delta = old is None and marks_rows(batch) and _holds_basis(conn, batch)
+        by_delta = delta_basis.by_delta(conn, batch)  # none is published: `old` is None
+        if not by_delta and stages_changes_only(conn, batch_id):
+            raise BasisChanged(
+                f"{key}: staged by its changes over its basis, which the CRM no longer holds"
+            )
         if by_delta and engine.dialect.name == "postgresql" and looks_up(batch):
             _by_look_ups(conn)
         customers = BatchCustomers.of(conn, batch_id)
@@ -155,6 +168,8 @@ def publish(
         record_file_counts(conn, batch_id, batch.files)
         _record_formulas(conn, batch, batch_id)
         counts.update(_counts(conn, batch_id, staged.get(crm_account.name, stg_account)))
+        if held_accounts is not None:  # staged by its changes: not every account is staged
+            counts["accounts"] = held_accounts
         for target in attach:  # in UPSERTS order, which is load.batch_tables.ATTACHED's
             batch_tables.attach(conn, batch_id, batch.province, target)
         conn.execute(
@@ -189,39 +204,6 @@ def _by_look_ups(conn: Connection) -> None:
     (docs/performance.md, issue 21). `SET LOCAL` ends with the transaction."""
     for setting in ("enable_hashjoin", "enable_mergejoin", "jit"):
         conn.exec_driver_sql(f"SET LOCAL {setting} = off")
-
-
-def marks_rows(batch: ProvinceBatch) -> bool:
-    """Whether the batch's rows are marked against the previous date (a daily batch of this
-    code: crm_pipeline.daily.delta)."""
-    tables = (batch.links, batch.source_customers, batch.accounts)
-    return batch.mode == "daily" and all("delta" in t.column_names for t in tables)
-
-
-def _holds_basis(conn: Connection, batch: ProvinceBatch) -> bool:
-    """Whether the province's newest published batch is the one the daily batch was
-    computed from (the `basis` of its inputs, crm_pipeline.run_identity)."""
-    try:
-        basis = str(json.loads(batch.inputs).get("basis", "")) if batch.inputs else ""
-    except ValueError:
-        basis = ""
-    found = re.fullmatch(r"\d{8} batch (\d+)", basis)
-    if found is None:
-        return False
-    c = crm_load_batch.c
-    newest = conn.execute(
-        select(c.batch_id)
-        .where(c.province == batch.province, c.status == PUBLISHED)
-        .order_by(c.business_date.desc(), c.batch_id.desc())
-        .limit(1)
-    ).scalar()
-    if newest != int(found.group(1)):
-        log.warning(
-            "%s %s: computed from %s, but the newest published batch is %s: published whole",
-            batch.province, batch.business_date, basis, newest,
-        )  # fmt: skip
-        return False
-    return True
 
 
 def _record_formulas(conn: Connection, batch: ProvinceBatch, batch_id: int) -> None:

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import load.customer_scope
+import load.delta_basis
 import load.publish
 from crm_pipeline.daily.delta import mark
 from load.bulk import Stager
@@ -45,6 +47,25 @@ def _tables(world: World, url: str) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+def _by_batch_key(world: World, url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """`_tables` with each batch number as its (date, province, mode): the numbers of two
+    warehouses differ where one abandoned batches."""
+    keys = {
+        b: (d, p, m)
+        for b, d, p, m in world.query(
+            "SELECT batch_id, business_date, province, mode FROM crm_load_batch", url
+        )
+    }
+    out = {}
+    for name, columns in TABLES.items():
+        names = [c.strip() for c in columns.split(",")]
+        out[name] = sorted(
+            tuple(keys[v] if n.endswith("batch_id") else v for n, v in zip(names, row, strict=True))
+            for row in world.query(f"SELECT {columns} FROM {name}", url)
+        )
+    return out
+
+
 def _urls(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     """Two empty warehouses of the test's backend: (marked, whole)."""
     if backend == "sqlite":
@@ -62,6 +83,7 @@ def test_marked_publication_equals_the_whole_one(
     marked_url, whole_url = _urls(backend, request, tmp_path)
     world = make_world(tmp_path, date(2026, 11, 24), 5, ["ZJ", "NB", "GD"], 150, 11)
     staged: Counter[tuple[str, str]] = Counter()  # (table, delta) of every staged row
+    unchanged: set[tuple[int, int]] = set()  # (batch, customer) of a staged `same` row
     unnumbered: Counter[str] = Counter()  # removals of customers outside the CRM
     by_delta: list[bool] = []
     steered: list[bool] = []  # publications by look-ups (PostgreSQL, load.publish)
@@ -71,6 +93,8 @@ def test_marked_publication_equals_the_whole_one(
     def counting_put(self: Stager, part: int, data: pa.Table) -> None:
         if "delta" in data.column_names:
             staged.update((self.target.name, d) for d in data.column("delta").to_pylist())
+            same = data.filter(pc.equal(data.column("delta"), "same"))
+            unchanged.update((self.batch_id, n) for n in same.column("crm_cust_id").to_pylist())
             unnumbered[self.target.name] += (
                 data.num_rows - pc.count(data.column("crm_cust_id")).as_py()
             )
@@ -93,14 +117,21 @@ def test_marked_publication_equals_the_whole_one(
     # PostgreSQL by look-ups.
     assert by_delta.count(True) == 5 * 2 * 3
     assert len(steered) == (5 * 2 if backend == "postgres" else 0)
+    # Staged by their changes: the changed rows and removed keys, and the unchanged rows of
+    # the customers each batch made CRM customers only.
     for table in ("stg_customer_source", "stg_contact", "stg_account"):
-        assert staged[(table, "same")] > staged[(table, "changed")] > 0, staged
+        assert staged[(table, "changed")] > 0, staged
     assert staged[("stg_account", "removed")] > 0, staged
+    assert unchanged, "no customer entered the CRM with unchanged rows"
+    entered_in = dict(
+        world.query("SELECT crm_cust_id, first_batch_id FROM crm_customer", marked_url)
+    )
+    assert {(entered_in[n], n) for _, n in unchanged} == unchanged
     # Rows moved to customers outside the CRM were staged as removals without a number.
     assert min(unnumbered.values()) > 0, unnumbered
 
     with monkeypatch.context() as patch:
-        patch.setattr(load.publish, "marks_rows", lambda batch: False)
+        patch.setattr(load.delta_basis, "marks_rows", lambda batch: False)
         _run_nights(world, whole_url, tmp_path / "staging_whole")
 
     marked, whole = _tables(world, marked_url), _tables(world, whole_url)
@@ -114,6 +145,31 @@ def test_marked_publication_equals_the_whole_one(
         marked_url,
     )[0][0]
     assert entered > 0
+
+
+def test_a_batch_staged_by_its_changes_whose_basis_goes_is_written_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staged by its changes while its basis was the CRM's newest publication, and found at
+    publication not to be any more (here: the staging's answer forced, the publication's
+    left as it is false): the rows it did not stage are not lost, it is abandoned and
+    written again whole, and the CRM ends as a whole publication leaves it."""
+    world = make_world(tmp_path, date(2026, 11, 24), 2, ["ZJ", "NB", "GD"], 150, 11)
+    raced, whole = f"sqlite:///{tmp_path / 'raced.db'}", f"sqlite:///{tmp_path / 'whole.db'}"
+    with monkeypatch.context() as patch:
+        patch.setattr(load.delta_basis, "marks_rows", lambda batch: False)
+        _run_nights(world, whole, tmp_path / "staging_whole")
+        patch.setattr(load.customer_scope, "by_delta", lambda conn, batch: True)
+        _run_nights(world, raced, tmp_path / "staging_raced")
+    assert _by_batch_key(world, raced) == _by_batch_key(world, whole)
+    scopes = world.query(
+        "SELECT b.status, c.position FROM crm_load_batch b JOIN crm_checkpoint c"
+        " ON c.batch_id = b.batch_id AND c.stream = 'row_scope' WHERE b.mode = 'daily'"
+        " ORDER BY b.batch_id",
+        raced,
+    )
+    # Each daily night of both provinces: abandoned staged by changes, published whole.
+    assert scopes == [("abandoned", "changes"), ("published", "all")] * 2 * 2, scopes
 
 
 def test_marks_of_rows_against_the_previous_date() -> None:
