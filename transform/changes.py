@@ -88,6 +88,24 @@ def composite_key(table: pa.Table, key: Sequence[str]) -> pa.Array:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
+def joined(left: pa.Table, right: pa.Table, key: Sequence[str] | str) -> pa.Table:
+    """The inner join of `left` with `right` on `key`, whose values are unique in `right`:
+    `left`'s rows that have a match, in their order, with `right`'s other columns.
+
+    A hash look-up of `left`'s keys in `right`'s and one take per column: Arrow's join
+    engine took three to ten times as long for the day's tables (tens of thousands of
+    rows), and it does not keep the rows' order."""
+    keys = [key] if isinstance(key, str) else list(key)
+    at = pc.index_in(composite_key(left, keys), value_set=composite_key(right, keys))
+    if at.null_count:
+        found = pc.is_valid(at)
+        left, at = left.filter(found), at.filter(found)
+    for name in right.column_names:
+        if name not in keys:
+            left = left.append_column(right.field(name), right.column(name).take(at))
+    return left
+
+
 def rows_with_keys(
     table: pa.Table, key: Sequence[str], wanted: pa.Table, index: KeyIndex | None = None
 ) -> pa.Array:

@@ -27,6 +27,7 @@ from transform.changes import (
     Applied,
     apply_changes,
     composite_key,
+    joined,
     rows_with_keys,
     selected,
 )
@@ -107,9 +108,9 @@ def split_ignored(
     ignored_ids = _line_ids(ignored)
     kept = kept.filter(pc.invert(pc.is_in(_line_ids(kept), value_set=ignored_ids)))
     rejects = rejects.filter(pc.invert(pc.is_in(_line_ids(rejects), value_set=ignored_ids)))
-    with_action = kept.join(
-        actions.select(["file", "line", ACTION]), keys=["file", "line"], join_type="inner"
-    ).sort_by([("file", "ascending"), ("line", "ascending")])
+    with_action = joined(kept, actions.select(["file", "line", ACTION]), ["file", "line"]).sort_by(
+        [("file", "ascending"), ("line", "ascending")]
+    )
     return Changes(with_action, rejects, count_by_file(ignored))
 
 

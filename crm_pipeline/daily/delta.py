@@ -71,6 +71,8 @@ def mark(new: pa.Table, old: pa.Table, key: Sequence[str], values: Sequence[str]
         for f in new.schema
     ]  # fmt: skip
     columns.append(pa.array([DELTA_REMOVED] * gone.num_rows, pa.string()))
+    # A removed key's columns that `old` lacks are null, whatever `new` declares.
+    marked = marked.cast(pa.schema([f.with_nullable(True) for f in marked.schema]))
     removed = pa.Table.from_arrays(columns, schema=marked.schema)
     return pa.concat_tables([marked, removed])
 

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from common.schema import CUSTOMER_SCORE, MERGED_CUSTOMER, MONEY, conform
 from crm_pipeline.daily.inputs import CUSTOMER_KEY
-from transform.changes import composite_key
+from transform.changes import composite_key, joined
 from transform.merge import merge_customers
 from transform.scoring import ProvinceFormulas
 
@@ -81,13 +81,10 @@ def rescore(
     gone = gone_customers(old_merged, merged.column("cust_key"), formulas.formula_ids)
     record_ids = composite_key(records, CUSTOMER_KEY)
     mine = pc.is_in(composite_key(accounts, CUSTOMER_KEY), value_set=record_ids)
-    keyed = accounts.filter(mine).join(
-        links.select(["source", "cust_no", "cust_key"]),
-        keys=["source", "cust_no"],
-        join_type="inner",
-    )
-    keyed = keyed.join(merged.select(["cust_key", "cust_type"]), keys="cust_key")
+    keyed = joined(accounts.filter(mine), links.select(["source", "cust_no", "cust_key"]),
+                   ["source", "cust_no"])  # fmt: skip
+    keyed = joined(keyed, merged.select(["cust_key", "cust_type"]), "cust_key")
     scores = formulas.score(keyed, merged)
-    scored = merged.join(scores, keys="cust_key")
+    scored = joined(merged, scores, "cust_key")
     out = pa.concat_tables([conform(scored, SCORED), conform(gone, SCORED)]).sort_by("cust_key")
     return Rescored(records, merged, links, old_links, keyed, scores, out)

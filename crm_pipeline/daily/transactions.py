@@ -25,6 +25,7 @@ from crm_pipeline.ingest_step import Ingested, staged_files
 from crm_pipeline.reconcile import count_by_file, reconciled_counts
 from load.transactions import crm_account_ids, publish_transactions
 from load.warehouse import Warehouse
+from transform.changes import joined
 from transform.conform import first_occurrence, quote_raw_lines
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def crm_transactions(
     """
     if txns.num_rows:
         ids = crm_account_ids(warehouse.engine, province, txns)
-        kept = txns.join(ids, keys=["source", "acct_no"], join_type="inner").sort_by(
+        kept = joined(txns, ids, ["source", "acct_no"]).sort_by(
             [("file", "ascending"), ("line", "ascending")]
         )
     else:
