@@ -372,8 +372,11 @@ class BatchWriter:
         writes the CRM customers (4 s of one core at 10M accounts) while the rest is
         staged, and waits for the staging before it goes on (`staged_rest`); nothing is
         visible before it commits. SQLite stages the rest first."""
-        # The statistics the publication's customer statements are planned on.
-        refresh_statistics(self.engine, self.customers.target.name, "crm_customer")
+        # The statistics the publication's customer statements are planned on (those of
+        # crm_customer, taken after each initial load, serve a batch staged by its changes:
+        # the day's 1 % does not move them, 0.16 s a night at 2 M customers).
+        fresh = [] if self.rows.changes_only else ["crm_customer"]
+        refresh_statistics(self.engine, self.customers.target.name, *fresh)
         stop = threading.Event()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-staging") as pool:
             if self.concurrent:
