@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transform.key_index import KeyIndex, key_hashes, take_rows
+from transform.key_index import KeyIndex, key_hashes, mask_of, take_rows
 
 ACTION = "action"
 ADD, UPDATE, DELETE = "A", "U", "D"
@@ -123,13 +123,11 @@ def rows_with_keys(
     if index is None:
         return pa.array(_probed(table, key, wanted))
     rows = index.candidates(key_hashes(wanted, key))
-    mask = np.zeros(n, dtype=bool)
-    if len(rows):
-        found = pc.is_in(
-            composite_key(take_rows(table.select(list(key)), rows), key),
-            value_set=composite_key(wanted, key),
-        )
-        mask[rows[found.to_numpy(zero_copy_only=False)]] = True
+    found = pc.is_in(
+        composite_key(take_rows(table.select(list(key)), rows), key),
+        value_set=composite_key(wanted, key),
+    )
+    mask = mask_of(n, rows[found.to_numpy(zero_copy_only=False)])
     if n > index.covered:
         mask[index.covered :] = _probed(table.slice(index.covered), key, wanted)
     return pa.array(mask)

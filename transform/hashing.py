@@ -88,6 +88,13 @@ def hashes_of(batches: Iterable[pa.Array | pa.ChunkedArray]) -> npt.NDArray[np.u
     return np.concatenate([stable_hash(b) for b in batches] or [np.zeros(0, np.uint64)])
 
 
+def rows_within(rows: npt.NDArray[np.int64], offset: int, n: int) -> npt.NDArray[np.int64]:
+    """Those of `rows` (ascending) in the batch of `n` rows at `offset`, numbered in it:
+    a take from a concatenation of batches is one take per batch holding a row."""
+    lo, hi = np.searchsorted(rows, [offset, offset + n])
+    return rows[lo:hi] - offset
+
+
 def taken(batches: Iterable[pa.Array | pa.ChunkedArray], rows: npt.NDArray[np.int64]) -> pa.Array:
     """The values at `rows` (ascending) of the concatenation of `batches`, read once."""
     picked: list[pa.Array] = []
@@ -96,9 +103,9 @@ def taken(batches: Iterable[pa.Array | pa.ChunkedArray], rows: npt.NDArray[np.in
     for batch in batches:
         n = len(batch)
         kind = batch.type
-        lo, hi = np.searchsorted(rows, [offset, offset + n])
-        if hi > lo:
-            here = batch.take(pa.array(rows[lo:hi] - offset))
+        here_rows = rows_within(rows, offset, n)
+        if len(here_rows):
+            here = batch.take(pa.array(here_rows))
             picked.append(here.combine_chunks() if isinstance(here, pa.ChunkedArray) else here)
         offset += n
     return pa.concat_arrays(picked) if picked else pa.array([], kind)

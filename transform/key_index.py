@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transform.hashing import stable_hash
+from transform.hashing import rows_within, stable_hash
 from transform.identity import CREDIT_CODE, org_code_in_credit_code
 
 _MIX = np.uint64(0x100000001B3)
@@ -103,11 +103,10 @@ def take_rows(table: pa.Table, rows: npt.NDArray[np.int64]) -> pa.Table:
     picked = []
     offset = 0
     for batch in table.to_batches():
-        n = batch.num_rows
-        lo, hi = np.searchsorted(rows, [offset, offset + n])
-        if hi > lo:
-            picked.append(batch.take(pa.array(rows[lo:hi] - offset)))
-        offset += n
+        here = rows_within(rows, offset, batch.num_rows)
+        if len(here):
+            picked.append(batch.take(pa.array(here)))
+        offset += batch.num_rows
     return pa.Table.from_batches(picked, schema=table.schema)
 
 
