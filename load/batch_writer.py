@@ -391,7 +391,7 @@ class BatchWriter:
                     force=self.force,
                     staged=self.own,
                     staged_rest=staging.result if self.concurrent else None,
-                    held_accounts=self.rows.held_accounts(),
+                    held_accounts=self.rows.held_accounts,
                 )
             finally:
                 # A publication that ended without waiting for the staging (an error,

@@ -66,7 +66,7 @@ def publish(
     force: bool,
     staged: dict[str, Table] | None = None,
     staged_rest: Callable[[], object] | None = None,
-    held_accounts: int | None = None,
+    held_accounts: Callable[[], int | None] | None = None,
 ) -> dict[str, int] | None:
     """Move the staged batch into the CRM tables and mark it published, in ONE transaction.
 
@@ -80,8 +80,9 @@ def publish(
     is staged (raising if that failed: nothing is published then). The customers' rows are
     written meanwhile (load.batch_writer).
 
-    `held_accounts`: the accounts the batch holds for its CRM customers, when they are not
-    all staged (load.customer_scope.row_scope; else the staged ones are counted).
+    `held_accounts`: called once everything is staged, the accounts the batch holds for
+    its CRM customers when they are not all staged (load.customer_scope.row_scope; None:
+    the staged ones are counted).
 
     Returns the published counts, or None when another (date, province, mode) batch is
     already published and `force` is not set: nothing is changed then.
@@ -168,8 +169,9 @@ def publish(
         record_file_counts(conn, batch_id, batch.files)
         _record_formulas(conn, batch, batch_id)
         counts.update(_counts(conn, batch_id, staged.get(crm_account.name, stg_account)))
-        if held_accounts is not None:  # staged by its changes: not every account is staged
-            counts["accounts"] = held_accounts
+        held = held_accounts() if held_accounts is not None else None
+        if held is not None:  # staged by its changes: not every account is staged
+            counts["accounts"] = held
         for target in attach:  # in UPSERTS order, which is load.batch_tables.ATTACHED's
             batch_tables.attach(conn, batch_id, batch.province, target)
         conn.execute(
