@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from common.intermediate import PART_SUFFIXES
+from common.intermediate import IPC_SUFFIX, PART_SUFFIXES
 from common.store import StagingStore, open_store
 
 MODES = ("initial", "daily")
@@ -189,7 +189,7 @@ class RunStaging:
         """A daily run's batch table, as the load reads it."""
         if table not in BATCH_TABLES:
             raise ValueError(f"batch table {table!r} is not one of {BATCH_TABLES}")
-        return self.work / f"batch_{table}.parquet"
+        return self.work / f"batch_{table}{IPC_SUFFIX}"  # written and read back whole
 
     @property
     def rejects_csv(self) -> Path:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from common.batch import FileCounts, ProvinceBatch
+from common.intermediate import read_table, write_table
 from common.paths import formulas_dir
 from common.schema import conform
 from common.staging import BATCH_TABLES
@@ -125,11 +125,13 @@ def _daily_steps(
     if steps.stop_here("ingest"):
         return
     paths = {name: staging.batch_table(name) for name in BATCH_TABLES}
+    computed: dict[str, pa.Table] = {}  # the batch's tables when this run computed them
 
     def apply_step(_: int) -> StepResult:
         day = compute_day(ctx, province, previous, ingested, rates())
         for name in BATCH_TABLES:
-            pq.write_table(getattr(day.batch, name), paths[name])
+            computed[name] = getattr(day.batch, name)
+            write_table(computed[name], paths[name])
         layer_rows = sum(t.num_rows for layer in day.layers.values() for t in
                          (layer.written, layer.removed))  # fmt: skip
         if layer_stats(ctx.area, province, previous).takes(layer_rows):
@@ -161,6 +163,7 @@ def _daily_steps(
             "qualified": day.qualified,
             "formula_ids": day.batch.formula_ids,
             "state_accounts": str(accounts_file),
+            "batch_tables": {name: str(path) for name, path in paths.items()},
         }
         outputs: list[Path] = [*paths.values(), *state, accounts_file]
         return outputs, counts, info
@@ -169,15 +172,17 @@ def _daily_steps(
     if steps.stop_here("apply"):
         return
     files = [FileCounts(**f) for f in applied["files"]]
+    written = _batch_paths(applied, staging.work)
+    tables = {n: computed[n] if n in computed else read_table(written[n]) for n in BATCH_TABLES}
     batch = ProvinceBatch(
         business_date=ctx.day,
         province=province,
         mode="daily",
-        customers=pq.read_table(paths["customers"]),
-        links=pq.read_table(paths["links"]),
-        source_customers=pq.read_table(paths["source_customers"]),
-        accounts=pq.read_table(paths["accounts"]),
-        rejects=pq.read_table(paths["rejects"]),
+        customers=tables["customers"],
+        links=tables["links"],
+        source_customers=tables["source_customers"],
+        accounts=tables["accounts"],
+        rejects=tables["rejects"],
         files=files,
         formula_ids=applied["formula_ids"],
         inputs=inputs,
@@ -188,7 +193,7 @@ def _daily_steps(
         account_files = [f.staged for f in staged_files(ingested, "account")]
         return GateInputs(
             files, [state_accounts, *account_files], [state_accounts], None,
-            data_files(ingested), paths["customers"],
+            data_files(ingested), written["customers"],
         )  # fmt: skip
 
     notes = quality_gate(
@@ -213,3 +218,13 @@ def _daily_steps(
     summary.batch_id = batch_id
     summary.notes = notes
     summary.status = "published"
+
+
+def _batch_paths(applied: dict[str, Any], work: Path) -> dict[str, Path]:
+    """The batch tables the apply step wrote, as its manifest names them. A manifest of
+    code before they were Arrow files names none: its tables are the Parquet files it
+    wrote, `batch_<table>.parquet`."""
+    recorded = applied.get("batch_tables") or {
+        name: str(work / f"batch_{name}.parquet") for name in BATCH_TABLES
+    }
+    return {name: Path(recorded[name]) for name in BATCH_TABLES}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from common.staging import StagingArea
+from common.staging import BATCH_TABLES, StagingArea
+from crm_pipeline.daily.run import _batch_paths
 from crm_pipeline.state import read_state_accounts
 from tests.daily.conftest import World, make_world
 
@@ -91,3 +92,16 @@ def test_a_missing_or_unpublished_earlier_day_stops_the_run(tmp_path: Path) -> N
     fresh = make_world(tmp_path / "fresh", date(2026, 12, 1), 1, ["ZJ"], 20, 5)
     error = fresh.run(1)[0].error or ""
     assert "no published business date before 20261202" in error
+
+
+def test_the_batch_tables_are_the_ones_the_apply_step_recorded(tmp_path: Path) -> None:
+    """A night resumed after its apply step reads the tables that step wrote: the Arrow
+    files its manifest names, or the Parquet files of a manifest of older code, which
+    names none (written before the batch tables were Arrow files)."""
+    recorded = {name: str(tmp_path / f"mine_{name}.arrow") for name in BATCH_TABLES}
+    assert _batch_paths({"batch_tables": recorded}, tmp_path) == {
+        name: Path(path) for name, path in recorded.items()
+    }
+    assert _batch_paths({}, tmp_path) == {
+        name: tmp_path / f"batch_{name}.parquet" for name in BATCH_TABLES
+    }
