@@ -38,6 +38,7 @@ PARTS: list[tuple[str, list[str]]] = [
         "marked_tables", "carried_sums",
     ]),
     ("crm_pipeline.daily.rescore", ["merge_customers"]),
+    ("crm_pipeline.state", ["read_layers", "_indexes", "live_table", "conform"]),
     ("crm_pipeline.quality.gate", [
         "daily_scores", "province_totals", "touched_totals", "layout_metrics",
     ]),
