@@ -70,11 +70,16 @@ class Applied:
     def table(self) -> pa.Table:
         return pa.concat_tables([self.old.filter(self.kept), self.written])
 
-    def where(self, old_mask: pa.Array, written_mask: pa.Array) -> pa.Table:
+    def where(
+        self, old_mask: pa.Array, written_mask: pa.Array, columns: Sequence[str] | None = None
+    ) -> pa.Table:
         """The new state's rows chosen by a mask over `old` (kept rows only) and one over
-        `written`, in `table`'s order; only those rows are copied."""
+        `written`, in `table`'s order (only `columns`, if given); only those are copied."""
+        old, written = self.old, self.written
+        if columns is not None:
+            old, written = old.select(list(columns)), written.select(list(columns))
         return pa.concat_tables(
-            [selected(self.old, pc.and_(self.kept, old_mask)), self.written.filter(written_mask)]
+            [selected(old, pc.and_(self.kept, old_mask)), written.filter(written_mask)]
         )
 
 

@@ -8,6 +8,7 @@ state snapshot).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -45,7 +46,7 @@ from crm_pipeline.state import (
 from transform.changes import Applied, composite_key, rows_with_keys, selected
 from transform.currency_totals import carried_sums
 from transform.key_index import KeyIndex
-from transform.scoring import load_formulas
+from transform.scoring import ProvinceFormulas, load_formulas
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,10 @@ def compute_day(
         records, old_records = touched.new, touched.old
         state_accounts, previous_accounts = _accounts_of(
             accounts, old_accounts, account_live, records, old_records,
-            account_index.get("owner"),
+            account_index.get("owner"), _scored_columns(formulas),
         )  # fmt: skip
-    rescored = rescore(old_records, records, conform(state_accounts, STATE_ACCOUNT), formulas,
+    scored_schema = pa.schema([f for f in STATE_ACCOUNT if f.name in state_accounts.column_names])
+    rescored = rescore(old_records, records, conform(state_accounts, scored_schema), formulas,
                        priority)  # fmt: skip
     # Each row marked as the previous date had it or not: the publication writes the
     # changed and removed ones of the customers already in the CRM (daily.delta).
@@ -192,6 +194,17 @@ def _live(table: pa.Table, live: pa.Array | None) -> pa.Table:
     return table if live is None else table.filter(live)
 
 
+def _scored_columns(formulas: ProvinceFormulas) -> list[str]:
+    """The state account columns a night reads of the touched customers' accounts: what
+    their scoring reads and what their publication writes and marks compare, about half of
+    the state's columns (the layer takes whole rows of the changed accounts only). Picking
+    3 % of a snapshot's rows touches nearly every page of each column picked: with the
+    snapshot out of the page cache, each column left out is one less read from disk."""
+    names = STATE_ACCOUNT.names
+    wanted = {*PUBLISHED_ACCOUNT, *CUSTOMER_KEY, *formulas.account_columns(names)}
+    return [name for name in names if name in wanted]
+
+
 def _accounts_of(
     accounts: Applied,
     old_accounts: pa.Table,
@@ -199,14 +212,16 @@ def _accounts_of(
     records: pa.Table,
     old_records: pa.Table,
     owner_index: KeyIndex | None = None,
+    columns: Sequence[str] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
-    """(the new state's accounts of `records`, the previous date's accounts of
-    `old_records`), by one probe of the province's owner column for both (only those rows
-    are copied; with the owner index, searched). `old_accounts` is the previous state
-    before revaluation, row for row `accounts.old`: what the previous date published."""
+    """(the new state's accounts of `records`, only their `columns` if given; the previous
+    date's accounts of `old_records`), by one probe of the province's owner column for both
+    (only those rows are copied; with the owner index, searched). `old_accounts` is the
+    previous state before revaluation, row for row `accounts.old`: what the previous date
+    published."""
     owners = pa.concat_tables([records.select(CUSTOMER_KEY), old_records.select(CUSTOMER_KEY)])
     in_old = rows_with_keys(accounts.old, CUSTOMER_KEY, owners, owner_index)
-    new = accounts.where(in_old, rows_with_keys(accounts.written, CUSTOMER_KEY, owners))
+    new = accounts.where(in_old, rows_with_keys(accounts.written, CUSTOMER_KEY, owners), columns)
     published = [c for c in old_accounts.column_names if c in PUBLISHED_ACCOUNT]
     before = selected(
         old_accounts.select(published), in_old if live is None else pc.and_(in_old, live)

@@ -8,7 +8,7 @@ the end, and a customer qualifies at or above its type's threshold.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -112,15 +112,19 @@ class ProvinceFormulas:
         env = {**self.aggregate_columns(accounts, customers), **self.resolved.parameters}
         return Evaluator(env, customers.num_rows)
 
-    def _account_columns(self, accounts: pa.Table) -> list[str]:
-        """The account columns scoring reads: filters, aggregates, scope, customer key."""
+    def account_columns(self, available: Sequence[str]) -> list[str]:
+        """Those of the `available` account columns scoring reads: filters, aggregates,
+        scope, customer key."""
         resolved = self.resolved
         nodes = [resolved.account_filter] if resolved.account_filter is not None else []
         for name in self._aggregates_needed():
             aggregate = resolved.aggregates[name]
             nodes += [aggregate.value] + ([aggregate.where] if aggregate.where else [])
         wanted = {n.name for node in nodes for n in names(node)} | {"cust_key", "in_scope"}
-        return [c for c in accounts.column_names if c in wanted]
+        return [c for c in available if c in wanted]
+
+    def _account_columns(self, accounts: pa.Table) -> list[str]:
+        return self.account_columns(accounts.column_names)
 
     def score(self, accounts: pa.Table, customers: pa.Table) -> pa.Table:
         """CUSTOMER_SCORE for every customer of `customers` (0.00 without accounts).
