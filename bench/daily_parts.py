@@ -13,18 +13,16 @@ seconds, calls, part.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
-import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from bench.support.timing import wrap  # noqa: E402
 
 # (module that calls them, names as that module knows them)
 PARTS: list[tuple[str, list[str]]] = [
@@ -53,17 +51,9 @@ seconds: defaultdict[str, float] = defaultdict(float)
 calls: Counter[str] = Counter()
 
 
-def _timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(function)
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            seconds[name] += time.perf_counter() - started
-            calls[name] += 1
-
-    return timed
+def _record(part: str, _role: str | None, spent: float, _beside: bool) -> None:
+    seconds[part] += spent
+    calls[part] += 1
 
 
 def main(argv: list[str]) -> int:
@@ -73,7 +63,8 @@ def main(argv: list[str]) -> int:
             if not hasattr(module, name):
                 print(f"{module_name} has no {name} any more: update PARTS in {__file__}")
                 return 2
-            setattr(module, name, _timed(f"{module_name}.{name}", getattr(module, name)))
+            part = f"{module_name}.{name}"
+            wrap(module_name, name, lambda _args, part=part: (part, None, False), _record)
     import daily_vs_initial
 
     code = daily_vs_initial.main(argv)

@@ -284,13 +284,13 @@ class BatchWriter:
         """Stage the source records, contacts and accounts by their changes when the batch
         can be published by them (load.customer_scope.row_scope); never into a batch's own
         tables (a province's first rows of a table are all of them)."""
-        rows = self.rows = PartRows(self.batch, self.crm, self.attach)
         allowed = self.by_changes and not self.attach
-        rows.changes_only = row_scope(
+        changes_only = row_scope(
             self.engine, self.batch, self.batch_id, self.step_id, allowed=allowed
         )
-        if rows.changes_only:
-            rows.fresh = fresh_customers(self.engine, self.batch_id)
+        self.rows = PartRows(self.batch, self.crm, self.attach, changes_only)
+        if changes_only:
+            self.rows.fresh = fresh_customers(self.engine, self.batch_id)
 
     def _link_rows(self, part: int) -> tuple[pa.Table | None, pa.Table | None]:
         """Part `part`'s source records and contacts still to stage (None: none)."""
@@ -375,8 +375,8 @@ class BatchWriter:
         # The statistics the publication's customer statements are planned on (those of
         # crm_customer, taken after each initial load, serve a batch staged by its changes:
         # the day's 1 % does not move them, 0.16 s a night at 2 M customers).
-        fresh = [] if self.rows.changes_only else ["crm_customer"]
-        refresh_statistics(self.engine, self.customers.target.name, *fresh)
+        published = [] if self.rows.changes_only else ["crm_customer"]
+        refresh_statistics(self.engine, self.customers.target.name, *published)
         stop = threading.Event()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-staging") as pool:
             if self.concurrent:

@@ -9,6 +9,7 @@ registry rather than written into the staged rows (`BatchCustomers`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -51,20 +52,43 @@ def customer_scope(engine: Engine, batch_id: int, province: str, step_id: int | 
     70% of a province's merged customers). Decided once per batch and recorded; the
     publication checks it still holds (`ScopeChanged`).
     """
+    return _decided_once(
+        engine, batch_id, step_id, SCOPE_STREAM, (QUALIFIED_ONLY, EVERY_CUSTOMER),
+        lambda conn: province_empty(conn, crm_customer, province),
+    )  # fmt: skip
+
+
+def _decided_once(
+    engine: Engine,
+    batch_id: int,
+    step_id: int | None,
+    stream: str,
+    answers: tuple[str, str],
+    decide: Callable[[Connection], bool],
+) -> bool:
+    """A batch's yes-or-no choice, taken by `decide` the first time and recorded as
+    `stream`'s checkpoint (`answers`: how yes and no are written); a restart reads it back
+    instead of deciding again."""
     with engine.begin() as conn:
-        last = batch_checkpoint(conn, batch_id, SCOPE_STREAM)
+        last = batch_checkpoint(conn, batch_id, stream)
         if last is not None:
-            return last.position == QUALIFIED_ONLY
-        first = province_empty(conn, crm_customer, province)
+            return last.position == answers[0]
+        yes = decide(conn)
         record_checkpoint(
             conn,
             step_id=step_id,
             batch_id=batch_id,
-            stream=SCOPE_STREAM,
+            stream=stream,
             chunk=1,
-            position=QUALIFIED_ONLY if first else EVERY_CUSTOMER,
+            position=answers[0] if yes else answers[1],
         )
-    return first
+    return yes
+
+
+def _recorded(conn: Connection, batch_id: int, stream: str, answer: str) -> bool:
+    """Whether the batch's choice recorded as `stream` is `answer`."""
+    last = batch_checkpoint(conn, batch_id, stream)
+    return last is not None and last.position == answer
 
 
 class BasisChanged(ScopeChanged):
@@ -89,26 +113,17 @@ def row_scope(
     batch and recorded, so that a restart stages the same rows; the publication checks it
     still holds.
     """
-    with engine.begin() as conn:
-        last = batch_checkpoint(conn, batch_id, ROW_STREAM)
-        if last is not None:
-            return last.position == CHANGES_ONLY
-        changes = allowed and not stages_qualified_only(conn, batch_id) and by_delta(conn, batch)
-        record_checkpoint(
-            conn,
-            step_id=step_id,
-            batch_id=batch_id,
-            stream=ROW_STREAM,
-            chunk=1,
-            position=CHANGES_ONLY if changes else EVERY_ROW,
-        )
-    return changes
+    return _decided_once(
+        engine, batch_id, step_id, ROW_STREAM, (CHANGES_ONLY, EVERY_ROW),
+        lambda conn: (
+            allowed and not stages_qualified_only(conn, batch_id) and by_delta(conn, batch)
+        ),
+    )  # fmt: skip
 
 
 def stages_changes_only(conn: Connection, batch_id: int) -> bool:
     """Whether the batch staged its rows by their changes only (`row_scope`)."""
-    scope = batch_checkpoint(conn, batch_id, ROW_STREAM)
-    return scope is not None and scope.position == CHANGES_ONLY
+    return _recorded(conn, batch_id, ROW_STREAM, CHANGES_ONLY)
 
 
 def fresh_customers(engine: Engine, batch_id: int) -> pa.Array:
@@ -129,8 +144,7 @@ def fresh_customers(engine: Engine, batch_id: int) -> pa.Array:
 
 def stages_qualified_only(conn: Connection, batch_id: int) -> bool:
     """Whether the batch stages its qualified customers only (a province's first load)."""
-    scope = batch_checkpoint(conn, batch_id, SCOPE_STREAM)
-    return scope is not None and scope.position == QUALIFIED_ONLY
+    return _recorded(conn, batch_id, SCOPE_STREAM, QUALIFIED_ONLY)
 
 
 def customer_table_of(conn: Connection, batch_id: int) -> str:

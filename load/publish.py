@@ -21,14 +21,13 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, s
 from common.batch import DELTA_REMOVED, ProvinceBatch
 from load import batch_tables, delta_basis
 from load.batches import BatchKey, province_empty, published_batch, record_file_counts
-from load.control import batch_checkpoint, now
+from load.control import now
 from load.customer_scope import (
-    QUALIFIED_ONLY,
-    SCOPE_STREAM,
     BasisChanged,
     BatchCustomers,
     ScopeChanged,
     stages_changes_only,
+    stages_qualified_only,
 )
 from load.sql import text
 from load.tables import (
@@ -106,8 +105,7 @@ def publish(
         if old is not None and not force:
             return None
         first = province_empty(conn, crm_customer, batch.province)
-        scope = batch_checkpoint(conn, batch_id, SCOPE_STREAM)
-        if not first and scope is not None and scope.position == QUALIFIED_ONLY:
+        if not first and stages_qualified_only(conn, batch_id):
             raise ScopeChanged(f"{key}: another batch of {batch.province} was published")
         if old is not None:
             conn.execute(

@@ -14,25 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import (
-    ARRAY,
-    Integer,
-    String,
-    any_,
-    bindparam,
-    case,
-    cast,
-    func,
-    select,
-    type_coerce,
-)
+from sqlalchemy import Integer, String, case, cast, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
+from load.sql import chunks, one_of
 from load.tables.published import crm_customer, crm_customer_key
-
-# Identification numbers per query of `touched_totals` on SQLite (below its bound
-# parameters, 999 in older builds).
-_CHUNK = 500
 
 CustomerId = tuple[str, str, str]  # (cust_type, id_type, id_no): a merged customer's key
 
@@ -92,25 +78,23 @@ def touched_totals(engine: Engine, province: str, ids: Iterable[CustomerId]) -> 
     groups: dict[tuple[str, str], list[str]] = {}
     for kind, id_type, id_no in sorted(set(ids)):
         groups.setdefault((kind, id_type), []).append(id_no)
-    if engine.dialect.name == "postgresql":
-        return _touched_by_arrays(engine, province, groups)
     k, c = crm_customer_key.c, crm_customer.c
     out: dict[str, Totals] = {}
     with engine.connect() as conn:
         numbers: list[int] = []
         for (kind, id_type), id_nos in groups.items():
-            for start in range(0, len(id_nos), _CHUNK):
+            for chunk in chunks(engine, id_nos):
                 numbers += conn.execute(
                     select(k.crm_cust_id).where(
                         k.province == province, k.cust_type == kind, k.id_type == id_type,
-                        k.id_no.in_(id_nos[start : start + _CHUNK]),
+                        one_of(engine, k.id_no, chunk, String()),
                     )
                 ).scalars()  # fmt: skip
         numbers.sort()
-        for start in range(0, len(numbers), _CHUNK):
+        for chunk in chunks(engine, numbers):
             rows = conn.execute(
                 select(c.cust_type, c.score).where(
-                    c.crm_cust_id.in_(numbers[start : start + _CHUNK]),
+                    one_of(engine, c.crm_cust_id, chunk, Integer()),
                     c.province == province, c.qualified.is_(True),
                 )
             )  # fmt: skip
@@ -118,31 +102,3 @@ def touched_totals(engine: Engine, province: str, ids: Iterable[CustomerId]) -> 
                 old = out.get(kind, Totals(0, Decimal(0)))
                 out[kind] = Totals(old.qualified + 1, old.score + score)
     return out
-
-
-def _touched_by_arrays(
-    engine: Engine, province: str, groups: dict[tuple[str, str], list[str]]
-) -> dict[str, Totals]:
-    """`touched_totals` on PostgreSQL: the same two look-ups by key, each number list one
-    array parameter (`= ANY`), the totals summed by the server. Lists of bound parameters
-    cost more to build and send than the look-ups themselves (0.85 s of a 2 M province's
-    night, 0.25 s of it in the server)."""
-    k, c = crm_customer_key.c, crm_customer.c
-    with engine.connect() as conn:
-        numbers: list[int] = []
-        for (kind, id_type), id_nos in groups.items():
-            numbers += conn.execute(
-                select(k.crm_cust_id).where(
-                    k.province == province, k.cust_type == kind, k.id_type == id_type,
-                    k.id_no == any_(bindparam("id_nos", id_nos, type_=ARRAY(String))),
-                )
-            ).scalars()  # fmt: skip
-        rows = conn.execute(
-            select(c.cust_type, func.count(), func.sum(c.score))
-            .where(
-                c.crm_cust_id == any_(bindparam("numbers", sorted(numbers), type_=ARRAY(Integer))),
-                c.province == province, c.qualified.is_(True),
-            )
-            .group_by(c.cust_type)
-        ).all()  # fmt: skip
-    return {str(t): Totals(int(n), Decimal(total or 0)) for t, n, total in rows}

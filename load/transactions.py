@@ -12,25 +12,21 @@ from collections.abc import Callable, Iterable
 from datetime import date
 
 import pyarrow as pa
-from sqlalchemy import ARRAY, Engine, String, any_, bindparam, delete, insert, literal, select
+from sqlalchemy import Engine, String, delete, insert, literal, select
 
 from common.batch import FileCounts
 from load.batches import record_file_counts
 from load.bulk import stage
 from load.control import now
+from load.sql import chunks, one_of
 from load.tables import crm_account, crm_file_count, crm_txn, crm_txn_load, stg_txn
-
-# Values per IN list (well under SQLite's and psycopg's parameter limits); PostgreSQL takes
-# each source's numbers as one array parameter (`= ANY`): building and sending thousands of
-# bound parameters cost more than the look-ups.
-_IN_CHUNK = 2_000
 
 
 def crm_account_ids(engine: Engine, province: str, accounts: pa.Table) -> pa.Table:
     """(source, acct_no, crm_cust_id) of those `accounts` that are CRM customers' accounts.
 
     `accounts` has `source` and `acct_no`; only the distinct pairs are looked up, in IN
-    lists of a bounded size (PostgreSQL: one array per source), so a province of millions
+    lists of a bounded size (PostgreSQL: one array per source, load.sql.one_of), so a province of millions
     of accounts is never read whole.
     """
     found: list[tuple[str, str, int]] = []
@@ -40,21 +36,14 @@ def crm_account_ids(engine: Engine, province: str, accounts: pa.Table) -> pa.Tab
         pairs.column("source").to_pylist(), pairs.column("acct_no").to_pylist(), strict=True
     ):
         by_source.setdefault(source, []).append(acct_no)
-    arrays = engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         for source, numbers in sorted(by_source.items()):
-            step = len(numbers) if arrays else _IN_CHUNK
-            for chunk in (numbers[i : i + step] for i in range(0, len(numbers), step)):
-                wanted = (
-                    crm_account.c.acct_no == any_(bindparam("numbers", chunk, type_=ARRAY(String)))
-                    if arrays
-                    else crm_account.c.acct_no.in_(chunk)
-                )
+            for chunk in chunks(engine, numbers):
                 rows = conn.execute(
                     select(crm_account.c.acct_no, crm_account.c.crm_cust_id).where(
                         crm_account.c.province == province,
                         crm_account.c.source == source,
-                        wanted,
+                        one_of(engine, crm_account.c.acct_no, chunk, String()),
                     )
                 ).all()
                 found += [(source, row[0], int(row[1])) for row in rows]
